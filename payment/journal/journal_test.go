@@ -1,0 +1,172 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, path string) *Journal {
+	t.Helper()
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func TestIDsIncreaseAcrossRestartsAndClockSteps(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	now := time.UnixMilli(1_700_000_000_000)
+	j := open(t, path)
+	var last uint64
+	check := func(id string) {
+		t.Helper()
+		n, err := strconv.ParseUint(id, 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n <= last {
+			t.Fatalf("id %d not above %d", n, last)
+		}
+		last = n
+	}
+	s, err := j.NewSale([]byte("a"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s.ID)
+	if s.ID != "1700000000000" {
+		t.Fatalf("id = %s, want the clock in ms", s.ID)
+	}
+	// Same millisecond: next id still above.
+	r, err := j.NewRefund("p1", 100, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(r.ID)
+	j.Close()
+
+	// Restart with the clock stepped back an hour.
+	j = open(t, path)
+	defer j.Close()
+	for range 3 {
+		s, err := j.NewSale([]byte("b"), now.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(s.ID)
+	}
+	// Clock forward again: ids follow the clock.
+	s, err = j.NewSale([]byte("c"), now.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(s.ID)
+	if want := strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10); s.ID != want {
+		t.Fatalf("id = %s, want %s", s.ID, want)
+	}
+}
+
+func TestRecordsSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	now := time.Now()
+	j := open(t, path)
+	s, err := j.NewSale([]byte(`{"id_loyalty":"x"}`), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Phase, s.PurchaseID, s.Amount = PhaseReleasing, "P-1", 12345
+	if err := j.PutSale(s); err != nil {
+		t.Fatal(err)
+	}
+	done, err := j.NewSale([]byte("y"), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done.Phase = PhaseDone
+	if err := j.PutSale(done); err != nil {
+		t.Fatal(err)
+	}
+	r, err := j.NewRefund("P-0", 500, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := j.EnqueueFiscal(Fiscal{Version: 2, Code: []byte("q"), Receipt: json.RawMessage(`{"total":1}`)}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.PutSale(Sale{ID: "42"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("PutSale of unknown id: %v, want ErrNotFound", err)
+	}
+	j.Close()
+
+	j = open(t, path)
+	defer j.Close()
+	open, err := j.Sales(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(open) != 1 || open[0].ID != s.ID || open[0].Phase != PhaseReleasing || open[0].Amount != 12345 || string(open[0].Code) != `{"id_loyalty":"x"}` {
+		t.Fatalf("open sales after reopen = %+v", open)
+	}
+	all, _ := j.Sales(false)
+	if len(all) != 2 {
+		t.Fatalf("all sales = %d, want 2", len(all))
+	}
+	rs, _ := j.Refunds(true)
+	if len(rs) != 1 || rs[0].ID != r.ID || rs[0].Phase != PhaseRequesting {
+		t.Fatalf("refunds = %+v", rs)
+	}
+	fs, _ := j.Fiscals(true)
+	if len(fs) != 1 || fs[0].Seq != f.Seq || string(fs[0].Receipt) != `{"total":1}` {
+		t.Fatalf("fiscal = %+v", fs)
+	}
+	if j.Size() <= 0 {
+		t.Fatal("Size() = 0")
+	}
+}
+
+func TestCompactKeepsOpenRecords(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	old := time.Now().Add(-48 * time.Hour)
+	recent := time.Now()
+	mk := func(phase Phase, at time.Time) {
+		s, err := j.NewSale([]byte("x"), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Phase, s.Updated = phase, at
+		if err := j.PutSale(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk(PhaseDone, old)     // goes
+	mk(PhaseReleased, old) // open: stays however old
+	mk(PhaseDone, recent)  // recent: stays
+	f, _ := j.EnqueueFiscal(Fiscal{Version: 1, PurchaseID: "p"}, old)
+	pending, _ := j.EnqueueFiscal(Fiscal{Version: 1, PurchaseID: "q"}, old)
+	f.Delivered = true
+	if err := j.PutFiscal(f); err != nil {
+		t.Fatal(err)
+	}
+	n, err := j.Compact(time.Now().Add(-24 * time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Fatalf("compacted %d, want 2", n)
+	}
+	all, _ := j.Sales(false)
+	if len(all) != 2 {
+		t.Fatalf("sales left = %d, want 2", len(all))
+	}
+	fs, _ := j.Fiscals(false)
+	if len(fs) != 1 || fs[0].Seq != pending.Seq {
+		t.Fatalf("fiscal left = %+v", fs)
+	}
+}
