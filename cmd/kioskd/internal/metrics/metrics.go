@@ -1,0 +1,81 @@
+// Package metrics holds the agent's Prometheus metrics in a registry of its
+// own (no global state), served as /metrics on the local control API.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of the agent's metrics.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	Sales        *prometheus.CounterVec   // finished sales by outcome
+	APICall      *prometheus.HistogramVec // Smart Pay call latency by method and result
+	ScanToCommit prometheus.Histogram     // last byte of a QR → commit answered
+	ScannerUp    *prometheus.GaugeVec     // 1 while a scanner is open
+	DisplayUp    *prometheus.GaugeVec     // 1 while a display takes screens
+	CertDaysLeft *prometheus.GaugeVec     // days until a certificate expires
+	Ready        prometheus.Gauge         // 1 when the agent can take payments
+}
+
+// New registers the metrics. journalSize, when not nil, is read at scrape time.
+func New(journalSize func() float64) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		Sales: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kioskd_sales_total", Help: "Finished sales by outcome.",
+		}, []string{"outcome"}),
+		APICall: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "kioskd_smartpay_call_seconds",
+			Help:    "Latency of Smart Pay kassa API calls by method and result.",
+			Buckets: []float64{.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"method", "result"}),
+		ScanToCommit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kioskd_scan_to_commit_seconds",
+			Help:    "From the last byte of a QR code to the commit's answer.",
+			Buckets: []float64{.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		ScannerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kioskd_scanner_up", Help: "1 while the scanner is open and reading.",
+		}, []string{"scanner"}),
+		DisplayUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kioskd_display_up", Help: "1 while the display takes screens.",
+		}, []string{"display"}),
+		CertDaysLeft: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kioskd_certificate_days_left", Help: "Days until the certificate expires.",
+		}, []string{"file"}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kioskd_ready", Help: "1 when the agent can take payments.",
+		}),
+	}
+	m.reg.MustRegister(m.Sales, m.APICall, m.ScanToCommit, m.ScannerUp, m.DisplayUp,
+		m.CertDaysLeft, m.Ready,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if journalSize != nil {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kioskd_journal_bytes", Help: "Size of the journal file.",
+		}, journalSize))
+	}
+	return m
+}
+
+// ObserveCall records one Smart Pay call.
+func (m *Metrics) ObserveCall(method string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.APICall.WithLabelValues(method, result).Observe(d.Seconds())
+}
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
