@@ -1,0 +1,19 @@
+// Package scanner also owns what every driver shares:
+//
+//   - typed errors (ErrNotFound, ErrPermission, ErrBusy, ErrClosed,
+//     ErrDisconnected and *OpenError) so callers and the health report can
+//     branch on why a device is not being read, with the fix in the message;
+//   - a registry of drivers by name (Register, Lookup, Drivers, NewOpener):
+//     a Driver validates a Config before any device is opened and hands out
+//     an Opener, not an open handle, so the Supervisor can reopen at will;
+//   - optional abilities found by type assertion (Beeper, Enabler) rather
+//     than a fat Scanner interface;
+//   - one Supervisor that opens, reads, reopens with backoff, reports every
+//     scanner's status and drops duplicate reads, calling the Handler directly
+//     from the reading goroutine so that no scan ever waits in a queue.
+//
+// Drivers live in sub-packages and register themselves in init:
+// scanner/serial ("serial"), scanner/hid ("hid"), scanner/usb ("usb").
+// Byte-stream framing shared by the drivers is in scanner/frame; fakes for
+// other packages' tests are in scanner/scannertest.
+package scanner

@@ -1,0 +1,111 @@
+package scanner
+
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
+
+// Sentinel errors a caller can test with errors.Is. Drivers wrap them (usually
+// in an *OpenError) so the message also names the device and the fix.
+var (
+	// ErrNotFound means the device is not there: unplugged, wrong path or
+	// wrong VID/PID.
+	ErrNotFound = errors.New("device not found")
+	// ErrPermission means the service user may not open the device.
+	ErrPermission = errors.New("permission denied")
+	// ErrBusy means another process holds the device.
+	ErrBusy = errors.New("device busy")
+	// ErrClosed means the scanner was closed by us.
+	ErrClosed = errors.New("scanner closed")
+	// ErrDisconnected means an open device went away (unplugged, hung up):
+	// the Supervisor reopens it.
+	ErrDisconnected = errors.New("device disconnected")
+	// ErrConfig means a devices.yaml entry is invalid; it is returned by a
+	// Driver before any device is opened.
+	ErrConfig = errors.New("invalid scanner configuration")
+	// ErrUnknownDriver means Config.Driver names no registered driver.
+	ErrUnknownDriver = errors.New("unknown scanner driver")
+)
+
+// Fixes shown to the field engineer with each kind of open failure.
+const (
+	hintNotFound   = "check the cable and the path or VID:PID in devices.yaml; `kioskd devices` lists what is attached"
+	hintPermission = "add the service user to the dialout group or install the udev rules"
+	hintBusy       = "another process holds the device (ModemManager, brltty, a second kioskd?)"
+)
+
+// OpenError reports a device that could not be opened. Kind is one of the
+// sentinels (ErrNotFound, ErrPermission, ErrBusy) or nil when the cause is
+// not classified; Err is the underlying cause. errors.Is works for both.
+type OpenError struct {
+	Driver string // "serial", "hid", "usb"
+	Device string // port path or VID:PID
+	Kind   error  // ErrNotFound, ErrPermission, ErrBusy or nil
+	Err    error  // the cause, e.g. *fs.PathError with syscall.EACCES
+}
+
+// NewOpenError wraps err from opening device, classifying it by its errno.
+// It returns nil when err is nil.
+func NewOpenError(driver, device string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &OpenError{Driver: driver, Device: device, Kind: Classify(err), Err: err}
+}
+
+// Error names the device, the cause and the fix.
+func (e *OpenError) Error() string {
+	msg := fmt.Sprintf("scanner/%s: open %s: %v", e.Driver, e.Device, e.Err)
+	switch e.Kind {
+	case ErrNotFound:
+		msg += ": " + hintNotFound
+	case ErrPermission:
+		msg += ": " + hintPermission
+	case ErrBusy:
+		msg += ": " + hintBusy
+	}
+	return msg
+}
+
+// Unwrap returns the kind and the cause, so errors.Is matches either.
+func (e *OpenError) Unwrap() []error {
+	if e.Kind == nil {
+		return []error{e.Err}
+	}
+	return []error{e.Kind, e.Err}
+}
+
+// Classify maps an error from opening a device to ErrNotFound, ErrPermission
+// or ErrBusy by its errno (ENOENT/ENODEV/ENXIO, EACCES/EPERM, EBUSY), and
+// returns a sentinel unchanged. It returns nil for anything else.
+func Classify(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrNotFound), errors.Is(err, syscall.ENOENT),
+		errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
+		return ErrNotFound
+	case errors.Is(err, ErrPermission), errors.Is(err, syscall.EACCES),
+		errors.Is(err, syscall.EPERM):
+		return ErrPermission
+	case errors.Is(err, ErrBusy), errors.Is(err, syscall.EBUSY):
+		return ErrBusy
+	}
+	return nil
+}
+
+// ConfigError is a devices.yaml value a driver rejected. It wraps ErrConfig.
+type ConfigError struct {
+	Scanner string // Config.Name
+	Field   string // "baud", "port", …
+	Reason  string // what is wrong and what is allowed
+}
+
+// Error names the scanner, the field and the problem.
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("scanner %q: %s: %s", e.Scanner, e.Field, e.Reason)
+}
+
+// Unwrap returns ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }

@@ -1,0 +1,366 @@
+package scanner
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Defaults of SupervisorOptions.
+const (
+	DefaultDedupWindow = 1500 * time.Millisecond
+	DefaultMinBackoff  = 50 * time.Millisecond
+	// DefaultMaxBackoff is below 1 s so that a replugged scanner is read
+	// again within 1 s even when the device reappears just after a failed
+	// attempt and the open itself takes some time.
+	DefaultMaxBackoff = 500 * time.Millisecond
+)
+
+// Source is one named scanner the Supervisor keeps reading.
+type Source struct {
+	Name string // Config.Name; becomes Code.Source
+	Open Opener
+}
+
+// SupervisorOptions tunes a Supervisor. The zero value gives the defaults.
+type SupervisorOptions struct {
+	// DedupWindow drops a read whose payload equals the previous read of the
+	// same scanner within this window (the window restarts with every read,
+	// so a QR held in front of the scanner is delivered once). 0 means
+	// DefaultDedupWindow; a negative value disables the check.
+	DedupWindow time.Duration
+	// MinBackoff and MaxBackoff bound the wait before reopening a scanner
+	// that failed; the wait doubles after each failure and resets once a
+	// device opened. 0 means the defaults.
+	MinBackoff, MaxBackoff time.Duration
+	// OnStatus, when set, is called with a scanner's new status whenever it
+	// changes (opened, failed, reason changed). It runs on the scanner's
+	// goroutine and must return quickly (update a metric, notify health).
+	OnStatus func(Status)
+}
+
+// State is whether a scanner is being read.
+type State int
+
+// Scanner states.
+const (
+	StateStarting State = iota // not opened yet
+	StateUp                    // open and being read
+	StateDown                  // failed to open or failed while reading; retried
+)
+
+// String returns "starting", "up" or "down".
+func (s State) String() string {
+	switch s {
+	case StateStarting:
+		return "starting"
+	case StateUp:
+		return "up"
+	case StateDown:
+		return "down"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Status is the health of one scanner as seen by the Supervisor.
+type Status struct {
+	Name       string
+	State      State
+	Err        error     // why it is down (last error); nil when up
+	Since      time.Time // when State last changed
+	Opens      uint64    // successful opens
+	Failures   uint64    // failed opens and failed reads
+	Codes      uint64    // codes delivered to the handler
+	Duplicates uint64    // codes dropped as duplicates
+}
+
+// Supervisor owns every configured scanner: it opens each one, reads it,
+// reopens it with backoff after an error or an unplug, drops duplicate
+// reads and keeps a status per scanner. A device that cannot be opened is
+// reported with its reason (logged once per distinct reason) and retried
+// for as long as Run runs: it is never silently skipped.
+type Supervisor struct {
+	log     *zap.Logger
+	h       Handler
+	opts    SupervisorOptions
+	sources []*source
+
+	mu      sync.Mutex
+	running bool
+}
+
+// source is the per-scanner state; its mutex guards status and open so that
+// Status and Beep/Enable may be called from other goroutines.
+type source struct {
+	Source
+	sup *Supervisor
+
+	mu     sync.Mutex
+	status Status
+	open   Scanner // current device while up
+
+	// Touched only by the reading goroutine.
+	lastData []byte
+	lastAt   time.Time
+	reason   string // last logged failure reason
+}
+
+// NewSupervisor returns a Supervisor for sources that delivers codes to h.
+// Names must be unique and non-empty; every Open must be set.
+func NewSupervisor(sources []Source, h Handler, log *zap.Logger, opts SupervisorOptions) (*Supervisor, error) {
+	if h == nil {
+		return nil, errors.New("scanner: NewSupervisor: nil handler")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if opts.DedupWindow == 0 {
+		opts.DedupWindow = DefaultDedupWindow
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = DefaultMinBackoff
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = opts.MinBackoff
+	}
+	s := &Supervisor{log: log, h: h, opts: opts}
+	seen := map[string]bool{}
+	for _, src := range sources {
+		if src.Name == "" || src.Open == nil {
+			return nil, fmt.Errorf("scanner: NewSupervisor: source %q: %w: empty name or nil opener", src.Name, ErrConfig)
+		}
+		if seen[src.Name] {
+			return nil, fmt.Errorf("scanner: NewSupervisor: %w: name %q used twice", ErrConfig, src.Name)
+		}
+		seen[src.Name] = true
+		s.sources = append(s.sources, &source{
+			Source: src,
+			sup:    s,
+			status: Status{Name: src.Name, State: StateStarting, Since: time.Now()},
+		})
+	}
+	return s, nil
+}
+
+// Run reads every scanner until ctx ends, then closes them and returns
+// ctx.Err() once all of its goroutines have ended. It may be called once.
+func (s *Supervisor) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("scanner: Supervisor.Run called twice")
+	}
+	s.running = true
+	s.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, src := range s.sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src.run(ctx)
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+// Status returns the status of every scanner, in the order given to
+// NewSupervisor.
+func (s *Supervisor) Status() []Status {
+	out := make([]Status, 0, len(s.sources))
+	for _, src := range s.sources {
+		src.mu.Lock()
+		out = append(out, src.status)
+		src.mu.Unlock()
+	}
+	return out
+}
+
+// Beep sounds the good-read (good=true) or error beep of the named scanner.
+// It fails with ErrNotFound for an unknown name, ErrClosed when the scanner
+// is not open, and errors.ErrUnsupported when it cannot beep.
+func (s *Supervisor) Beep(ctx context.Context, name string, good bool) error {
+	sc, err := s.current(name)
+	if err != nil {
+		return err
+	}
+	b, ok := sc.(Beeper)
+	if !ok {
+		return fmt.Errorf("scanner %q: beep: %w", name, errors.ErrUnsupported)
+	}
+	if good {
+		return b.GoodRead(ctx)
+	}
+	return b.BadRead(ctx)
+}
+
+// Enable switches scanning of the named scanner on or off, with the same
+// errors as Beep. The setting is not remembered across a reopen.
+func (s *Supervisor) Enable(ctx context.Context, name string, on bool) error {
+	sc, err := s.current(name)
+	if err != nil {
+		return err
+	}
+	e, ok := sc.(Enabler)
+	if !ok {
+		return fmt.Errorf("scanner %q: enable: %w", name, errors.ErrUnsupported)
+	}
+	return e.Enable(ctx, on)
+}
+
+func (s *Supervisor) current(name string) (Scanner, error) {
+	for _, src := range s.sources {
+		if src.Name != name {
+			continue
+		}
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		if src.open == nil {
+			return nil, fmt.Errorf("scanner %q: %w (not open)", name, ErrClosed)
+		}
+		return src.open, nil
+	}
+	return nil, fmt.Errorf("scanner %q: %w: no such scanner", name, ErrNotFound)
+}
+
+// run is the one goroutine of a scanner: open, read, close, back off, again.
+func (src *source) run(ctx context.Context) {
+	log := src.sup.log.With(zap.String("scanner", src.Name))
+	backoff := src.sup.opts.MinBackoff
+	for ctx.Err() == nil {
+		sc, err := src.Open(ctx)
+		if err == nil && sc == nil {
+			err = fmt.Errorf("scanner %q: opener returned no scanner: %w", src.Name, ErrNotFound)
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			src.down(log, "cannot open scanner", err)
+			if !sleep(ctx, backoff) {
+				break
+			}
+			backoff = min(2*backoff, src.sup.opts.MaxBackoff)
+			continue
+		}
+		backoff = src.sup.opts.MinBackoff
+		src.up(log, sc)
+		err = sc.Read(ctx, handler{src})
+		src.closeOpen(log, sc)
+		if ctx.Err() != nil {
+			break
+		}
+		if err == nil {
+			err = fmt.Errorf("read ended without an error: %w", ErrClosed)
+		}
+		src.down(log, "scanner read failed; reopening", err)
+		// The first reopen comes quickly: after an unplug the device
+		// often reappears within a few hundred milliseconds.
+		if !sleep(ctx, backoff) {
+			break
+		}
+	}
+	src.setStatus(func(st *Status) { st.State = StateDown; st.Err = ctx.Err(); st.Since = time.Now() })
+}
+
+func (src *source) up(log *zap.Logger, sc Scanner) {
+	src.reason = ""
+	src.mu.Lock()
+	src.open = sc
+	src.mu.Unlock()
+	src.setStatus(func(st *Status) {
+		st.State, st.Err, st.Since = StateUp, nil, time.Now()
+		st.Opens++
+	})
+	log.Info("scanner up")
+}
+
+// down records the failure and logs it once per distinct reason, so a
+// scanner missing for hours logs one line, not one per retry.
+func (src *source) down(log *zap.Logger, msg string, err error) {
+	if r := err.Error(); r != src.reason {
+		src.reason = r
+		log.Warn(msg, zap.Error(err))
+	}
+	src.setStatus(func(st *Status) {
+		if st.State != StateDown {
+			st.Since = time.Now()
+		}
+		st.State, st.Err = StateDown, err
+		st.Failures++
+	})
+}
+
+func (src *source) closeOpen(log *zap.Logger, sc Scanner) {
+	src.mu.Lock()
+	src.open = nil
+	src.mu.Unlock()
+	if err := sc.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		log.Debug("closing scanner", zap.Error(err))
+	}
+}
+
+// setStatus applies f and reports the new status to OnStatus.
+func (src *source) setStatus(f func(*Status)) {
+	src.mu.Lock()
+	f(&src.status)
+	st := src.status
+	src.mu.Unlock()
+	if cb := src.sup.opts.OnStatus; cb != nil {
+		cb(st)
+	}
+}
+
+// handler is what a driver sees: it stamps the source name, drops
+// duplicates and calls the real Handler directly, on the reading goroutine.
+type handler struct{ src *source }
+
+func (h handler) FrameStarted(_ string, at time.Time) {
+	h.src.sup.h.FrameStarted(h.src.Name, at)
+}
+
+func (h handler) CodeRead(c Code) {
+	src := h.src
+	c.Source = src.Name
+	if c.Time.IsZero() {
+		c.Time = time.Now()
+	}
+	if w := src.sup.opts.DedupWindow; w > 0 {
+		dup := src.lastData != nil && bytes.Equal(c.Data, src.lastData) &&
+			c.Time.Sub(src.lastAt) < w && !c.Time.Before(src.lastAt)
+		src.lastData = append(src.lastData[:0], c.Data...)
+		src.lastAt = c.Time
+		if dup {
+			src.mu.Lock()
+			src.status.Duplicates++
+			src.mu.Unlock()
+			src.sup.log.Debug("duplicate read dropped", zap.String("scanner", src.Name), zap.Int("bytes", len(c.Data)))
+			return
+		}
+	}
+	src.mu.Lock()
+	src.status.Codes++
+	src.mu.Unlock()
+	src.sup.h.CodeRead(c)
+}
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,229 @@
+package scanner_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/scannertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// runSupervisor starts sup and returns a stop function that cancels it and
+// checks Run's result.
+func runSupervisor(t *testing.T, sup *scanner.Supervisor) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	return func() {
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Run = %v, want context.Canceled", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not return after cancel")
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestSupervisorDeliversAndDropsDuplicates(t *testing.T) {
+	dev := scannertest.NewFake("dev")
+	rec := &scannertest.Recorder{}
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, rec, nil,
+		scanner.SupervisorOptions{DedupWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := dev.Opened()
+	stop := runSupervisor(t, sup)
+	defer stop()
+	<-opened
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t0 := time.Now()
+	scans := []struct {
+		data string
+		at   time.Duration
+	}{
+		{"A", 0},
+		{"A", 300 * time.Millisecond},  // duplicate
+		{"A", 1200 * time.Millisecond}, // within 1 s of the previous (dropped) read: still a duplicate
+		{"B", 1300 * time.Millisecond}, // different payload
+		{"A", 1400 * time.Millisecond}, // differs from the previous read
+		{"A", 2500 * time.Millisecond}, // window passed
+	}
+	for _, s := range scans {
+		if err := dev.Scan(ctx, scanner.Code{Data: []byte(s.data), Time: t0.Add(s.at)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	codes, err := rec.WaitCodes(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One more scan synchronises with the reader: everything before it has
+	// been handled.
+	if err := dev.Scan(ctx, scanner.Code{Data: []byte("C"), Time: t0.Add(3 * time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	codes, _ = rec.WaitCodes(ctx, 5)
+	var got []string
+	for _, c := range codes {
+		got = append(got, string(c.Data))
+		if c.Source != "front" {
+			t.Errorf("Source = %q, want front", c.Source)
+		}
+	}
+	want := []string{"A", "B", "A", "A", "C"}
+	if len(got) != len(want) {
+		t.Fatalf("codes = %q, want %q", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("codes = %q, want %q", got, want)
+		}
+	}
+	st := sup.Status()[0]
+	if st.State != scanner.StateUp || st.Codes != 5 || st.Duplicates != 2 || st.Opens != 1 {
+		t.Errorf("status = %+v", st)
+	}
+	if starts := rec.Starts(); len(starts) != 7 || starts[0].Source != "front" {
+		t.Errorf("frame starts = %+v", starts)
+	}
+}
+
+func TestSupervisorReportsOpenFailureOnceAndRetries(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	dev := scannertest.NewFake("dev")
+	dev.SetOpenError(syscall.EACCES)
+	var mu sync.Mutex
+	var seen []scanner.Status
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, &scannertest.Recorder{},
+		zap.New(core), scanner.SupervisorOptions{MinBackoff: 5 * time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+			OnStatus: func(s scanner.Status) { mu.Lock(); seen = append(seen, s); mu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup)
+	defer stop()
+
+	waitFor(t, "several failed opens", func() bool { return sup.Status()[0].Failures >= 5 })
+	st := sup.Status()[0]
+	if st.State != scanner.StateDown || !errors.Is(st.Err, scanner.ErrPermission) {
+		t.Fatalf("status = %+v", st)
+	}
+	if n := logs.FilterMessage("cannot open scanner").Len(); n != 1 {
+		t.Errorf("open failure logged %d times, want once", n)
+	}
+	dev.SetOpenError(syscall.ENOENT) // a new reason is logged again
+	waitFor(t, "not-found status", func() bool { return errors.Is(sup.Status()[0].Err, scanner.ErrNotFound) })
+	opened := dev.Opened()
+	dev.SetOpenError(nil)
+	<-opened
+	waitFor(t, "up", func() bool { return sup.Status()[0].State == scanner.StateUp })
+	if n := logs.FilterMessage("cannot open scanner").Len(); n != 2 {
+		t.Errorf("open failures logged %d times, want 2 (one per reason)", n)
+	}
+	if logs.FilterMessage("scanner up").Len() != 1 {
+		t.Error("scanner up not logged")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 || seen[len(seen)-1].State != scanner.StateUp {
+		t.Errorf("OnStatus did not report up: %+v", seen)
+	}
+}
+
+func TestSupervisorReopensAfterUnplug(t *testing.T) {
+	dev := scannertest.NewFake("dev")
+	rec := &scannertest.Recorder{}
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, rec, nil, scanner.SupervisorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := dev.Opened()
+	stop := runSupervisor(t, sup)
+	defer stop()
+	<-opened
+
+	opened = dev.Opened()
+	dev.SetOpenError(syscall.ENODEV) // unplugged: the node is gone for a while
+	dev.Unplug()
+	waitFor(t, "down", func() bool { return sup.Status()[0].State == scanner.StateDown })
+	if err := sup.Status()[0].Err; !errors.Is(err, scanner.ErrDisconnected) && !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("down reason = %v", err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	plugged := time.Now()
+	dev.SetOpenError(nil)
+	<-opened
+	if d := time.Since(plugged); d > time.Second {
+		t.Errorf("reopened %v after replug, want within 1s", d)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := dev.Scan(ctx, scanner.Code{Data: []byte("after")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rec.WaitCodes(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st := sup.Status()[0]; st.Opens != 2 || st.State != scanner.StateUp {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestSupervisorBeepAndErrors(t *testing.T) {
+	if _, err := scanner.NewSupervisor([]scanner.Source{{Name: "a", Open: scannertest.NewFake("a").Opener()},
+		{Name: "a", Open: scannertest.NewFake("a").Opener()}}, &scannertest.Recorder{}, nil, scanner.SupervisorOptions{}); !errors.Is(err, scanner.ErrConfig) {
+		t.Errorf("duplicate names: %v", err)
+	}
+	dev := scannertest.NewFake("dev")
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, &scannertest.Recorder{}, nil, scanner.SupervisorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := sup.Beep(ctx, "front", true); !errors.Is(err, scanner.ErrClosed) {
+		t.Errorf("beep before Run: %v", err)
+	}
+	opened := dev.Opened()
+	stop := runSupervisor(t, sup)
+	defer stop()
+	<-opened
+	waitFor(t, "up", func() bool { return sup.Status()[0].State == scanner.StateUp })
+	if err := sup.Beep(ctx, "front", true); !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("beep on fake: %v", err)
+	}
+	if err := sup.Enable(ctx, "back", true); !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("enable unknown: %v", err)
+	}
+	if err := sup.Run(ctx); err == nil {
+		t.Error("second Run succeeded")
+	}
+}
