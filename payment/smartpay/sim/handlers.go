@@ -1,0 +1,656 @@
+package sim
+
+import (
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	sp "github.com/kioskd/kioskd/payment/smartpay"
+)
+
+// Method names, as used in State.Requests and Fault.Method.
+const (
+	MethodAuth              = "auth"
+	MethodCommit            = "commit"
+	MethodRelease           = "release"
+	MethodStatus            = "status"
+	MethodKassaStatus       = "kassa_status"
+	MethodFiscalV1          = "fiscal_v1"
+	MethodFiscalV2          = "fiscal_v2"
+	MethodRefund            = "refund"
+	MethodRefundStatus      = "refund_status"
+	MethodRefundKassaStatus = "refund_kassa_status"
+	MethodPing              = "ping"
+	MethodErrorAnswers      = "error_answers"
+)
+
+// SessionCookie is the name of the session cookie.
+const SessionCookie = "KDPAY_SESSION"
+
+// messages are the service's texts, in Russian like the real service's; the
+// kassa may show them to the customer. Every code the simulator can answer is
+// here, and error_answers lists them all.
+var messages = map[int]string{
+	sp.CodeBadRequest:          "Некорректный запрос",
+	sp.CodeSessionExpired:      "Требуется авторизация",
+	sp.CodeNotFound:            "Покупка или возврат не найдены",
+	sp.CodeBadState:            "Операция недоступна в текущем статусе",
+	sp.CodeQRAlreadyCommitted:  "QR-код уже использован",
+	sp.CodeOTPReused:           "Одноразовый пароль уже использован",
+	sp.CodeStaleTimestamp:      "QR-код устарел, обновите его в приложении",
+	sp.CodeBadSignature:        "Подпись QR-кода неверна",
+	sp.CodeBadQR:               "QR-код не распознан",
+	sp.CodeBadAmount:           "Некорректная сумма",
+	sp.CodeRefundExceedsAmount: "Сумма возвратов превышает сумму покупки",
+	sp.CodeRefundNotAllowed:    "Возврат возможен только по успешной покупке",
+	sp.CodeIdempotencyConflict: "Идентификатор кассы уже использован с другими параметрами",
+	sp.CodePaymentDeclined:     "Недостаточно средств",
+	sp.CodeInternal:            "Внутренняя ошибка сервиса",
+	sp.CodeUnavailable:         "Сервис временно недоступен",
+	sp.CodeCommitExpired:       "Время ожидания оплаты истекло",
+}
+
+var httpStatus = map[int]int{
+	sp.CodeBadRequest:          http.StatusBadRequest,
+	sp.CodeSessionExpired:      http.StatusUnauthorized,
+	sp.CodeNotFound:            http.StatusNotFound,
+	sp.CodeBadState:            http.StatusConflict,
+	sp.CodeQRAlreadyCommitted:  http.StatusConflict,
+	sp.CodeOTPReused:           http.StatusUnprocessableEntity,
+	sp.CodeStaleTimestamp:      http.StatusUnprocessableEntity,
+	sp.CodeBadSignature:        http.StatusUnprocessableEntity,
+	sp.CodeBadQR:               http.StatusUnprocessableEntity,
+	sp.CodeBadAmount:           http.StatusUnprocessableEntity,
+	sp.CodeRefundExceedsAmount: http.StatusUnprocessableEntity,
+	sp.CodeRefundNotAllowed:    http.StatusConflict,
+	sp.CodeIdempotencyConflict: http.StatusConflict,
+	sp.CodePaymentDeclined:     http.StatusConflict,
+	sp.CodeInternal:            http.StatusInternalServerError,
+	sp.CodeUnavailable:         http.StatusServiceUnavailable,
+	sp.CodeCommitExpired:       http.StatusConflict,
+}
+
+// apiErr is an error answer: a code from messages, optionally a more precise
+// text.
+type apiErr struct {
+	code int
+	msg  string
+}
+
+func (e *apiErr) Error() string { return fmt.Sprintf("code %d: %s", e.code, e.msg) }
+
+func fail(code int, detail ...string) *apiErr {
+	msg := messages[code]
+	if len(detail) > 0 {
+		msg += ": " + strings.Join(detail, " ")
+	}
+	return &apiErr{code: code, msg: msg}
+}
+
+type route struct {
+	method, name string
+	authed       bool
+	h            func(s *Server, kassa string, body []byte) (any, *apiErr)
+}
+
+var routes = map[string]route{
+	sp.PathAuth:              {http.MethodPost, MethodAuth, false, nil},
+	sp.PathCommit:            {http.MethodPost, MethodCommit, true, (*Server).commit},
+	sp.PathRelease:           {http.MethodPost, MethodRelease, true, (*Server).release},
+	sp.PathStatus:            {http.MethodPost, MethodStatus, true, (*Server).status},
+	sp.PathKassaStatus:       {http.MethodPost, MethodKassaStatus, true, (*Server).kassaStatus},
+	sp.PathFiscalV1:          {http.MethodPost, MethodFiscalV1, true, (*Server).fiscalV1},
+	sp.PathFiscalV2:          {http.MethodPost, MethodFiscalV2, true, (*Server).fiscalV2},
+	sp.PathRefund:            {http.MethodPost, MethodRefund, true, (*Server).refund},
+	sp.PathRefundStatus:      {http.MethodPost, MethodRefundStatus, true, (*Server).refundStatus},
+	sp.PathRefundKassaStatus: {http.MethodPost, MethodRefundKassaStatus, true, (*Server).refundKassaStatus},
+	sp.PathPing:              {http.MethodGet, MethodPing, false, (*Server).ping},
+	sp.PathErrorAnswers:      {http.MethodGet, MethodErrorAnswers, true, (*Server).errorAnswers},
+}
+
+// Handler returns the kassa API handler. It expects requests over mTLS (the
+// kassa id is the client certificate's CN); Serve provides that.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	rt, ok := routes[r.URL.Path]
+	if !ok {
+		writeErr(w, fail(sp.CodeNotFound, "no method", r.URL.Path))
+		return
+	}
+	if r.Method != rt.method {
+		w.Header().Set("Allow", rt.method)
+		writeJSON(w, http.StatusMethodNotAllowed, sp.ErrorAnswer{Code: sp.CodeBadRequest, Message: messages[sp.CodeBadRequest] + ": method " + r.Method})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+	if err != nil {
+		writeErr(w, fail(sp.CodeBadRequest, "reading body"))
+		return
+	}
+	s.mu.Lock()
+	s.requests[rt.name]++
+	f := s.takeFaultLocked(rt.name)
+	s.mu.Unlock()
+	if f != nil {
+		s.log.Info("injecting fault", zap.String("method", rt.name), zap.String("kind", string(f.Kind)))
+		if done := s.applyFault(w, r, f); done {
+			return
+		}
+	}
+	kassa := kassaOf(r)
+	if kassa == "" {
+		writeErr(w, fail(sp.CodeSessionExpired, "no client certificate"))
+		return
+	}
+	if rt.name == MethodAuth {
+		s.auth(w, kassa)
+		return
+	}
+	if rt.authed && !s.sessionValid(r, kassa) {
+		writeErr(w, fail(sp.CodeSessionExpired))
+		return
+	}
+	out, aerr := rt.h(s, kassa, body)
+	if aerr != nil {
+		s.log.Debug("refused", zap.String("method", rt.name), zap.String("kassa", kassa), zap.Int("code", aerr.code))
+		writeErr(w, aerr)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// applyFault performs an injected fault; it reports whether the answer has
+// been given (or the connection dropped).
+func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bool {
+	switch f.Kind {
+	case FaultDelay:
+		t := time.NewTimer(f.Delay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			return true
+		}
+		return false // then handle the call normally: it takes effect late
+	case FaultStatus:
+		code := f.Code
+		if code == 0 {
+			code = sp.CodeInternal
+			if f.Status == http.StatusServiceUnavailable {
+				code = sp.CodeUnavailable
+			}
+		}
+		msg, ok := messages[code]
+		if !ok {
+			msg = "injected fault"
+		}
+		writeJSON(w, f.Status, sp.ErrorAnswer{Code: code, Message: msg})
+		return true
+	case FaultDrop:
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			panic(http.ErrAbortHandler) // aborts the connection on any protocol
+		}
+		conn, _, err := hj.Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return true
+	case FaultExpireSession:
+		if c, err := r.Cookie(SessionCookie); err == nil {
+			s.mu.Lock()
+			delete(s.sessions, c.Value)
+			s.mu.Unlock()
+		}
+		return false
+	}
+	return false
+}
+
+func kassaOf(r *http.Request) string {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return ""
+	}
+	return r.TLS.PeerCertificates[0].Subject.CommonName
+}
+
+func (s *Server) auth(w http.ResponseWriter, kassa string) {
+	token := newID("")
+	token += newID("")
+	now := time.Now()
+	s.mu.Lock()
+	for t, ss := range s.sessions { // keep the map bounded across many logins
+		if now.After(ss.expires) {
+			delete(s.sessions, t)
+		}
+	}
+	s.sessions[token] = session{kassa: kassa, expires: now.Add(s.cfg.SessionTTL)}
+	s.mu.Unlock()
+	maxAge := int(s.cfg.SessionTTL / time.Second)
+	if maxAge < 1 {
+		maxAge = 1
+	}
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func (s *Server) sessionValid(r *http.Request, kassa string) bool {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ss, ok := s.sessions[c.Value]
+	return ok && ss.kassa == kassa && time.Now().Before(ss.expires)
+}
+
+func writeErr(w http.ResponseWriter, e *apiErr) {
+	writeJSON(w, httpStatus[e.code], sp.ErrorAnswer{Code: e.code, Message: e.msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"code":1014,"message":"encoding"}`)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
+
+// decode reads a request body strictly: unknown fields are refused, as a
+// contract test would.
+func decode(body []byte, v any) *apiErr {
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fail(sp.CodeBadRequest, err.Error())
+	}
+	return nil
+}
+
+func required(fields ...string) *apiErr {
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i+1] == "" {
+			return fail(sp.CodeBadRequest, "missing "+fields[i])
+		}
+	}
+	return nil
+}
+
+func (s *Server) ping(string, []byte) (any, *apiErr) { return sp.PingResponse{Status: "ok"}, nil }
+
+func (s *Server) errorAnswers(string, []byte) (any, *apiErr) {
+	out := []sp.ErrorAnswer{}
+	for _, c := range sortedCodes() {
+		out = append(out, sp.ErrorAnswer{Code: c, Message: messages[c]})
+	}
+	return out, nil
+}
+
+// openQR decrypts and verifies a QR and returns its OTP, time and user id.
+func (s *Server) openQR(q sp.QR) (otp string, ts time.Time, user string, e *apiErr) {
+	ct, err := base64.StdEncoding.DecodeString(q.Encrypted)
+	if err != nil {
+		return "", time.Time{}, "", fail(sp.CodeBadQR, "encrypted is not base64")
+	}
+	plain, err := rsa.DecryptOAEP(sha256.New(), nil, s.serviceKey, ct, nil)
+	if err != nil {
+		return "", time.Time{}, "", fail(sp.CodeBadQR, "cannot decrypt")
+	}
+	sig, err := base64.StdEncoding.DecodeString(q.Sign)
+	if err != nil {
+		return "", time.Time{}, "", fail(sp.CodeBadSignature, "sign is not base64")
+	}
+	sum := sha256.Sum256(plain)
+	if !ecdsa.VerifyASN1(s.appPub, sum[:], sig) {
+		return "", time.Time{}, "", fail(sp.CodeBadSignature)
+	}
+	parts := strings.SplitN(string(plain), ".", 3)
+	if len(parts) != 3 || parts[0] == "" || parts[2] == "" {
+		return "", time.Time{}, "", fail(sp.CodeBadQR, "content")
+	}
+	sec, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil {
+		return "", time.Time{}, "", fail(sp.CodeBadQR, "timestamp")
+	}
+	return parts[0], time.Unix(sec, 0), parts[2], nil
+}
+
+func (s *Server) commit(kassa string, body []byte) (any, *apiErr) {
+	var in sp.CommitBody
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("kassa_purchase_id", in.KassaPurchaseID, "id_loyalty", in.IDLoyalty,
+		"encrypted", in.Encrypted, "sign", in.Sign); e != nil {
+		return nil, e
+	}
+	key := kassaKey{kassa, in.KassaPurchaseID}
+	s.mu.Lock()
+	if id, ok := s.byKassaID[key]; ok {
+		p := s.purchases[id]
+		s.mu.Unlock()
+		if p.encrypted != in.Encrypted {
+			return nil, fail(sp.CodeIdempotencyConflict, "kassa_purchase_id "+in.KassaPurchaseID)
+		}
+		return sp.CommitResponse{PurchaseID: id}, nil // a repeat: same answer
+	}
+	_, copied := s.byQR[in.Encrypted]
+	s.mu.Unlock()
+	if copied {
+		return nil, fail(sp.CodeQRAlreadyCommitted)
+	}
+	otp, ts, user, e := s.openQR(sp.QR{IDLoyalty: in.IDLoyalty, Encrypted: in.Encrypted, Sign: in.Sign})
+	if e != nil {
+		return nil, e
+	}
+	now := time.Now()
+	if d := now.Sub(ts); d > s.cfg.StaleWindow || d < -s.cfg.StaleWindow {
+		return nil, fail(sp.CodeStaleTimestamp)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Checked again under the lock: the same QR may have raced in meanwhile.
+	if id, ok := s.byKassaID[key]; ok && s.purchases[id].encrypted == in.Encrypted {
+		return sp.CommitResponse{PurchaseID: id}, nil
+	}
+	if _, ok := s.byQR[in.Encrypted]; ok {
+		return nil, fail(sp.CodeQRAlreadyCommitted)
+	}
+	otpKey := user + "\x00" + otp
+	if s.usedOTPs[otpKey] {
+		return nil, fail(sp.CodeOTPReused)
+	}
+	s.usedOTPs[otpKey] = true
+	p := &purchase{
+		Purchase: Purchase{ID: newID("pur-"), Kassa: kassa, KassaPurchaseID: in.KassaPurchaseID,
+			IDLoyalty: in.IDLoyalty, Status: sp.Committed, KassaConfirmations: []sp.KassaStatus{}},
+		encrypted: in.Encrypted, committedAt: now,
+	}
+	s.purchases[p.ID] = p
+	s.order = append(s.order, p.ID)
+	s.byKassaID[key] = p.ID
+	s.byQR[in.Encrypted] = p.ID
+	return sp.CommitResponse{PurchaseID: p.ID}, nil
+}
+
+// purchaseLocked finds a purchase of this kassa and advances it.
+func (s *Server) purchaseLocked(kassa, id string) (*purchase, *apiErr) {
+	p, ok := s.purchases[id]
+	if !ok || p.Kassa != kassa {
+		return nil, fail(sp.CodeNotFound)
+	}
+	s.advanceLocked(p, time.Now())
+	return p, nil
+}
+
+func (s *Server) release(kassa string, body []byte) (any, *apiErr) {
+	var in sp.ReleaseBody
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("purchase_id", in.PurchaseID); e != nil {
+		return nil, e
+	}
+	if in.Amount <= 0 || in.Amount > s.cfg.MaxAmount {
+		return nil, fail(sp.CodeBadAmount, fmt.Sprintf("%d not in 1..%d", in.Amount, s.cfg.MaxAmount))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, e := s.purchaseLocked(kassa, in.PurchaseID)
+	if e != nil {
+		return nil, e
+	}
+	switch {
+	case p.Status == sp.Committed:
+		p.Status, p.Amount, p.releasedAt = sp.Released, in.Amount, time.Now()
+	case p.Amount == in.Amount && p.Status != sp.Expired:
+		// A repeated release with the same amount reports where it is.
+	default:
+		return nil, fail(sp.CodeBadState, string(p.Status))
+	}
+	return sp.ReleaseResponse{PurchaseID: p.ID, Status: p.Status}, nil
+}
+
+func (s *Server) status(kassa string, body []byte) (any, *apiErr) {
+	var in sp.PurchaseIDBody
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("purchase_id", in.PurchaseID); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, e := s.purchaseLocked(kassa, in.PurchaseID)
+	if e != nil {
+		return nil, e
+	}
+	return sp.StatusResponse{PurchaseID: p.ID, Status: p.Status, Amount: p.Amount, Code: p.Code, Message: p.Message}, nil
+}
+
+func (s *Server) kassaStatus(kassa string, body []byte) (any, *apiErr) {
+	var in sp.KassaStatusBody
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("purchase_id", in.PurchaseID, "status", string(in.Status)); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, e := s.purchaseLocked(kassa, in.PurchaseID)
+	if e != nil {
+		return nil, e
+	}
+	switch in.Status {
+	case sp.KassaCancel:
+		switch p.Status {
+		case sp.Committed, sp.Released, sp.Processing:
+			p.Status = sp.Cancelled
+		case sp.Success:
+			if p.Confirmed {
+				return nil, fail(sp.CodeBadState, "confirmed; use a refund")
+			}
+			// The kassa gave up after the money moved: the service reverses.
+			p.Status, p.Reversed = sp.Cancelled, true
+		}
+	case sp.KassaSuccess:
+		if p.Status != sp.Success {
+			return nil, fail(sp.CodeBadState, string(p.Status))
+		}
+		p.Confirmed = true
+	default:
+		return nil, fail(sp.CodeBadRequest, "status must be success or cancel")
+	}
+	p.KassaConfirmations = append(p.KassaConfirmations, in.Status)
+	return struct{}{}, nil
+}
+
+func digits16(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) fiscalV1(kassa string, body []byte) (any, *apiErr) {
+	var in sp.FiscalV1Request
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("purchase_id", in.PurchaseID, "kkt_reg_number", in.KKTRegNumber, "fiscal_sign", in.FiscalSign); e != nil {
+		return nil, e
+	}
+	if !digits16(in.KKTRegNumber) {
+		return nil, fail(sp.CodeBadRequest, "kkt_reg_number must be 16 digits")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, e := s.purchaseLocked(kassa, in.PurchaseID); e != nil {
+		return nil, e
+	}
+	s.fiscal = append(s.fiscal, FiscalRecord{Version: 1, Kassa: kassa, PurchaseID: in.PurchaseID,
+		KKTRegNumber: in.KKTRegNumber, FiscalSign: in.FiscalSign, At: time.Now()})
+	return struct{}{}, nil
+}
+
+func (s *Server) fiscalV2(kassa string, body []byte) (any, *apiErr) {
+	var in sp.FiscalV2Request
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	rc := in.Receipt
+	if e := required("qr.id_loyalty", in.QR.IDLoyalty, "qr.encrypted", in.QR.Encrypted, "qr.sign", in.QR.Sign,
+		"receipt.fiscal_sign", rc.FiscalSign, "receipt.operation", rc.Operation); e != nil {
+		return nil, e
+	}
+	switch {
+	case !digits16(rc.KKTRegNumber) || !digits16(rc.FNNumber):
+		return nil, fail(sp.CodeBadRequest, "kkt_reg_number and fn_number must be 16 digits")
+	case rc.Operation != sp.OperationIncome && rc.Operation != sp.OperationIncomeReturn:
+		return nil, fail(sp.CodeBadRequest, "operation must be income or income_return")
+	case rc.Total < 0 || rc.FDNumber <= 0 || rc.DateTime.IsZero() || len(rc.Items) == 0:
+		return nil, fail(sp.CodeBadRequest, "receipt needs fd_number, datetime, total >= 0 and items")
+	}
+	// The QR may be one already committed (its OTP used) or scanned for loyalty
+	// only, and fiscal data may arrive hours later: check who made it, not
+	// freshness or single use.
+	if _, _, _, e := s.openQR(in.QR); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if in.PurchaseID != "" {
+		if _, e := s.purchaseLocked(kassa, in.PurchaseID); e != nil {
+			return nil, e
+		}
+	}
+	r := rc
+	r.Items = append([]sp.ReceiptItem(nil), rc.Items...)
+	s.fiscal = append(s.fiscal, FiscalRecord{Version: 2, Kassa: kassa, PurchaseID: in.PurchaseID,
+		IDLoyalty: in.QR.IDLoyalty, Receipt: &r, At: time.Now()})
+	return struct{}{}, nil
+}
+
+func (s *Server) refund(kassa string, body []byte) (any, *apiErr) {
+	var in sp.RefundRequest
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("purchase_id", in.PurchaseID, "kassa_refund_id", in.KassaRefundID); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := kassaKey{kassa, in.KassaRefundID}
+	if id, ok := s.refundByKassa[key]; ok {
+		r := s.refunds[id]
+		if r.PurchaseID != in.PurchaseID || r.Amount != in.Amount {
+			return nil, fail(sp.CodeIdempotencyConflict, "kassa_refund_id "+in.KassaRefundID)
+		}
+		return sp.RefundResponse{RefundID: id}, nil
+	}
+	if in.Amount <= 0 {
+		return nil, fail(sp.CodeBadAmount)
+	}
+	p, e := s.purchaseLocked(kassa, in.PurchaseID)
+	if e != nil {
+		return nil, e
+	}
+	if p.Status != sp.Success {
+		return nil, fail(sp.CodeRefundNotAllowed, string(p.Status))
+	}
+	if p.Refunded+in.Amount > p.Amount {
+		return nil, fail(sp.CodeRefundExceedsAmount, fmt.Sprintf("%d + %d > %d", p.Refunded, in.Amount, p.Amount))
+	}
+	r := &refund{Refund: Refund{ID: newID("ref-"), Kassa: kassa, KassaRefundID: in.KassaRefundID,
+		PurchaseID: p.ID, Amount: in.Amount, Status: sp.RefundPending, KassaConfirmations: []sp.KassaStatus{}},
+		createdAt: time.Now()}
+	p.Refunded += in.Amount
+	s.refunds[r.ID] = r
+	s.refundOrder = append(s.refundOrder, r.ID)
+	s.refundByKassa[key] = r.ID
+	return sp.RefundResponse{RefundID: r.ID}, nil
+}
+
+func (s *Server) refundLocked(kassa, id string) (*refund, *apiErr) {
+	r, ok := s.refunds[id]
+	if !ok || r.Kassa != kassa {
+		return nil, fail(sp.CodeNotFound)
+	}
+	s.advanceRefundLocked(r, time.Now())
+	return r, nil
+}
+
+func (s *Server) refundStatus(kassa string, body []byte) (any, *apiErr) {
+	var in sp.RefundIDBody
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("refund_id", in.RefundID); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, e := s.refundLocked(kassa, in.RefundID)
+	if e != nil {
+		return nil, e
+	}
+	return sp.RefundStatusResponse{RefundID: r.ID, Status: r.Status}, nil
+}
+
+func (s *Server) refundKassaStatus(kassa string, body []byte) (any, *apiErr) {
+	var in sp.RefundKassaStatusBody
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	if e := required("refund_id", in.RefundID, "status", string(in.Status)); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, e := s.refundLocked(kassa, in.RefundID)
+	if e != nil {
+		return nil, e
+	}
+	switch in.Status {
+	case sp.KassaCancel:
+		switch {
+		case r.Confirmed:
+			return nil, fail(sp.CodeBadState, "refund confirmed")
+		case r.Status == sp.RefundPending || r.Status == sp.RefundSuccess:
+			r.Status = sp.RefundCancelled
+			s.purchases[r.PurchaseID].Refunded -= r.Amount // the amount can be refunded again
+		}
+	case sp.KassaSuccess:
+		if r.Status != sp.RefundSuccess {
+			return nil, fail(sp.CodeBadState, string(r.Status))
+		}
+		r.Confirmed = true
+	default:
+		return nil, fail(sp.CodeBadRequest, "status must be success or cancel")
+	}
+	r.KassaConfirmations = append(r.KassaConfirmations, in.Status)
+	return struct{}{}, nil
+}
