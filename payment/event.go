@@ -1,0 +1,129 @@
+package payment
+
+import (
+	"time"
+
+	"github.com/kioskd/kioskd/display"
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Event kinds. Keep in sync with kindNames.
+const (
+	KindState     EventKind = iota // the sale changed state
+	KindBusy                       // a scan was ignored: a payment is in progress
+	KindDuplicate                  // the same payload read again within the window: dropped
+	KindBadCode                    // the payload is not a payment QR; Message says why
+	KindReplaced                   // a different QR replaces the unreleased sale
+	KindAmount                     // the host set (or cleared) the amount for the next scan
+	KindRefund                     // a refund changed state; Refund has it
+	KindFiscal                     // a fiscal record was delivered (or refused for good)
+	KindFault                      // the agent cannot work (journal failure)
+)
+
+var kindNames = [...]string{"state", "busy", "duplicate", "bad_code", "replaced", "amount",
+	"refund", "fiscal", "fault"}
+
+func (k EventKind) String() string {
+	if k < 0 || int(k) >= len(kindNames) {
+		return "unknown"
+	}
+	return kindNames[k]
+}
+
+// MarshalText makes kinds readable in JSON.
+func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// Event is one thing that happened, for displays, the host (SSE) and
+// metrics. Time is when the flow produced it, so consumers can measure
+// their own latency.
+type Event struct {
+	Seq        uint64      `json:"seq"`
+	Time       time.Time   `json:"time"`
+	Kind       EventKind   `json:"kind"`
+	State      State       `json:"state"`
+	SaleID     string      `json:"sale_id,omitempty"` // kassa_purchase_id
+	PurchaseID string      `json:"purchase_id,omitempty"`
+	Amount     int64       `json:"amount,omitempty"`
+	Code       int         `json:"code,omitempty"` // the service's code
+	Message    string      `json:"message,omitempty"`
+	Source     string      `json:"source,omitempty"` // the scanner, for scan events
+	Refund     *RefundInfo `json:"refund,omitempty"`
+}
+
+// Screen is what the customer display should show for e; ok is false for
+// events that do not change the screen.
+func (e Event) Screen() (s display.Screen, ok bool) {
+	switch e.Kind {
+	case KindState:
+		return display.Screen{State: e.State.Display(), Amount: e.Amount, Message: e.Message}, true
+	case KindBusy:
+		return display.Screen{State: display.Busy}, true
+	case KindBadCode:
+		return display.Screen{State: display.BadCode, Message: e.Message}, true
+	case KindRefund:
+		if e.Refund == nil {
+			return display.Screen{}, false
+		}
+		st := display.RefundProgress
+		if e.Refund.Done {
+			st = display.RefundDone
+		}
+		return display.Screen{State: st, Amount: e.Refund.Amount, Message: e.Refund.Message}, true
+	case KindFault:
+		return display.Screen{State: display.DeviceFault, Message: e.Message}, true
+	}
+	return display.Screen{}, false
+}
+
+// subBuffer is how many events a slow subscriber may lag behind before it
+// loses events (counted in Dropped).
+const subBuffer = 256
+
+// Subscribe returns a channel of every event from now on and a function
+// that ends the subscription (and closes the channel). A subscriber that
+// does not keep up loses events rather than slowing the flow.
+func (f *Flow) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, subBuffer)
+	f.mu.Lock()
+	id := f.nextSub
+	f.nextSub++
+	f.subs[id] = ch
+	f.mu.Unlock()
+	return ch, func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if _, ok := f.subs[id]; ok {
+			delete(f.subs, id)
+			close(ch)
+		}
+	}
+}
+
+// Dropped is how many events were lost by subscribers that lagged.
+func (f *Flow) Dropped() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dropped
+}
+
+// publishLocked stamps e and hands it to every subscriber without blocking.
+func (f *Flow) publishLocked(e Event) {
+	f.seq++
+	e.Seq, e.Time = f.seq, f.now()
+	for _, ch := range f.subs {
+		select {
+		case ch <- e:
+		default:
+			f.dropped++
+		}
+	}
+}
+
+// notice publishes e.
+func (f *Flow) notice(e Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.publishLocked(e)
+}

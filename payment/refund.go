@@ -1,0 +1,189 @@
+package payment
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/smartpay"
+)
+
+// RefundInfo is a refund as the host sees it.
+type RefundInfo struct {
+	ID         string        `json:"id"` // kassa_refund_id
+	PurchaseID string        `json:"purchase_id"`
+	RefundID   string        `json:"refund_id,omitempty"` // the service's id
+	Amount     int64         `json:"amount"`
+	Phase      journal.Phase `json:"phase"`
+	Outcome    string        `json:"outcome,omitempty"`
+	Code       int           `json:"code,omitempty"`
+	Message    string        `json:"message,omitempty"`
+	Done       bool          `json:"done"`
+}
+
+func refundInfo(r journal.Refund) RefundInfo {
+	return RefundInfo{ID: r.ID, PurchaseID: r.PurchaseID, RefundID: r.RefundID, Amount: r.Amount,
+		Phase: r.Phase, Outcome: r.Outcome, Code: r.SvcCode, Message: r.SvcMessage, Done: r.Phase == journal.PhaseDone}
+}
+
+// Refund asks the service to refund amount kopecks of a paid purchase. The
+// kassa_refund_id is journaled before the request. A refusal (refund over
+// the amount, purchase not paid…) is returned as a *ServiceError; otherwise
+// the refund goes on in the background (poll, confirm) and RefundInfo
+// follows it.
+func (f *Flow) Refund(purchaseID string, amount int64) (RefundInfo, error) {
+	if purchaseID == "" || amount <= 0 {
+		return RefundInfo{}, fmt.Errorf("%w: purchase_id and a positive amount are required", ErrInvalid)
+	}
+	f.mu.Lock()
+	ctx, wg := f.ctx, f.wg
+	f.mu.Unlock()
+	if ctx == nil {
+		return RefundInfo{}, ErrNotRunning
+	}
+	r, err := f.j.NewRefund(purchaseID, amount, f.now())
+	if err != nil {
+		return RefundInfo{}, err
+	}
+	f.log.Info("refund requested", zap.String("kassa_refund_id", r.ID), zap.String("purchase_id", purchaseID), zap.Int64("amount", amount))
+	r, err = f.requestRefund(ctx, r)
+	if err != nil {
+		var se *ServiceError
+		if errors.As(err, &se) {
+			return refundInfo(r), err
+		}
+		// Outcome unknown: the background run repeats the request with
+		// the same kassa_refund_id.
+	}
+	if r.Phase != journal.PhaseDone {
+		f.mu.Lock()
+		if f.ctx != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); f.runRefund(ctx, r) }()
+		}
+		f.mu.Unlock()
+	}
+	return refundInfo(r), nil
+}
+
+// RefundInfo returns the refund with kassa_refund_id id.
+func (f *Flow) RefundInfo(id string) (RefundInfo, error) {
+	r, err := f.j.Refund(id)
+	if err != nil {
+		return RefundInfo{}, err
+	}
+	return refundInfo(r), nil
+}
+
+// putRefund journals r and publishes it.
+func (f *Flow) putRefund(r *journal.Refund, phase journal.Phase) {
+	if r.Phase == phase {
+		return
+	}
+	f.log.Info("refund "+string(r.Phase)+" -> "+string(phase), zap.String("kassa_refund_id", r.ID),
+		zap.String("refund_id", r.RefundID), zap.String("outcome", r.Outcome))
+	r.Phase, r.Updated = phase, f.now()
+	if err := f.j.PutRefund(*r); err != nil {
+		f.log.Error("journal write failed", zap.String("kassa_refund_id", r.ID), zap.Error(err))
+	}
+	info := refundInfo(*r)
+	f.notice(Event{Kind: KindRefund, PurchaseID: r.PurchaseID, Amount: r.Amount, Code: r.SvcCode, Message: r.SvcMessage, Refund: &info})
+}
+
+// requestRefund makes one refund request for r (in PhaseRequesting).
+func (f *Flow) requestRefund(ctx context.Context, r journal.Refund) (journal.Refund, error) {
+	cctx, cancel := f.callCtx(ctx)
+	resp, err := f.svc.Refund(cctx, smartpay.RefundRequest{PurchaseID: r.PurchaseID, KassaRefundID: r.ID, Amount: r.Amount})
+	cancel()
+	if err != nil {
+		var info stepInfo
+		if classify(err, &info) == fRejected {
+			r.Outcome, r.SvcCode, r.SvcMessage = "rejected", info.code, info.message
+			f.putRefund(&r, journal.PhaseDone)
+			return r, &ServiceError{Code: info.code, Message: info.message, Err: err}
+		}
+		return r, err
+	}
+	r.RefundID = resp.RefundID
+	f.putRefund(&r, journal.PhaseRequested)
+	return r, nil
+}
+
+// runRefund takes r from its journaled phase to the end: request (same
+// kassa_refund_id), poll, confirm; a failed refund is acknowledged with a
+// cancel. Unknown outcomes are retried until ctx ends.
+func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
+	tries, polls := 0, 0
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	for r.Phase != journal.PhaseDone {
+		var err error
+		switch r.Phase {
+		case journal.PhaseRequesting:
+			r, err = f.requestRefund(ctx, r)
+		case journal.PhaseRequested:
+			if !wait(pollDelay(polls)) {
+				return
+			}
+			polls++
+			var resp smartpay.RefundStatusResponse
+			cctx, cancel := f.callCtx(ctx)
+			resp, err = f.svc.RefundStatus(cctx, r.RefundID)
+			cancel()
+			if err == nil {
+				r.SvcCode, r.SvcMessage = resp.Code, resp.Message
+				switch resp.Status {
+				case smartpay.RefundSuccess:
+					r.Outcome = string(resp.Status)
+					f.putRefund(&r, journal.PhaseConfirming)
+				case smartpay.RefundFailed, smartpay.RefundCancelled:
+					r.Outcome = string(resp.Status)
+					f.putRefund(&r, journal.PhaseRefundAbort)
+				}
+				continue
+			}
+			tries = 0 // the poll schedule is the pause
+		case journal.PhaseConfirming, journal.PhaseRefundAbort:
+			st := smartpay.KassaSuccess
+			if r.Phase == journal.PhaseRefundAbort {
+				st = smartpay.KassaCancel
+			}
+			cctx, cancel := f.callCtx(ctx)
+			err = f.svc.RefundKassaStatus(cctx, r.RefundID, st)
+			cancel()
+			var info stepInfo
+			if err == nil || classify(err, &info) == fRejected {
+				// Accepted, or refused because the refund already ended:
+				// either way nothing is left to tell the service.
+				f.putRefund(&r, journal.PhaseDone)
+				continue
+			}
+		default:
+			f.log.Error("refund in unknown phase", zap.String("kassa_refund_id", r.ID), zap.String("phase", string(r.Phase)))
+			return
+		}
+		if err != nil {
+			var se *ServiceError
+			if errors.As(err, &se) || ctx.Err() != nil {
+				return
+			}
+			f.log.Warn("refund call failed; retrying", zap.String("kassa_refund_id", r.ID), zap.Error(err))
+			tries++
+			if r.Phase != journal.PhaseRequested && !wait(backoff(tries)) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,210 @@
+package payment
+
+import (
+	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/smartpay"
+)
+
+// State is where the current sale stands.
+type State int
+
+// Sale states. Keep in sync with stateNames.
+const (
+	Idle          State = iota // no sale: show your QR
+	Committing                 // QR scanned, commit in flight (or being retried)
+	WaitingAmount              // committed, waiting for the host's amount
+	Releasing                  // release in flight
+	Paying                     // released, polling the status
+	Checking                   // outcome not known (lost answer, outage): polling until it is
+	Paid                       // service says success; waiting for the hand-over
+	Confirming                 // goods handed over: kassa/status success in flight
+	Cancelling                 // kassa/status cancel in flight
+	Completed                  // paid and confirmed (terminal)
+	Declined                   // failed, expired or refused by the service (terminal)
+	Cancelled                  // cancelled and acknowledged (terminal)
+)
+
+var stateNames = [...]string{"idle", "committing", "waiting_amount", "releasing", "paying",
+	"checking", "paid", "confirming", "cancelling", "completed", "declined", "cancelled"}
+
+func (s State) String() string {
+	if s < 0 || int(s) >= len(stateNames) {
+		return "unknown"
+	}
+	return stateNames[s]
+}
+
+// MarshalText makes states readable in JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Terminal reports whether a sale in s is over.
+func (s State) Terminal() bool { return s == Completed || s == Declined || s == Cancelled }
+
+// Display is the customer screen for s.
+func (s State) Display() display.State {
+	switch s {
+	case Committing:
+		return display.CodeAccepted
+	case WaitingAmount:
+		return display.WaitingAmount
+	case Releasing, Paying, Confirming:
+		return display.Paying
+	case Checking:
+		return display.Checking
+	case Paid, Completed:
+		return display.Paid
+	case Declined:
+		return display.Declined
+	case Cancelling, Cancelled:
+		return display.Cancelled
+	}
+	return display.Ready
+}
+
+// phase is the journal phase written on entering s: the call s leads to.
+func (s State) phase() journal.Phase {
+	switch s {
+	case Committing:
+		return journal.PhaseCommitting
+	case WaitingAmount:
+		return journal.PhaseCommitted
+	case Releasing:
+		return journal.PhaseReleasing
+	case Paying, Checking:
+		return journal.PhaseReleased
+	case Paid:
+		return journal.PhasePaid
+	case Confirming:
+		return journal.PhaseHandedOver
+	case Cancelling:
+		return journal.PhaseCancelling
+	}
+	return journal.PhaseDone
+}
+
+// factKind is what happened.
+type factKind int
+
+const (
+	fCommitted   factKind = iota // commit answered with a purchase id
+	fRejected                    // the service refused the call for good (*APIError)
+	fUnknown                     // no answer, or an answer that says nothing (5xx, outage)
+	fReleased                    // release accepted
+	fStatus                      // a status answer (see status)
+	fAmount                      // the host sent the amount
+	fCancel                      // host cancel, a replacing QR, paid elsewhere
+	fTimeout                     // the current state's deadline passed
+	fHandover                    // hand-over done (ok) or failed (!ok)
+	fConfirmed                   // kassa/status success accepted
+	fCancelAcked                 // kassa/status cancel accepted
+)
+
+// fact is the input of decide: what happened plus what the sale already knows.
+type fact struct {
+	kind       factKind
+	status     smartpay.PurchaseStatus // fStatus
+	ok         bool                    // fHandover
+	haveAmount bool                    // the amount is known
+	cancel     bool                    // a cancel is pending (asked during a call)
+	auto       bool                    // hand-over mode auto
+	recovering bool                    // the sale was found open at start: nobody waits for it
+}
+
+// decide is the state machine: the next state of a sale in cur after f.
+// It is pure so every transition can be tested without a service.
+func decide(cur State, f fact) State {
+	switch cur {
+	case Committing:
+		switch f.kind {
+		case fCommitted:
+			if f.cancel || f.recovering {
+				return Cancelling // committed but will never be released
+			}
+			if f.haveAmount {
+				return Releasing
+			}
+			return WaitingAmount
+		case fRejected:
+			return Declined
+		}
+		return Committing // unknown: repeat with the same kassa id; a cancel waits for the answer
+	case WaitingAmount:
+		switch f.kind {
+		case fAmount:
+			return Releasing
+		case fCancel, fTimeout:
+			return Cancelling
+		}
+	case Releasing:
+		switch f.kind {
+		case fStatus: // the release answered with a final status
+			return decide(Paying, f)
+		case fReleased:
+			if f.cancel {
+				return Cancelling
+			}
+			return Paying
+		case fRejected:
+			return Cancelling
+		case fUnknown:
+			return Checking
+		}
+	case Paying, Checking:
+		switch f.kind {
+		case fStatus:
+			switch f.status {
+			case smartpay.Success:
+				if f.cancel || f.recovering {
+					return Cancelling // no hand-over recorded: the customer must not pay
+				}
+				if f.auto {
+					return Confirming
+				}
+				return Paid
+			case smartpay.Failed, smartpay.Expired:
+				return Declined
+			case smartpay.Cancelled:
+				return Cancelled
+			case smartpay.Committed:
+				if f.cancel || f.recovering {
+					return Cancelling
+				}
+				return Releasing // the release never arrived: send it again
+			}
+			if f.cancel {
+				return Cancelling
+			}
+			return Paying
+		case fUnknown:
+			return Checking
+		case fCancel, fTimeout:
+			return Cancelling
+		}
+	case Paid:
+		switch f.kind {
+		case fHandover:
+			if f.ok {
+				return Confirming
+			}
+			return Cancelling
+		case fCancel, fTimeout:
+			return Cancelling
+		}
+	case Confirming:
+		switch f.kind {
+		case fConfirmed:
+			return Completed
+		case fRejected:
+			return Declined
+		}
+	case Cancelling:
+		switch f.kind {
+		case fCancelAcked, fRejected:
+			// A refused cancel means the purchase already ended (failed,
+			// expired, cancelled): there is nothing left to undo.
+			return Cancelled
+		}
+	}
+	return cur
+}
