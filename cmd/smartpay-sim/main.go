@@ -1,0 +1,196 @@
+// Command smartpay-sim runs the Smart Pay kassa API simulator and plays the
+// mobile app by printing fresh QR payloads.
+//
+//	smartpay-sim serve -listen 127.0.0.1:8443 -admin 127.0.0.1:8444 -dir ./sim
+//	smartpay-sim qr -dir ./sim [-user ID]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	qrcode "github.com/skip2/go-qrcode"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/kioskd/kioskd/payment/smartpay/sim"
+)
+
+const usage = `usage:
+  smartpay-sim serve -listen ADDR -admin ADDR -dir DIR [-kassas N] [-success-delay D] [-session-ttl D] [-stale D]
+  smartpay-sim qr -dir DIR [-user ID]
+`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "smartpay-sim:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "qr":
+		return qr(args[1:], stdout, stderr)
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", args[0])
+	}
+}
+
+func serve(args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8443", "kassa API address (mTLS)")
+	admin := fs.String("admin", "127.0.0.1:8444", "admin API address (plain HTTP, loopback only)")
+	dir := fs.String("dir", "", "directory for the CA, certificates and keys (created on first start)")
+	kassas := fs.Int("kassas", 1, "number of kassa client certificates (kassa.crt, kassa2.crt, …)")
+	delay := fs.Duration("success-delay", 2*time.Second, "time from release to success")
+	ttl := fs.Duration("session-ttl", 30*time.Minute, "session cookie lifetime")
+	stale := fs.Duration("stale", 5*time.Minute, "accepted QR timestamp skew")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("serve: -dir is required")
+	}
+	if err := loopbackOnly(*admin); err != nil {
+		return err
+	}
+	log, err := zap.NewProduction()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	s, err := sim.New(sim.Config{Dir: *dir, Kassas: *kassas, SuccessDelay: *delay, SessionTTL: *ttl, StaleWindow: *stale}, log)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	aln, err := net.Listen("tcp", *admin)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	adminSrv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second}
+	adminDone := make(chan error, 1)
+	go func() { adminDone <- adminSrv.Serve(aln) }()
+
+	ca, cert, key := sim.KassaFiles(*dir, 1)
+	log.Info("serving", zap.String("kassa_api", "https://"+ln.Addr().String()),
+		zap.String("admin", "http://"+aln.Addr().String()),
+		zap.String("ca", ca), zap.String("kassa_cert", cert), zap.String("kassa_key", key))
+	err = s.Serve(ctx, ln)
+	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = adminSrv.Shutdown(shutCtx)
+	if aerr := <-adminDone; !errors.Is(aerr, http.ErrServerClosed) && err == nil {
+		err = aerr
+	}
+	return err
+}
+
+// loopbackOnly refuses an admin address reachable from the network: the
+// admin API has no authentication.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-admin %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("-admin %q: must be a loopback address (127.0.0.1:PORT); the admin API has no authentication", addr)
+	}
+	return nil
+}
+
+func qr(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("qr", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("dir", "", "simulator directory (holds service.pub and app.key)")
+	user := fs.String("user", "demo-user", "loyalty user id")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return errors.New("qr: -dir is required")
+	}
+	payload, err := sim.GenerateQR(*dir, *user)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(stdout, payload); err != nil {
+		return err
+	}
+	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+		art, err := halfBlocks(payload)
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(stderr, art)
+		return err
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// halfBlocks draws the QR code with Unicode half blocks, two modules per
+// character cell, dark on light so phones and scanners read it off a screen.
+func halfBlocks(payload string) (string, error) {
+	q, err := qrcode.New(payload, qrcode.Low)
+	if err != nil {
+		return "", err
+	}
+	bm := q.Bitmap() // includes the quiet zone; true = dark
+	var b strings.Builder
+	for y := 0; y < len(bm); y += 2 {
+		for x := range bm[y] {
+			top := bm[y][x]
+			bottom := y+1 < len(bm) && bm[y+1][x]
+			switch {
+			case top && bottom:
+				b.WriteString(" ")
+			case top:
+				b.WriteString("▄")
+			case bottom:
+				b.WriteString("▀")
+			default:
+				b.WriteString("█")
+			}
+		}
+		b.WriteString("\n")
+	}
+	return b.String(), nil
+}
