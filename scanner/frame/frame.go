@@ -1,0 +1,399 @@
+package frame
+
+import (
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Mode selects what ends a frame.
+type Mode int
+
+// Framing modes, as named in devices.yaml.
+const (
+	Auto Mode = iota // CR, LF, CRLF, a complete JSON object, or the gap
+	CR               // CR only; a frame left without it is dropped after the gap
+	LF               // LF only; likewise
+	CRLF             // CR LF only; likewise
+	Gap              // the inter-character gap only
+)
+
+var modeNames = [...]string{"auto", "cr", "lf", "crlf", "gap"}
+
+// String returns the devices.yaml name of m.
+func (m Mode) String() string {
+	if m < 0 || int(m) >= len(modeNames) {
+		return fmt.Sprintf("Mode(%d)", int(m))
+	}
+	return modeNames[m]
+}
+
+// ParseMode parses a devices.yaml framing name; "" means Auto.
+func ParseMode(s string) (Mode, error) {
+	if s == "" {
+		return Auto, nil
+	}
+	for i, n := range modeNames {
+		if s == n {
+			return Mode(i), nil
+		}
+	}
+	return 0, fmt.Errorf("framing %q: want one of auto, cr, lf, crlf, gap", s)
+}
+
+// Defaults of Config.
+const (
+	DefaultGap     = 50 * time.Millisecond
+	DefaultMaxSize = 4096 // a Smart Pay QR is 300–600 bytes
+)
+
+// Config tunes a Framer. The zero value is auto framing with the defaults.
+type Config struct {
+	Mode    Mode
+	Gap     time.Duration // inter-character gap that ends a frame; DefaultGap when 0
+	MaxSize int           // longest frame kept, in bytes after stripping; DefaultMaxSize when 0
+	Log     *zap.Logger   // oversize and incomplete frames are logged (sizes only, never content)
+}
+
+// Reason says what ended a frame.
+type Reason int
+
+// What can end a frame.
+const (
+	BySuffix Reason = iota // CR, LF or CRLF
+	ByJSON                 // the closing brace of a complete JSON object
+	ByGap                  // no byte for Config.Gap
+)
+
+// String returns "suffix", "json" or "gap".
+func (r Reason) String() string {
+	switch r {
+	case BySuffix:
+		return "suffix"
+	case ByJSON:
+		return "json"
+	case ByGap:
+		return "gap"
+	}
+	return fmt.Sprintf("Reason(%d)", int(r))
+}
+
+// Frame is one finished frame.
+type Frame struct {
+	// Data is the payload without AIM identifier, control characters and
+	// terminator. It is only valid during the Sink call: copy it to keep it.
+	Data      []byte
+	AIM       string    // "]Q1" when the scanner sent one, else ""
+	Symbology string    // "qr", "ean13"… from the AIM identifier, else ""
+	Start     time.Time // arrival of the first byte
+	End       time.Time // arrival of the last byte
+	By        Reason
+}
+
+// Sink receives what a Framer finds. Both are called synchronously from
+// Feed or Expire.
+type Sink interface {
+	// FrameStarted reports the first byte of a new frame. A stray CR or LF
+	// between frames does not start one.
+	FrameStarted(at time.Time)
+	// FrameDone reports a finished, non-empty frame.
+	FrameDone(Frame)
+}
+
+// Stats counts what a Framer did, for metrics.
+type Stats struct {
+	Frames     uint64 // frames delivered
+	Oversize   uint64 // frames discarded for exceeding MaxSize
+	Incomplete uint64 // frames discarded for lack of the configured suffix
+	Empty      uint64 // frames that held nothing but stripped bytes
+}
+
+type state int
+
+const (
+	idle       state = iota
+	inFrame          // collecting a frame
+	discarding       // dropping an oversize frame up to the next terminator
+)
+
+// Framer cuts a byte stream into frames. It is not safe for concurrent use:
+// one driver goroutine owns it.
+type Framer struct {
+	cfg   Config
+	log   *zap.Logger
+	buf   []byte // capacity MaxSize, never grown
+	state state
+	start time.Time
+	last  time.Time // arrival of the last byte of the current frame
+	prev  byte      // last raw byte seen in this frame (for CRLF)
+
+	aimKnown     bool // whether the first bytes were checked for an AIM id
+	payloadStart int  // 3 when buf starts with an AIM id, else 0
+	jsonDecided  bool
+	json         bool // payload is a JSON object being tracked
+	depth        int
+	inString     bool
+	escaped      bool
+
+	stats Stats
+}
+
+// New returns a Framer for cfg.
+func New(cfg Config) *Framer {
+	if cfg.Gap <= 0 {
+		cfg.Gap = DefaultGap
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	log := cfg.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Framer{cfg: cfg, log: log, buf: make([]byte, 0, cfg.MaxSize)}
+}
+
+// Stats returns the counters so far.
+func (f *Framer) Stats() Stats { return f.stats }
+
+// Reset drops a partial frame, e.g. after the device was reopened.
+func (f *Framer) Reset() { f.toIdle() }
+
+// Deadline returns when the current frame ends by the gap if no byte comes
+// first; ok is false when no frame is in progress. A driver waits for data
+// at most until then and calls Expire.
+func (f *Framer) Deadline() (t time.Time, ok bool) {
+	if f.state == idle {
+		return time.Time{}, false
+	}
+	return f.last.Add(f.cfg.Gap), true
+}
+
+// Expire ends the current frame if the gap has passed by now: in Auto and
+// Gap mode it is delivered, in the suffix modes it is dropped as incomplete.
+func (f *Framer) Expire(now time.Time, s Sink) {
+	if f.state == idle || now.Sub(f.last) < f.cfg.Gap {
+		return
+	}
+	switch {
+	case f.state == discarding:
+		f.toIdle()
+	case f.cfg.Mode == Auto || f.cfg.Mode == Gap:
+		f.finish(ByGap, s)
+	default:
+		f.stats.Incomplete++
+		f.log.Warn("scanner frame without its suffix dropped",
+			zap.Stringer("framing", f.cfg.Mode), zap.Int("bytes", len(f.buf)))
+		f.toIdle()
+	}
+}
+
+// Feed processes bytes that arrived at time at, reporting frame starts and
+// finished frames to s. A frame in progress whose gap passed before at is
+// ended first.
+func (f *Framer) Feed(p []byte, at time.Time, s Sink) {
+	f.Expire(at, s)
+	for _, b := range p {
+		f.feedByte(b, at, s)
+	}
+}
+
+func isTerminator(b byte) bool { return b == '\r' || b == '\n' }
+
+func isControl(b byte) bool { return b < 0x20 || b == 0x7f }
+
+func (f *Framer) feedByte(b byte, at time.Time, s Sink) {
+	switch f.state {
+	case idle:
+		if isTerminator(b) {
+			return // the LF of a CRLF, or a suffix after a JSON frame
+		}
+		f.state = inFrame
+		f.start = at
+		s.FrameStarted(at)
+	case discarding:
+		f.last = at
+		if f.endsFrame(b) {
+			f.toIdle()
+		}
+		f.prev = b
+		return
+	}
+	f.last = at
+	prev := f.prev
+	f.prev = b
+
+	if isControl(b) {
+		if !f.json && f.endsFrameAfter(prev, b) {
+			f.finish(BySuffix, s)
+		}
+		return
+	}
+	if len(f.buf) == f.cfg.MaxSize {
+		f.oversize()
+		return
+	}
+	f.buf = append(f.buf, b)
+
+	if !f.aimKnown {
+		f.checkAIM()
+	}
+	if !f.aimKnown {
+		return
+	}
+	if !f.jsonDecided {
+		if len(f.buf) <= f.payloadStart {
+			return
+		}
+		f.jsonDecided = true
+		f.json = f.cfg.Mode == Auto && f.buf[f.payloadStart] == '{'
+		if !f.json {
+			return
+		}
+		for _, c := range f.buf[f.payloadStart:] {
+			if f.trackJSON(c) {
+				f.finish(ByJSON, s)
+				return
+			}
+		}
+		return
+	}
+	if f.json && f.trackJSON(b) {
+		f.finish(ByJSON, s)
+	}
+}
+
+// endsFrame reports whether b alone terminates a frame in this mode; it is
+// used while discarding, where CRLF needs no pairing.
+func (f *Framer) endsFrame(b byte) bool {
+	switch f.cfg.Mode {
+	case Auto:
+		return isTerminator(b)
+	case CR:
+		return b == '\r'
+	case LF, CRLF:
+		return b == '\n'
+	}
+	return false
+}
+
+// endsFrameAfter reports whether control byte b, following prev, ends a frame.
+func (f *Framer) endsFrameAfter(prev, b byte) bool {
+	if f.cfg.Mode == CRLF {
+		return prev == '\r' && b == '\n'
+	}
+	return f.endsFrame(b)
+}
+
+// checkAIM looks for "]" + symbology letter + modifier at the frame start.
+func (f *Framer) checkAIM() {
+	if f.buf[0] != ']' {
+		f.aimKnown = true
+		return
+	}
+	if len(f.buf) < 3 {
+		return
+	}
+	f.aimKnown = true
+	if isLetter(f.buf[1]) && (isLetter(f.buf[2]) || isDigit(f.buf[2])) {
+		f.payloadStart = 3
+	}
+}
+
+// trackJSON follows the braces of a JSON object outside strings and reports
+// whether b closed the outermost one.
+func (f *Framer) trackJSON(b byte) bool {
+	if f.inString {
+		switch {
+		case f.escaped:
+			f.escaped = false
+		case b == '\\':
+			f.escaped = true
+		case b == '"':
+			f.inString = false
+		}
+		return false
+	}
+	switch b {
+	case '"':
+		f.inString = true
+	case '{':
+		f.depth++
+	case '}':
+		f.depth--
+		return f.depth == 0
+	}
+	return false
+}
+
+func (f *Framer) oversize() {
+	f.stats.Oversize++
+	if n := f.stats.Oversize; n == 1 || n%100 == 0 {
+		f.log.Warn("scanner frame too long; discarding up to the next terminator",
+			zap.Int("max_bytes", f.cfg.MaxSize), zap.Uint64("oversize_frames", n))
+	}
+	start, last, prev := f.start, f.last, f.prev
+	f.toIdle()
+	f.state, f.start, f.last, f.prev = discarding, start, last, prev
+}
+
+func (f *Framer) finish(by Reason, s Sink) {
+	if len(f.buf) <= f.payloadStart {
+		f.stats.Empty++
+		f.toIdle()
+		return
+	}
+	fr := Frame{Data: f.buf[f.payloadStart:], Start: f.start, End: f.last, By: by}
+	if f.payloadStart > 0 {
+		fr.AIM = string(f.buf[:3])
+		fr.Symbology = Symbology(f.buf[1], f.buf[2])
+	}
+	f.stats.Frames++
+	s.FrameDone(fr)
+	f.toIdle()
+}
+
+func (f *Framer) toIdle() {
+	f.buf = f.buf[:0]
+	f.state = idle
+	f.prev = 0
+	f.aimKnown, f.payloadStart = false, 0
+	f.jsonDecided, f.json, f.depth, f.inString, f.escaped = false, false, 0, false, false
+}
+
+func isLetter(b byte) bool { return b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' }
+func isDigit(b byte) bool  { return b >= '0' && b <= '9' }
+
+// Symbology names the symbology of an AIM identifier "]" + code + modifier
+// (ISO/IEC 15424), or returns "" for codes we do not name.
+func Symbology(code, modifier byte) string {
+	switch code {
+	case 'Q':
+		return "qr"
+	case 'd':
+		return "datamatrix"
+	case 'z':
+		return "aztec"
+	case 'L':
+		return "pdf417"
+	case 'C':
+		return "code128"
+	case 'A':
+		return "code39"
+	case 'G':
+		return "code93"
+	case 'F':
+		return "codabar"
+	case 'I':
+		return "itf"
+	case 'e':
+		return "gs1-databar"
+	case 'E':
+		if modifier == '4' {
+			return "ean8"
+		}
+		return "ean13"
+	}
+	return ""
+}
