@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/scanner"
 )
 
@@ -12,21 +14,21 @@ import (
 const (
 	DefaultJournal         = "/var/lib/kioskd/journal.db"
 	DefaultSocket          = "/run/kioskd/api.sock"
-	DefaultAmountTimeout   = 2 * time.Minute
-	DefaultPaymentTimeout  = 3 * time.Minute
-	DefaultHandoverTimeout = time.Minute
+	DefaultAmountTimeout   = 60 * time.Second
+	DefaultPaymentTimeout  = 120 * time.Second
+	DefaultHandoverTimeout = 60 * time.Second
 	DefaultCallTimeout     = 10 * time.Second
-	DefaultDuplicateWindow = 3 * time.Second
-	DefaultRetention       = 90 * 24 * time.Hour
+	DefaultDuplicateWindow = 2 * time.Second
+	DefaultRetention       = 7 * 24 * time.Hour
 	DefaultSerialBaud      = 9600
 	DefaultDisplayBaud     = 9600
-	DefaultWebListen       = "127.0.0.1:8088"
+	DefaultWebListen       = "127.0.0.1:8765"
 )
 
 // Handover values: who says the goods were given to the customer.
 const (
-	HandoverHost = "host" // the host application calls the API
-	HandoverAuto = "auto" // kioskd confirms as soon as the payment succeeds
+	HandoverHost = payment.HandoverHost // the host application calls the API
+	HandoverAuto = payment.HandoverAuto // kioskd confirms as soon as the payment succeeds
 )
 
 // Config is a parsed and validated devices.yaml. Parse fills every default,
@@ -63,7 +65,7 @@ type Kassa struct {
 // are absolute after Parse.
 type Service struct {
 	URL  string // https://…
-	CA   string // PEM bundle that signs the server certificate; empty = system roots
+	CA   string // PEM bundle that signs the server certificate
 	Cert string // PEM client certificate (leaf first, then intermediates)
 	Key  string // PEM private key of Cert
 }
@@ -90,28 +92,10 @@ const (
 	DisplayLog  = "log"  // the log
 )
 
-// Display is one displays[] entry. A display package may later define its
-// own config type; until then the fields live here.
+// Display is one displays[] entry: the display.Config the drivers read,
+// plus the USB identity `kioskd udev-rules` needs and the entry's line.
 type Display struct {
-	Name   string
-	Driver string // DisplayVFD, DisplayWeb, DisplayTerm, DisplayLog
-
-	// vfd
-	Port       string // serial device, e.g. /dev/kiosk/pole
-	Baud       int
-	CommandSet string // "epson" (default), "cd5220", "aedex", "logic"
-	Codepage   string // "cp866" (default), "cp1251", "cp437", "ascii"
-	// CodepageTable is the number sent in the command set's "select code
-	// table" command (Epson ESC t n). The right number differs by model, so
-	// it is configuration; -1 means the driver's default for Codepage.
-	CodepageTable int
-	Columns, Rows int // 20x2 when not set
-
-	// web
-	Listen string // host:port
-
-	// term
-	TTY string // terminal device to draw on; empty = kioskd's stdout
+	display.Config
 
 	// VID, PID and Serial identify a USB-serial pole display for
 	// `kioskd udev-rules`; zero when not given.
@@ -150,21 +134,40 @@ func (c *Config) ScannerConfigs() []scanner.Config {
 	return out
 }
 
-// ServiceConfig is what the Smart Pay client needs, with the call timeout
-// taken from timeouts.call.
-type ServiceConfig struct {
-	URL, CAFile, CertFile, KeyFile string
-	CallTimeout                    time.Duration
+// DisplayConfigs returns the per-display driver configs in file order.
+func (c *Config) DisplayConfigs() []display.Config {
+	out := make([]display.Config, len(c.Displays))
+	for i, d := range c.Displays {
+		out[i] = d.Config
+	}
+	return out
 }
 
-// SmartPay returns the service settings in the shape of smartpay.Config, so
-// the caller converts with smartpay.Config(cfg.SmartPay()) or field by field.
-func (c *Config) SmartPay() ServiceConfig {
-	return ServiceConfig{
+// SmartPayConfig returns the Smart Pay client settings; timeouts.call is
+// the deadline of each attempt.
+func (c *Config) SmartPayConfig() smartpay.Config {
+	return smartpay.Config{
 		URL:         c.Service.URL,
 		CAFile:      c.Service.CA,
 		CertFile:    c.Service.Cert,
 		KeyFile:     c.Service.Key,
 		CallTimeout: c.Timeouts.Call,
+	}
+}
+
+// PaymentConfig returns the payment flow settings.
+func (c *Config) PaymentConfig() payment.Config {
+	return payment.Config{
+		KassaID:     c.Kassa.ID,
+		FixedAmount: c.Kassa.FixedAmount,
+		Handover:    c.Kassa.Handover,
+		Timeouts: payment.Timeouts{
+			Amount:   c.Timeouts.Amount,
+			Payment:  c.Timeouts.Payment,
+			Handover: c.Timeouts.Handover,
+			Call:     c.Timeouts.Call,
+		},
+		DuplicateWindow: c.DuplicateWindow,
+		Retention:       c.Retention,
 	}
 }

@@ -16,6 +16,7 @@ const minimal = `kassa:
   id: k1
 service:
   url: https://pay.example/api
+  ca: ca.pem
   cert: client.pem
   key: client.key
 scanners:
@@ -82,11 +83,20 @@ func TestDefaults(t *testing.T) {
 	if c.Timeouts.Call != DefaultCallTimeout || !c.Metrics.Enabled {
 		t.Errorf("timeouts %+v metrics %+v", c.Timeouts, c.Metrics)
 	}
+	pc := c.PaymentConfig()
+	if pc.KassaID != "k1" || pc.Handover != HandoverHost || pc.Timeouts.Amount != DefaultAmountTimeout ||
+		pc.DuplicateWindow != DefaultDuplicateWindow || pc.Retention != DefaultRetention {
+		t.Errorf("PaymentConfig = %+v", pc)
+	}
+	dc := c.DisplayConfigs()
+	if len(dc) != 1 || dc[0].Name != "log" || dc[0].Driver != "log" {
+		t.Errorf("DisplayConfigs = %+v", dc)
+	}
 	sc := c.ScannerConfigs()
 	if len(sc) != 1 || sc[0].Name != "s1" || sc[0].Port != "/dev/ttyACM0" {
 		t.Errorf("ScannerConfigs = %+v", sc)
 	}
-	sp := c.SmartPay()
+	sp := c.SmartPayConfig()
 	if sp.URL != "https://pay.example/api" || sp.CertFile != "/etc/kioskd/client.pem" || sp.CallTimeout != 10*time.Second {
 		t.Errorf("SmartPay = %+v", sp)
 	}
@@ -142,15 +152,15 @@ func TestProblems(t *testing.T) {
 		want []string
 	}{
 		{"wrong type", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    baud: fast", 1),
-			[]string{`d.yaml:11: scanners[0].baud: want a number, got "fast"`}},
+			[]string{`d.yaml:12: scanners[0].baud: want a number, got "fast"`}},
 		{"unknown key with suggestion", strings.Replace(minimal, "id: k1", "id: k1\n  fixed_amout: 100", 1),
 			[]string{`d.yaml:3: kassa.fixed_amout: unknown key (did you mean fixed_amount?)`}},
 		{"unknown top-level key", minimal + "colour: blue\n",
-			[]string{`d.yaml:11: colour: unknown key`}},
+			[]string{`d.yaml:12: colour: unknown key`}},
 		{"bad hex vid", minimal + "  - name: h\n    driver: hid\n    vid: \"zc2e\"\n    pid: \"10d3\"\n",
-			[]string{`d.yaml:13: scanners[1].vid: want 4 hex digits like "0c2e", got "zc2e"`}},
+			[]string{`d.yaml:14: scanners[1].vid: want 4 hex digits like "0c2e", got "zc2e"`}},
 		{"too long pid", minimal + "  - name: h\n    driver: hid\n    vid: 0c2e\n    pid: 10d3f\n",
-			[]string{`d.yaml:14: scanners[1].pid: want 4 hex digits like "0c2e", got "10d3f"`}},
+			[]string{`d.yaml:15: scanners[1].pid: want 4 hex digits like "0c2e", got "10d3f"`}},
 		{"syntax error", "kassa:\n  id: [k1\n",
 			[]string{`d.yaml:2: YAML syntax: sequence end token ']' not found`}},
 		{"duplicate key", strings.Replace(minimal, "id: k1", "id: k1\n  id: k2", 1),
@@ -163,29 +173,29 @@ func TestProblems(t *testing.T) {
 		{"http url", strings.Replace(minimal, "https://pay.example/api", "http://pay.example/api", 1),
 			[]string{`d.yaml:4: service.url: want an https:// URL (the service needs mTLS), got "http://pay.example/api"`}},
 		{"api on the network", minimal + "api:\n  listen: 0.0.0.0:80\n", []string{
-			`d.yaml:11: api.token_file: required when api.listen is set (TCP callers need a bearer token)`,
-			`d.yaml:12: api.listen: must be a loopback address like 127.0.0.1:8080, got "0.0.0.0:80"`}},
+			`d.yaml:12: api.token_file: required when api.listen is set (TCP callers need a bearer token)`,
+			`d.yaml:13: api.listen: must be a loopback address like 127.0.0.1:8080, got "0.0.0.0:80"`}},
 		{"bad enum", strings.Replace(minimal, "id: k1", "id: k1\n  handover: later", 1),
 			[]string{`d.yaml:3: kassa.handover: want one of host, auto, got "later"`}},
 		{"bare number duration", minimal + "timeouts:\n  call: 30\n",
-			[]string{`d.yaml:12: timeouts.call: want a duration with a unit like "30s" or "2m", got 30`}},
+			[]string{`d.yaml:13: timeouts.call: want a duration with a unit like "30s" or "2m", got 30`}},
 		{"key of another driver", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    mode: pos", 1),
-			[]string{`d.yaml:11: scanners[0].mode: not used by driver serial`}},
+			[]string{`d.yaml:12: scanners[0].mode: not used by driver serial`}},
 		{"non-standard baud", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    baud: 9601", 1),
-			[]string{`d.yaml:11: scanners[0].baud: want a standard speed (9600, 19200, 38400, 57600, 115200, …), got 9601`}},
+			[]string{`d.yaml:12: scanners[0].baud: want a standard speed (9600, 19200, 38400, 57600, 115200, …), got 9601`}},
 		{"hid without ids", minimal + "  - name: h\n    driver: hid\n",
-			[]string{`d.yaml:11: scanners[1].vid: driver hid needs vid and pid, e.g. vid: "0c2e", pid: "10d3"`}},
+			[]string{`d.yaml:12: scanners[1].vid: driver hid needs vid and pid, e.g. vid: "0c2e", pid: "10d3"`}},
 		{"layout in pos mode", minimal + "  - name: h\n    driver: hid\n    vid: 0c2e\n    pid: 10d3\n    layout: de\n",
-			[]string{`d.yaml:15: scanners[1].layout: only used with mode: keyboard`}},
+			[]string{`d.yaml:16: scanners[1].layout: only used with mode: keyboard`}},
 		{"duplicate names and ports", minimal + "  - name: s1\n    driver: serial\n    port: /dev/ttyACM0\n", []string{
-			`d.yaml:11: scanners[1].name: name s1 is already used by scanners[0].name`,
-			`d.yaml:11: scanners[1].port: port /dev/ttyACM0 is already used by scanners[0].port`}},
+			`d.yaml:12: scanners[1].name: name s1 is already used by scanners[0].name`,
+			`d.yaml:12: scanners[1].port: port /dev/ttyACM0 is already used by scanners[0].port`}},
 		{"scanners not a list", strings.Replace(minimal, "scanners:", "scanners: front\nx:", 1), []string{
-			`d.yaml:7: scanners: want a list (lines starting with "- "), got "front"`,
-			`d.yaml:8: x: unknown key`}},
+			`d.yaml:8: scanners: want a list (lines starting with "- "), got "front"`,
+			`d.yaml:9: x: unknown key`}},
 		{"vfd needs a port", minimal + "displays:\n  - driver: vfd\n    command_set: ibm\n", []string{
-			`d.yaml:12: displays[0].port: required for driver vfd (e.g. /dev/kiosk/pole), or give vid and pid`,
-			`d.yaml:13: displays[0].command_set: want one of epson, cd5220, aedex, logic, got "ibm"`}},
+			`d.yaml:13: displays[0].port: required for driver vfd (e.g. /dev/kiosk/pole), or give vid and pid`,
+			`d.yaml:14: displays[0].command_set: want one of epson, cd5220, aedex, logic, got "ibm"`}},
 		{"many problems at once", `kassa:
   fixed_amount: -5
 service:
@@ -199,6 +209,7 @@ language: de
 `, []string{
 			`d.yaml:1: kassa.id: required: the kassa id registered with the service`,
 			`d.yaml:2: kassa.fixed_amount: want a number from 0 to 1099511627776, got -5`,
+			`d.yaml:3: service.ca: required`,
 			`d.yaml:3: service.cert: required`,
 			`d.yaml:3: service.key: required`,
 			`d.yaml:6: scanners[0].name: want up to 32 letters, digits, - or _, got "bad name!"`,
@@ -245,7 +256,7 @@ func TestLoadNamesTheFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(path)
-	if err == nil || err.Error() != path+":11: extra: unknown key" {
+	if err == nil || err.Error() != path+":12: extra: unknown key" {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -156,7 +156,7 @@ func (d *decoder) parse(data []byte) *Config {
 	}
 	if len(c.Displays) == 0 {
 		// Without a display the log still tells the operator what happens.
-		c.Displays = []Display{{Name: DisplayLog, Driver: DisplayLog, CodepageTable: -1}}
+		c.Displays = []Display{{Config: display.Config{Name: DisplayLog, Driver: DisplayLog}}}
 	}
 	d.crossCheck(c)
 	d.resolvePaths(c)
@@ -226,7 +226,7 @@ func printable(s string) bool {
 }
 
 func (d *decoder) service(e entry, s *Service) {
-	required := map[string]bool{"url": false, "cert": false, "key": false}
+	required := map[string]bool{"url": false, "ca": false, "cert": false, "key": false}
 	for _, f := range d.mapping(e.value, e.path) {
 		switch f.key {
 		case "url":
@@ -245,6 +245,7 @@ func (d *decoder) service(e entry, s *Service) {
 			}
 		case "ca":
 			s.CA = d.str(f)
+			required["ca"] = s.CA != ""
 		case "cert":
 			s.Cert = d.str(f)
 			required["cert"] = s.Cert != ""
@@ -255,7 +256,7 @@ func (d *decoder) service(e entry, s *Service) {
 			d.unknown(f, "url", "ca", "cert", "key")
 		}
 	}
-	for _, k := range []string{"url", "cert", "key"} {
+	for _, k := range []string{"url", "ca", "cert", "key"} {
 		if !required[k] {
 			d.problem(line(e.keyN), e.path+"."+k, "required")
 		}
@@ -532,17 +533,17 @@ func (d *decoder) scanner(n ast.Node, path string) Scanner {
 }
 
 var displayKeys = map[string][]string{
-	DisplayVFD:  {"name", "driver", "port", "baud", "command_set", "codepage", "codepage_table", "columns", "rows", "vid", "pid", "serial"},
+	DisplayVFD:  {"name", "driver", "port", "baud", "command_set", "codepage", "codepage_table", "vid", "pid", "serial"},
 	DisplayWeb:  {"name", "driver", "listen"},
-	DisplayTerm: {"name", "driver", "tty"},
+	DisplayTerm: {"name", "driver", "output"},
 	DisplayLog:  {"name", "driver"},
 }
 
 var allDisplayKeys = []string{"name", "driver", "port", "baud", "command_set", "codepage", "codepage_table",
-	"columns", "rows", "vid", "pid", "serial", "listen", "tty"}
+	"vid", "pid", "serial", "listen", "output"}
 
 func (d *decoder) display(n ast.Node, path string) Display {
-	v := Display{CodepageTable: -1, Line: line(n)}
+	v := Display{Line: line(n)}
 	entries := d.mapping(n, path)
 	byKey := map[string]entry{}
 	for _, f := range entries {
@@ -575,18 +576,11 @@ func (d *decoder) display(n ast.Node, path string) Display {
 		case "command_set":
 			v.CommandSet = d.enum(f, "epson", "cd5220", "aedex", "logic")
 		case "codepage":
-			v.Codepage = d.enum(f, "cp866", "cp1251", "cp437", "ascii")
+			v.Codepage = d.enum(f, "cp866", "cp1251", "cp437")
 		case "codepage_table":
-			if x, ok := d.integer(f, 0, 255); ok {
-				v.CodepageTable = int(x)
-			}
-		case "columns":
-			if x, ok := d.integer(f, 1, 80); ok {
-				v.Columns = int(x)
-			}
-		case "rows":
-			if x, ok := d.integer(f, 1, 4); ok {
-				v.Rows = int(x)
+			// display.Config.CodepageN: 0 = the usual number, -1 = send none.
+			if x, ok := d.integer(f, -1, 255); ok {
+				v.CodepageN = int(x)
 			}
 		case "vid":
 			v.VID, _ = d.hex16(f)
@@ -601,8 +595,8 @@ func (d *decoder) display(n ast.Node, path string) Display {
 			if v.Listen != "" {
 				d.hostPort(f, v.Listen)
 			}
-		case "tty":
-			v.TTY = d.str(f)
+		case "output":
+			v.Output = d.enum(f, "stdout", "stderr")
 		}
 	}
 	if v.Name == "" && v.Driver != "" {
@@ -629,15 +623,13 @@ func (d *decoder) display(n ast.Node, path string) Display {
 		if v.Codepage == "" {
 			v.Codepage = "cp866"
 		}
-		v.Columns = or(v.Columns, 20)
-		v.Rows = or(v.Rows, 2)
 	case DisplayWeb:
 		if v.Listen == "" {
 			v.Listen = DefaultWebListen
 		}
 	case DisplayTerm:
-		if v.TTY != "" && !strings.HasPrefix(v.TTY, "/") {
-			d.problem(line(byKey["tty"].value), path+".tty", "want an absolute device path, got %q", v.TTY)
+		if v.Output == "" {
+			v.Output = "stdout"
 		}
 	}
 	return v
