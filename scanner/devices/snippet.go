@@ -1,0 +1,180 @@
+package devices
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Snippet returns a devices.yaml fragment that uses d: a scanners entry, or
+// for a USB-serial bridge or pole display a displays entry as well (as
+// comments: which one it is cannot be told from sysfs). Comments carry the
+// guesses and the advice.
+func Snippet(d Device) string {
+	var b strings.Builder
+	if head := describe(d); head != "" {
+		fmt.Fprintf(&b, "# %s\n", head)
+	}
+	if d.Note != "" {
+		fmt.Fprintf(&b, "# %s\n", d.Note)
+	}
+	if d.Kind == KindUSB && (d.Mode == ModeSerial || d.Mode == ModeCDC) {
+		// libusb would have to speak the bridge's or CDC's protocol:
+		// the kernel's tty is the way to it.
+		b.WriteString("# a serial device: configure its tty (ttyUSB*/ttyACM*) with driver: serial\n")
+		return b.String()
+	}
+	if d.Role == RoleUnknown && d.Kind != KindSerial {
+		b.WriteString("# not a known scanner; if it is one:\n")
+	}
+	if d.Role == RoleDisplay {
+		writeDisplay(&b, d, "")
+		return b.String()
+	}
+	writeScanner(&b, d)
+	if d.Role == RoleBridge {
+		b.WriteString("# or, for a pole display on this bridge:\n")
+		writeDisplay(&b, d, "# ")
+	}
+	return b.String()
+}
+
+func describe(d Device) string {
+	var parts []string
+	if id := d.ID(); id != "" {
+		parts = append(parts, id)
+	}
+	name := strings.TrimSpace(strings.Join(nonEmpty(d.Vendor, d.Model), " "))
+	if name == "" {
+		name = strings.TrimSpace(strings.Join(nonEmpty(d.Manufacturer, d.Product), " "))
+	}
+	if name != "" {
+		parts = append(parts, name)
+	}
+	if d.Role != RoleUnknown {
+		r := string(d.Role)
+		if d.Mode != "" {
+			r += ", " + d.Mode + " mode"
+		}
+		parts = append(parts, r)
+	}
+	return strings.Join(parts, ": ")
+}
+
+func nonEmpty(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// port is the most stable path for a serial port.
+func port(d Device) string {
+	if d.ByID != "" {
+		return d.ByID
+	}
+	return d.Path
+}
+
+func writeScanner(b *strings.Builder, d Device) {
+	b.WriteString("scanners:\n")
+	fmt.Fprintf(b, "  - name: %s\n", name(d, "scanner"))
+	switch d.Kind {
+	case KindSerial:
+		b.WriteString("    driver: serial\n")
+		fmt.Fprintf(b, "    port: %s\n", quote(port(d)))
+		if d.Mode == ModeCDC {
+			b.WriteString("    baud: 115200     # ignored by CDC-ACM\n")
+		} else {
+			b.WriteString("    baud: 9600       # the scanner's setting: 9600 and 115200 are common\n")
+		}
+		b.WriteString("    framing: auto\n")
+		writeUSBIdentity(b, d, false)
+	default:
+		fmt.Fprintf(b, "    driver: %s\n", d.Kind)
+		writeUSBIdentity(b, d, true)
+		mode := d.Mode
+		if mode != ModePOS && mode != ModeKeyboard {
+			mode = ModePOS
+			b.WriteString("    # the mode could not be told: pos or keyboard\n")
+		}
+		fmt.Fprintf(b, "    mode: %s\n", mode)
+		if mode == ModeKeyboard {
+			b.WriteString("    layout: us       # the layout the scanner types in: us, uk, de, fr\n")
+			b.WriteString("    framing: auto\n")
+		}
+	}
+}
+
+func writeUSBIdentity(b *strings.Builder, d Device, withInterface bool) {
+	if d.ID() == "" {
+		return
+	}
+	fmt.Fprintf(b, "    vid: \"%04x\"\n", d.VID)
+	fmt.Fprintf(b, "    pid: \"%04x\"\n", d.PID)
+	if d.Serial != "" {
+		fmt.Fprintf(b, "    serial: %s\n", quote(d.Serial))
+	}
+	if withInterface && d.Interface >= 0 {
+		fmt.Fprintf(b, "    interface: %d\n", d.Interface)
+	}
+}
+
+func writeDisplay(b *strings.Builder, d Device, prefix string) {
+	lines := []string{
+		"displays:",
+		"  - name: " + name(d, "pole"),
+		"    driver: vfd",
+		"    port: " + quote(port(d)),
+		"    baud: 9600",
+		"    command_set: epson",
+	}
+	if d.ID() != "" {
+		lines = append(lines, fmt.Sprintf("    vid: \"%04x\"", d.VID), fmt.Sprintf("    pid: \"%04x\"", d.PID))
+		if d.Serial != "" {
+			lines = append(lines, "    serial: "+quote(d.Serial))
+		}
+	}
+	for _, l := range lines {
+		b.WriteString(prefix + l + "\n")
+	}
+}
+
+// name derives a devices.yaml name from the node: scanner-ttyUSB0.
+func name(d Device, role string) string {
+	base := d.Path
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	if d.Kind == KindUSB && d.Bus != "" {
+		base = "usb" + d.Bus
+	}
+	base = strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '-'
+	}, base)
+	if base == "" {
+		return role
+	}
+	return role + "-" + base
+}
+
+// quote returns s as a YAML scalar, double-quoted when plain style could
+// change its meaning. Go's escapes are a subset of YAML's.
+func quote(s string) string {
+	plain := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+", r)) {
+			plain = false
+		}
+	}
+	if plain && s[0] == '/' {
+		return s
+	}
+	return strconv.Quote(s)
+}
