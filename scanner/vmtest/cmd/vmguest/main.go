@@ -1,0 +1,118 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/kioskd/kioskd/scanner/vmtest"
+)
+
+// env is what every scenario can use: the control channel to the host and
+// the gadgets it may unplug.
+type env struct {
+	ctl    *vmtest.Ctl
+	hidPOS *gadget // Honeywell HID POS scanner, 0c2e:10d3 on dummy_udc.0
+	acm    *gadget // CDC-ACM scanner, 0c2e:0b6a on dummy_udc.1
+	qr     []byte  // the payload scanned when no simulator provides one
+}
+
+type scenario struct {
+	name string
+	run  func(ctx context.Context, e *env) (string, error)
+}
+
+func main() {
+	rc := run()
+	exitQEMU(rc)
+	os.Exit(rc)
+}
+
+func run() int {
+	only := flag.String("only", "", "comma-separated scenarios to run (default: all)")
+	ctlPath := flag.String("ctl", "/dev/ttyS1", "control channel to vmhost")
+	flag.Parse()
+
+	f, err := os.OpenFile(*ctlPath, os.O_RDWR, 0)
+	if err == nil {
+		err = makeRaw(f)
+	}
+	if err != nil {
+		fmt.Println("VM setup: FAIL control channel:", err)
+		return 1
+	}
+	e := &env{ctl: vmtest.NewCtl(f), qr: sampleQR()}
+	if _, err := e.ctl.Do("hello"); err != nil {
+		fmt.Println("VM setup: FAIL host does not answer:", err)
+		return 1
+	}
+	if err := e.setupGadgets(); err != nil {
+		fmt.Println("VM setup: FAIL", err)
+		return 1
+	}
+	want := map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		if s != "" {
+			want[s] = true
+		}
+	}
+	fails := 0
+	for i, s := range scenarios() {
+		// The first scenario waits for every device: it always runs.
+		if i > 0 && len(want) > 0 && !want[s.name] {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		t0 := time.Now()
+		info, err := s.run(ctx, e)
+		cancel()
+		took := time.Since(t0).Round(time.Millisecond)
+		if err != nil {
+			fails++
+			fmt.Printf("VM %s: FAIL %v (%s)\n", s.name, err, took)
+			continue
+		}
+		fmt.Printf("VM %s: PASS %s (%s)\n", s.name, info, took)
+	}
+	return fails
+}
+
+func (e *env) setupGadgets() error {
+	var err error
+	e.hidPOS, err = newGadget("hidpos", "dummy_udc.0", 0x0c2e, 0x10d3, "CM4680SR HID POS", "VMPOS0001")
+	if err != nil {
+		return err
+	}
+	if err := e.hidPOS.addFunction("hid.usb0", map[string][]byte{
+		"protocol": []byte("0"), "subclass": []byte("0"), "report_length": []byte("64"),
+		"report_desc": honeywellPOSDescriptor,
+	}); err != nil {
+		return err
+	}
+	e.acm, err = newGadget("acm", "dummy_udc.1", 0x0c2e, 0x0b6a, "Scanner CDC", "VMACM0001")
+	if err != nil {
+		return err
+	}
+	if err := e.acm.addFunction("acm.usb0", nil); err != nil {
+		return err
+	}
+	if err := e.hidPOS.bind(); err != nil {
+		return err
+	}
+	return e.acm.bind()
+}
+
+// sampleQR is a payload with the shape of a KD Pay QR (JSON, base64 fields
+// of realistic length), used where no simulator generated one: 9 HID POS
+// reports long.
+func sampleQR() []byte {
+	enc := bytes.Repeat([]byte("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0NTY3ODkrLw"), 4)[:344]
+	sig := bytes.Repeat([]byte("MEUCIQDx7mZ0K9"), 7)[:96]
+	return []byte(fmt.Sprintf(`{"id_loyalty":"7000123456789","encrypted":"%s","sign":"%s"}`, enc, sig))
+}

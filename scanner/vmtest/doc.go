@@ -1,0 +1,21 @@
+// Package vmtest is the host side of the kioskd QEMU test bed: it proves the
+// scanner and display drivers (and the whole agent) against the real Linux USB
+// stack — xhci, usbhid, ftdi_sio, cdc-acm and configfs gadgets on dummy_hcd —
+// inside a TCG guest booted from the Debian kernel.
+//
+// The pieces:
+//   - run.sh builds the guest binaries, packs the initramfs and starts
+//     cmd/vmhost (the top-level Makefile's test-vm target calls it);
+//   - cmd/vmhost boots QEMU and plays the devices QEMU emulates: it writes
+//     scanner bytes into usb-serial chardev sockets, types on the usb-kbd
+//     through QMP, unplugs and plugs devices, and decodes what the guest sends
+//     to the pole display;
+//   - cmd/vmguest runs inside the guest as the test program: it builds the
+//     gadgets, runs the scenarios, prints one "VM <scenario>: PASS|FAIL" line
+//     each and leaves through isa-debug-exit with the number of failures.
+//
+// Guest and host talk over the guest's second serial port (ttyS1) with one
+// request line and one answer line at a time; this package holds that
+// protocol, the QMP client and the US keyboard and Epson/CP866 codecs, so
+// they are tested on the host without a VM.
+package vmtest
