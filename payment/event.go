@@ -1,6 +1,7 @@
 package payment
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/kioskd/kioskd/display"
@@ -34,6 +35,17 @@ func (k EventKind) String() string {
 
 // MarshalText makes kinds readable in JSON.
 func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText parses a kind name, for Go hosts reading the event stream.
+func (k *EventKind) UnmarshalText(b []byte) error {
+	for i, n := range kindNames {
+		if n == string(b) {
+			*k = EventKind(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("payment: unknown event kind %q", b)
+}
 
 // Event is one thing that happened, for displays, the host (SSE) and
 // metrics. Time is when the flow produced it, so consumers can measure

@@ -1,6 +1,8 @@
 package payment
 
 import (
+	"fmt"
+
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay"
@@ -37,6 +39,17 @@ func (s State) String() string {
 
 // MarshalText makes states readable in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText parses a state name, for Go hosts reading the API.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("payment: unknown state %q", b)
+}
 
 // Terminal reports whether a sale in s is over.
 func (s State) Terminal() bool { return s == Completed || s == Declined || s == Cancelled }
