@@ -179,10 +179,10 @@ func (s *Server) applyFault(w http.ResponseWriter, r *http.Request, f *Fault) bo
 		defer t.Stop()
 		select {
 		case <-t.C:
-		case <-r.Context().Done():
+		case <-serveContext(r).Done():
 			return true
 		}
-		return false // then handle the call normally: it takes effect late
+		return false // then handle the call normally: it takes effect even if the caller gave up
 	case FaultStatus:
 		code := f.Code
 		if code == 0 {

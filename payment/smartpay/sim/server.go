@@ -184,6 +184,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	baseCtx, cancelBase := context.WithCancel(ctx)
 	defer cancelBase()
+	inner := h
+	h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), serveCtxKey{}, baseCtx)))
+	})
 	srv := &http.Server{
 		Handler:           h,
 		TLSConfig:         s.tlsCfg.Clone(),
@@ -207,6 +211,18 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	_ = srv.Close()
 	<-errc
 	return nil
+}
+
+// serveCtxKey carries Serve's context into handlers: work that must outlive
+// the caller's connection (a delayed call still takes effect, as on a real
+// service) stops only when the server does.
+type serveCtxKey struct{}
+
+func serveContext(r *http.Request) context.Context {
+	if ctx, ok := r.Context().Value(serveCtxKey{}).(context.Context); ok {
+		return ctx
+	}
+	return r.Context()
 }
 
 // TLSConfig returns the server's TLS configuration (server certificate,
