@@ -123,6 +123,7 @@ type input struct {
 	ok      bool
 	replace []byte // fCancel by a new QR: start it once the cancel is acknowledged
 	reason  string
+	ack     chan State // gets the resulting state once it is journaled; cap 1
 }
 
 // sale is the running sale; only its runner goroutine touches it except
@@ -132,9 +133,10 @@ type sale struct {
 	qr         smartpay.QR
 	state      State
 	recovering bool
-	cancel     bool   // cancel asked while a call was in flight
-	reason     string // why the sale is being cancelled
-	replace    []byte // the QR to commit after this one is cancelled
+	cancel     bool       // cancel asked while a call was in flight
+	reason     string     // why the sale is being cancelled
+	replace    []byte     // the QR to commit after this one is cancelled
+	ack        chan State // gets the state after the next enter: the host's request is journaled
 	inputs     chan input
 	deadline   time.Time
 	polls      int // status checks since the release
@@ -379,6 +381,10 @@ func (f *Flow) runSale(ctx context.Context, s *sale) {
 			f.pause(ctx, s, backoff(s.tries))
 		}
 		f.enter(s, next, info)
+		if s.ack != nil {
+			s.ack <- s.state
+			s.ack = nil
+		}
 	}
 	f.mu.Lock()
 	f.cur = nil
@@ -654,7 +660,11 @@ func (f *Flow) take(s *sale, in input) (fact, bool) {
 		}
 		return fact{kind: fCancel}, true
 	case fHandover:
-		return fact{kind: fHandover, ok: in.ok}, s.state == Paid
+		if s.state != Paid {
+			return fact{}, false
+		}
+		s.ack = in.ack
+		return fact{kind: fHandover, ok: in.ok}, true
 	}
 	return fact{}, false
 }
@@ -811,12 +821,29 @@ func (f *Flow) Cancel() error {
 }
 
 // Handover reports whether the goods were handed over (ok) or not after
-// the payment succeeded; not handed over cancels the payment.
+// the payment succeeded; not handed over cancels the payment. It returns
+// once the hand-over is in the journal, so a crash after the host was told
+// "done" can no longer cancel a payment for goods that were given.
 func (f *Flow) Handover(ok bool) error {
 	if f.auto {
 		return fmt.Errorf("%w: hand-over mode is auto", ErrWrongState)
 	}
-	return f.send(input{kind: fHandover, ok: ok}, func(s State) bool { return s == Paid })
+	ack := make(chan State, 1)
+	if err := f.send(input{kind: fHandover, ok: ok, ack: ack}, func(s State) bool { return s == Paid }); err != nil {
+		return err
+	}
+	t := time.NewTimer(f.cfg.Timeouts.Call)
+	defer t.Stop()
+	select {
+	case st := <-ack:
+		if ok && st != Confirming {
+			// The hand-over timeout won the race: the payment is being cancelled.
+			return fmt.Errorf("%w: %s", ErrWrongState, st)
+		}
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: hand-over not recorded in time", ErrNotRunning)
+	}
 }
 
 // PaidElsewhere ends the current sale, not yet released, because the
