@@ -275,7 +275,7 @@ type LayoutHint struct {
 // Error implements error.
 func (h *LayoutHint) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "hidreport: scan starts with '{' but is not valid JSON: wrong keyboard layout? (configured %q", h.Layout)
+	fmt.Fprintf(&b, "hidreport: scan is not valid JSON: wrong keyboard layout? (configured %q", h.Layout)
 	if h.CapsLock {
 		b.WriteString(", Caps Lock on")
 	}
@@ -287,28 +287,42 @@ func (h *LayoutHint) Error() string {
 }
 
 // Check inspects a finished frame that came out of this decoder (through the
-// framer). It returns nil unless the frame starts with '{' and is not valid
-// JSON; then it returns a *LayoutHint naming the layouts under which the same keystrokes would have been valid JSON.
+// framer). It returns a *LayoutHint when the frame is not valid JSON and
+// either starts with '{' or its keystrokes are valid JSON on another layout
+// (a us scanner read as de starts with 'Ü'); Fits then names those layouts.
+// It returns nil for valid JSON and for other codes (EAN, …).
 func (k *Keyboard) Check(frame []byte) *LayoutHint {
 	t := bytes.TrimSpace(frame)
-	if len(t) == 0 || t[0] != '{' || json.Valid(t) {
+	if len(t) == 0 || json.Valid(t) {
 		return nil
 	}
 	h := &LayoutHint{Layout: k.layout.name, CapsLock: k.caps}
-	strokes, caps, ok := k.strokesOf(t)
-	if !ok {
-		return h
-	}
-	h.CapsLock = h.CapsLock || caps || slices.ContainsFunc(strokes, func(s stroke) bool { return s.usage == usageCapsLock })
-	for _, name := range LayoutNames() {
-		l := layouts[name]
-		// Caps Lock only changes letters, never JSON's punctuation, so only
-		// other layouts can make the keystrokes valid JSON.
-		if l != k.layout && json.Valid(bytes.TrimSpace(decodeStrokes(l, strokes, caps))) {
-			h.Fits = append(h.Fits, name)
+	if strokes, caps, ok := k.strokesOf(t); ok {
+		h.CapsLock = h.CapsLock || caps || slices.ContainsFunc(strokes, func(s stroke) bool { return s.usage == usageCapsLock })
+		for _, name := range LayoutNames() {
+			l := layouts[name]
+			// Caps Lock only changes letters, never JSON's punctuation, so
+			// only other layouts can make the keystrokes valid JSON.
+			if l == k.layout {
+				continue
+			}
+			if alt := bytes.TrimSpace(decodeStrokes(l, strokes, caps)); len(alt) > 0 && alt[0] == '{' && json.Valid(alt) {
+				h.Fits = append(h.Fits, name)
+			}
 		}
 	}
+	if t[0] != '{' && len(h.Fits) == 0 {
+		return nil
+	}
 	return h
+}
+
+// FrameDone tells the decoder that the framer ended a frame (by its suffix,
+// a complete JSON object or the gap), so the keystrokes recorded for Check
+// start afresh with the next frame. Call it after Check.
+func (k *Keyboard) FrameDone() {
+	k.cur, k.last = k.cur[:0], k.last[:0]
+	k.curFull, k.lastFull = false, false
 }
 
 // strokesOf finds the recorded line that typed frame.
