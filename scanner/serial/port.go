@@ -1,0 +1,280 @@
+package serial
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	tarm "github.com/tarm/serial"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/frame"
+)
+
+// DriverName is the name this driver registers under.
+const DriverName = "serial"
+
+func init() { scanner.Register(DriverName, New) }
+
+const (
+	// readTimeout is the longest a read blocks with no data. tarm/serial
+	// turns it into termios VTIME, whose unit and minimum is 100 ms.
+	readTimeout = 100 * time.Millisecond
+	// checkEvery is how often an idle port checks that its device node
+	// still exists and is the device that was opened.
+	checkEvery = 500 * time.Millisecond
+	// hungUpReads is how many reads in a row returning nothing well before
+	// the timeout mean the tty was hung up (device removed).
+	hungUpReads = 3
+)
+
+// New is the scanner.Driver of serial scanners: it validates cfg and returns
+// an Opener that opens the port with Open.
+func New(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
+	s, err := ParseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return func(ctx context.Context) (scanner.Scanner, error) {
+		return Open(ctx, s, log)
+	}, nil
+}
+
+// Port is an open serial scanner. Read must run on one goroutine; GoodRead,
+// BadRead, Enable and Close may be called from any goroutine.
+type Port struct {
+	s      Settings
+	log    *zap.Logger
+	port   *tarm.Port
+	excl   int      // second descriptor: holds TIOCEXCL; raw, to stay out of the netpoller
+	dev    uint64   // st_rdev of the opened device
+	framer *frame.Framer
+	ssi    ssiFilter
+
+	reading   atomic.Bool
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	writeMu   sync.Mutex
+}
+
+var (
+	_ scanner.Scanner = (*Port)(nil)
+	_ scanner.Beeper  = (*Port)(nil)
+	_ scanner.Enabler = (*Port)(nil)
+)
+
+// Open opens the port of s. Errors wrap *scanner.OpenError, so
+// errors.Is(err, scanner.ErrPermission) and the like work.
+func Open(ctx context.Context, s Settings, log *zap.Logger) (*Port, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	openErr := func(err error) error { return scanner.NewOpenError(DriverName, s.Path, err) }
+	tp, err := tarm.OpenPort(&tarm.Config{
+		Name: s.Path, Baud: s.Baud, ReadTimeout: readTimeout,
+		Size: byte(s.DataBits), Parity: s.Parity, StopBits: s.StopBits,
+	})
+	if err != nil {
+		return nil, openErr(err)
+	}
+	// tarm/serial hides its descriptor; a second one on the same tty lets
+	// us mark it exclusive (a second opener gets EBUSY, root excepted)
+	// and tell whether the node still leads to the device we read.
+	excl, err := unix.Open(s.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		tp.Close()
+		return nil, openErr(&os.PathError{Op: "open", Path: s.Path, Err: err})
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(excl, &st); err != nil {
+		tp.Close()
+		unix.Close(excl)
+		return nil, openErr(&os.PathError{Op: "fstat", Path: s.Path, Err: err})
+	}
+	if err := unix.IoctlSetInt(excl, unix.TIOCEXCL, 0); err != nil {
+		// Not fatal: some drivers refuse it; we only lose busy detection.
+		log.Debug("serial: TIOCEXCL refused", zap.String("port", s.Path), zap.Error(err))
+	}
+	fc := s.Frame
+	fc.Log = log
+	p := &Port{
+		s: s, log: log, port: tp, excl: excl, dev: st.Rdev,
+		framer: frame.New(fc),
+		closed: make(chan struct{}),
+	}
+	log.Debug("serial port open", zap.String("port", s.Path), zap.Int("baud", s.Baud))
+	return p, nil
+}
+
+// Settings returns the settings the port was opened with.
+func (p *Port) Settings() Settings { return p.s }
+
+// FrameStats returns the framer's counters (oversize, incomplete frames).
+// It must be called from the goroutine that runs Read, or after Read ended.
+func (p *Port) FrameStats() frame.Stats { return p.framer.Stats() }
+
+// Read reads frames until ctx ends, the port is closed or the device is
+// gone. See scanner.Scanner.
+func (p *Port) Read(ctx context.Context, h scanner.Handler) error {
+	if !p.reading.CompareAndSwap(false, true) {
+		return errors.New("scanner/serial: Read called twice")
+	}
+	sink := sink{name: p.s.Name, h: h}
+	buf := make([]byte, 1024)
+	lastCheck := time.Now()
+	quickZeros := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-p.closed:
+			return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+		default:
+		}
+		began := time.Now()
+		n, err := p.port.Read(buf)
+		now := time.Now()
+		if n > 0 {
+			quickZeros = 0
+			data := buf[:n]
+			if p.s.Host == ZebraSSI {
+				data = p.ssi.filter(data)
+			}
+			p.framer.Feed(data, now, sink)
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return p.readError(err)
+		}
+		if n == 0 {
+			if now.Sub(began) < readTimeout/4 {
+				quickZeros++
+			} else {
+				quickZeros = 0
+			}
+			if quickZeros >= hungUpReads {
+				return fmt.Errorf("scanner/serial %s: reads return nothing at once (line hung up): %w", p.s.Path, scanner.ErrDisconnected)
+			}
+			if now.Sub(lastCheck) >= checkEvery {
+				lastCheck = now
+				if err := p.checkNode(); err != nil {
+					return err
+				}
+			}
+		}
+		p.framer.Expire(now, sink)
+	}
+}
+
+// readError classifies an error from read: a closed port is ErrClosed, the
+// errors a removed USB device or a closed pty master give are ErrDisconnected.
+func (p *Port) readError(err error) error {
+	switch {
+	case errors.Is(err, os.ErrClosed):
+		return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENODEV):
+		return fmt.Errorf("scanner/serial %s: read: %w: %w", p.s.Path, scanner.ErrDisconnected, err)
+	}
+	return fmt.Errorf("scanner/serial %s: read: %w", p.s.Path, err)
+}
+
+// checkNode fails with ErrDisconnected when the path no longer exists or
+// leads to another device than the one we opened: udev removed the device
+// or re-pointed the symlink to a replugged one.
+func (p *Port) checkNode() error {
+	var st unix.Stat_t
+	err := unix.Stat(p.s.Path, &st)
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
+		return fmt.Errorf("scanner/serial %s: device node gone: %w", p.s.Path, scanner.ErrDisconnected)
+	case err != nil:
+		return nil // e.g. a transient EACCES on the symlink's directory; the read tells
+	case st.Rdev != p.dev:
+		return fmt.Errorf("scanner/serial %s: path now leads to another device: %w", p.s.Path, scanner.ErrDisconnected)
+	}
+	return nil
+}
+
+// Close releases the port; it is safe to call more than once. A Read in
+// progress returns within the read timeout.
+func (p *Port) Close() error {
+	p.closeOnce.Do(func() {
+		close(p.closed)
+		p.closeErr = errors.Join(p.port.Close(), unix.Close(p.excl))
+	})
+	return p.closeErr
+}
+
+// GoodRead sounds the good-read beep (scanner.Beeper).
+func (p *Port) GoodRead(ctx context.Context) error { return p.send(ctx, opGoodBeep) }
+
+// BadRead sounds the error beep (scanner.Beeper); only Zebra SSI has one.
+func (p *Port) BadRead(ctx context.Context) error { return p.send(ctx, opBadBeep) }
+
+// Enable switches scanning on or off (scanner.Enabler). For Honeywell this
+// is the trigger on/off command.
+func (p *Port) Enable(ctx context.Context, on bool) error {
+	if on {
+		return p.send(ctx, opEnable)
+	}
+	return p.send(ctx, opDisable)
+}
+
+// send writes one host command. tarm/serial has no write deadline, so ctx
+// is only checked before: a command is a few bytes and leaves at once
+// without flow control.
+func (p *Port) send(ctx context.Context, o op) error {
+	cmd, err := p.s.Host.command(o)
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	select {
+	case <-p.closed:
+		return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+	default:
+	}
+	if _, err := p.port.Write(cmd); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+		}
+		return fmt.Errorf("scanner/serial %s: host command: %w", p.s.Path, err)
+	}
+	return nil
+}
+
+// sink turns frames into scanner.Codes for the handler.
+type sink struct {
+	name string
+	h    scanner.Handler
+}
+
+func (s sink) FrameStarted(at time.Time) { s.h.FrameStarted(s.name, at) }
+
+func (s sink) FrameDone(f frame.Frame) {
+	s.h.CodeRead(scanner.Code{
+		Data:      append([]byte(nil), f.Data...),
+		Source:    s.name,
+		Time:      f.End,
+		Symbology: f.Symbology,
+	})
+}

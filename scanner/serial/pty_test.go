@@ -1,0 +1,69 @@
+package serial_test
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+)
+
+// device is a fake serial scanner: the master side of a real pty, whose
+// slave is reached through a symlink the way udev names a scanner.
+type device struct {
+	master *os.File
+	slave  *os.File // kept open by the test so the pty lives until unplug
+}
+
+func newDevice(t testing.TB) *device {
+	t.Helper()
+	m, s, err := pty.Open()
+	if err != nil {
+		t.Fatalf("pty: %v", err)
+	}
+	// Raw from the start: bytes written before the driver applies its own
+	// termios must not be cooked (ICRNL would turn CR into LF).
+	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	tio.Oflag &^= unix.OPOST
+	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
+		t.Fatal(err)
+	}
+	d := &device{master: m, slave: s}
+	t.Cleanup(d.unplug)
+	return d
+}
+
+// link points path at the device, atomically, as udev re-points a symlink.
+func (d *device) link(t testing.TB, path string) {
+	t.Helper()
+	tmp := path + ".new"
+	os.Remove(tmp)
+	if err := os.Symlink(d.slave.Name(), tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (d *device) write(t testing.TB, s string) {
+	t.Helper()
+	if _, err := d.master.Write([]byte(s)); err != nil {
+		t.Fatalf("write to pty: %v", err)
+	}
+}
+
+// unplug closes both sides: the driver's reads fail with EIO and the
+// /dev/pts node goes away once the driver closes its descriptors.
+func (d *device) unplug() {
+	d.master.Close()
+	d.slave.Close()
+}
+
+func linkPath(t testing.TB) string { return filepath.Join(t.TempDir(), "scanner0") }
