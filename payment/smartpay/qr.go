@@ -36,7 +36,7 @@ const (
 	QRWrongType                         // a field is not a string
 	QRDuplicateField                    // a field appears twice
 	QRBadBase64                         // encrypted or sign is not standard base64
-	QRBadText                           // id_loyalty has control characters or invalid UTF-8
+	QRBadText                           // invalid UTF-8, or control characters in id_loyalty
 	QRTooLarge                          // payload or a field is longer than allowed
 	QRProductBarcode                    // digits only: a product barcode (EAN/UPC…), not a payment QR
 )
@@ -89,6 +89,11 @@ func ParseQR(data []byte) (QR, error) {
 	data = bytes.TrimSpace(data)
 	if len(data) > 0 && isDigits(data) {
 		return QR{}, &QRError{Kind: QRProductBarcode, Detail: barcodeKind(data)}
+	}
+	if !utf8.Valid(data) {
+		// encoding/json would replace the bad bytes, and the fields would no
+		// longer be forwarded verbatim.
+		return QR{}, &QRError{Kind: QRBadText, Detail: "invalid UTF-8"}
 	}
 	if !json.Valid(data) {
 		return QR{}, &QRError{Kind: QRNotJSON}
@@ -242,17 +247,16 @@ func printable(s string) bool {
 	return true
 }
 
-// safeFieldName bounds an unknown key before it goes into an error (and so
-// into logs and the display).
+// safeFieldName names an unknown key in an error (and so in logs and on the
+// display) only when it looks like a field name; anything else could be
+// payload data.
 func safeFieldName(k string) string {
-	const max = 32
-	if !printable(k) {
-		return "(unprintable)"
+	if len(k) == 0 || len(k) > 32 {
+		return fmt.Sprintf("(%d-byte key)", len(k))
 	}
-	if len(k) > max {
-		k = k[:max] + "…"
-		if !utf8.ValidString(k) {
-			return "(long key)"
+	for i, c := range k {
+		if !(c >= 'a' && c <= 'z' || c == '_' || i > 0 && c >= '0' && c <= '9') {
+			return fmt.Sprintf("(%d-byte key)", len(k))
 		}
 	}
 	return fmt.Sprintf("%q", k)
