@@ -154,6 +154,9 @@ func (s *Session) Report(r []byte, at time.Time, h scanner.Handler) {
 		}
 		if len(s.text) > 0 {
 			s.fr.Feed(s.text, at, sink{s, h})
+		} else {
+			// Key releases carry no text but still mark time passing.
+			s.fr.Expire(at, sink{s, h})
 		}
 		return
 	}

@@ -1,0 +1,308 @@
+package hid
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	khid "github.com/karalabe/hid"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/hidreport"
+	"github.com/kioskd/kioskd/scanner/scannertest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestRegisteredAndValidates(t *testing.T) {
+	d, ok := scanner.Lookup("hid")
+	if !ok {
+		t.Fatal("hid driver not registered")
+	}
+	_, err := d(scanner.Config{Name: "x", Driver: "hid", PID: 1, Interface: -1}, nil)
+	var ce *scanner.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "vid" {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := d(scanner.Config{Name: "x", Driver: "hid", VID: 0x0c2e, PID: 0x10d3, Interface: -1, Mode: "keyboard", Layout: "de"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// With no such device attached, the real library path reports ErrNotFound.
+func TestOpenMissingDevice(t *testing.T) {
+	if !khid.Supported() {
+		t.Skip("built without cgo")
+	}
+	op, err := New(scanner.Config{Name: "x", Driver: "hid", VID: 0xfffe, PID: 0xfffd, Interface: -1}, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = op(context.Background())
+	var oe *scanner.OpenError
+	if !errors.Is(err, scanner.ErrNotFound) || !errors.As(err, &oe) || oe.Driver != "hid" {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// fakeUSB builds /sys/bus/usb/devices/<name>/{busnum,devnum} (bus 1, device 7) and the usbfs
+// node under dev.
+func fakeUSB(t *testing.T, name string, node bool) (sys, dev string) {
+	root := t.TempDir()
+	sys, dev = filepath.Join(root, "sys"), filepath.Join(root, "dev")
+	dir := filepath.Join(sys, "bus/usb/devices", name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "busnum"), []byte("1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "devnum"), []byte("7\n"), 0o644)
+	if node {
+		p := filepath.Join(dev, "bus/usb/001/007")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sys, dev
+}
+
+func TestPick(t *testing.T) {
+	infos := []khid.DeviceInfo{
+		{Path: "1-3:1.1", Interface: 1, Serial: "B"},
+		{Path: "1-3:1.0", Interface: 0, Serial: "B"},
+		{Path: "1-2:1.0", Interface: 0, Serial: "A"},
+	}
+	sys, dev := fakeUSB(t, "1-2", true)
+	for _, tc := range []struct {
+		serial string
+		iface  int
+		want   string
+	}{
+		{"", -1, "1-2:1.0"},
+		{"B", -1, "1-3:1.0"},
+		{"B", 1, "1-3:1.1"},
+		{"", 1, "1-3:1.1"},
+	} {
+		got, err := pick(hidreport.Settings{Serial: tc.serial, Interface: tc.iface}, append([]khid.DeviceInfo(nil), infos...), sys, dev)
+		if err != nil || got.Path != tc.want {
+			t.Errorf("%q/%d: %v %v", tc.serial, tc.iface, got.Path, err)
+		}
+	}
+	if _, err := pick(hidreport.Settings{Serial: "C", Interface: -1}, infos, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("serial C: %v", err)
+	}
+	if _, err := pick(hidreport.Settings{Interface: -1}, nil, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("none: %v", err)
+	}
+}
+
+func TestCheckAccess(t *testing.T) {
+	sys, dev := fakeUSB(t, "1-2", true)
+	if err := checkAccess("1-2:1.0", sys, dev); err != nil {
+		t.Errorf("accessible node: %v", err)
+	}
+	if err := checkAccess("1-9:1.0", sys, dev); !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("device gone from sysfs: %v", err)
+	}
+	sys2, dev2 := fakeUSB(t, "1-2", false)
+	if err := checkAccess("1-2:1.0", sys2, dev2); !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("missing node: %v", err)
+	}
+	if err := checkAccess("/dev/hidraw0", sys, dev); err != nil {
+		t.Errorf("non-libusb path: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		asNobody(t, "TestCheckAccess")
+		return
+	}
+	os.Chmod(filepath.Join(dev, "bus/usb/001/007"), 0o400)
+	err := checkAccess("1-2:1.0", sys, dev)
+	if !errors.Is(err, scanner.ErrPermission) {
+		t.Fatalf("read-only node: %v", err)
+	}
+	oe := &scanner.OpenError{Driver: "hid", Device: "0c2e:10d3", Kind: scanner.Classify(err), Err: err}
+	if !errors.Is(oe, scanner.ErrPermission) || !bytes.Contains([]byte(oe.Error()), []byte("udev rules: /dev/bus/usb")) {
+		t.Errorf("open error %v", oe)
+	}
+}
+
+// asNobody runs the named test again as an unprivileged user, because root
+// passes every access check: the test binary is copied where that user can
+// run it.
+func asNobody(t *testing.T, name string) {
+	dir, err := os.MkdirTemp("", "hidtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "hid.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+name+"$", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = []string{"TMPDIR=" + dir}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("as uid 65534: %v\n%s", err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: "+name)) {
+		t.Fatalf("as uid 65534: not run\n%s", out)
+	}
+}
+
+// replay is a karalabe/hid device that plays recorded reads: reports, zero-
+// length packets and finally an error, honouring the read timeout.
+type replay struct {
+	mu      sync.Mutex
+	reads   [][]byte // nil entry = a 0-byte read (ZLP)
+	end     error    // returned after the reads; nil = block (time out) forever
+	inRead  atomic.Bool
+	closed  atomic.Bool
+	overlap atomic.Bool // Close ran while a read was in progress
+	reading chan struct{}
+}
+
+func (r *replay) ReadTimeout(b []byte, ms int) (int, error) {
+	r.inRead.Store(true)
+	defer r.inRead.Store(false)
+	if r.reading != nil {
+		select {
+		case r.reading <- struct{}{}:
+		default:
+		}
+	}
+	if r.closed.Load() {
+		return 0, khid.ErrDeviceClosed
+	}
+	r.mu.Lock()
+	if len(r.reads) > 0 {
+		next := r.reads[0]
+		r.reads = r.reads[1:]
+		r.mu.Unlock()
+		return copy(b, next), nil
+	}
+	r.mu.Unlock()
+	if r.end != nil {
+		return 0, r.end
+	}
+	time.Sleep(time.Duration(ms) * time.Millisecond)
+	return 0, nil
+}
+
+func (r *replay) Close() error {
+	if r.inRead.Load() {
+		r.overlap.Store(true)
+	}
+	r.closed.Store(true)
+	return nil
+}
+
+func posReports(payload []byte) [][]byte {
+	var out [][]byte
+	for off := 0; ; off += 56 {
+		chunk := payload[off:min(off+56, len(payload))]
+		r := make([]byte, 64)
+		r[0], r[1] = 0x02, byte(len(chunk))
+		copy(r[2:], "]Q1")
+		copy(r[5:61], chunk)
+		r[61] = 's'
+		if off+56 < len(payload) {
+			r[63] = 1
+		}
+		out = append(out, r, nil) // each full report is followed by a ZLP
+		if off+56 >= len(payload) {
+			return out
+		}
+	}
+}
+
+func TestReadPOSWithZLPsThenUnplug(t *testing.T) {
+	qr := bytes.Repeat([]byte(`{"id_loyalty":"1","encrypted":"QUJD","sign":"REVG"}`), 9)[:450]
+	unplugged := errors.New("hidapi: LIBUSB_ERROR_NO_DEVICE")
+	dev := &replay{reads: posReports(qr), end: unplugged}
+	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), dev: dev}
+	var rec scannertest.Recorder
+	err := s.Read(context.Background(), &rec)
+	if !errors.Is(err, scanner.ErrDisconnected) || !errors.Is(err, unplugged) {
+		t.Fatalf("read ended with %v", err)
+	}
+	codes := rec.Codes()
+	if len(codes) != 1 || !bytes.Equal(codes[0].Data, qr) || len(rec.Starts()) != 1 || codes[0].Symbology != "qr" {
+		t.Fatalf("codes %d starts %d", len(codes), len(rec.Starts()))
+	}
+	if err := s.Close(); err != nil || !dev.closed.Load() {
+		t.Fatal("not closed")
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+}
+
+func TestReadKeyboardFrames(t *testing.T) {
+	set, err := hidreport.ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// "12" Enter, then "ab" with no suffix: ended by the gap while idle.
+	var reads [][]byte
+	for _, u := range []byte{0x1e, 0x1f, 0x28, 0x04, 0x05} {
+		reads = append(reads, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
+	}
+	dev := &replay{reads: reads}
+	s := &Scanner{set: set, log: zap.NewNop(), dev: dev}
+	var rec scannertest.Recorder
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Read(ctx, &rec) }()
+	codes, err := rec.WaitCodes(ctx, 2)
+	cancel()
+	if rerr := <-done; !errors.Is(rerr, context.Canceled) {
+		t.Errorf("read ended with %v", rerr)
+	}
+	if err != nil || string(codes[0].Data) != "12" || string(codes[1].Data) != "ab" {
+		t.Fatalf("codes %+v %v", codes, err)
+	}
+	s.Close()
+}
+
+// Close from another goroutine waits for the read in progress: the device is
+// never closed under a read (hidapi would use freed memory).
+func TestCloseStopsReadFirst(t *testing.T) {
+	dev := &replay{reading: make(chan struct{}, 1)}
+	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), dev: dev}
+	done := make(chan error)
+	go func() { done <- s.Read(context.Background(), &scannertest.Recorder{}) }()
+	<-dev.reading
+	start := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, scanner.ErrClosed) {
+		t.Fatalf("read ended with %v", err)
+	}
+	if dev.overlap.Load() {
+		t.Fatal("device closed during a read")
+	}
+	if d := time.Since(start); d > 2*hidreport.MaxWait+time.Second {
+		t.Errorf("Close took %v", d)
+	}
+}
