@@ -21,6 +21,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
@@ -32,7 +33,10 @@ const usage = `usage:
 `
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			os.Exit(2)
 		}
@@ -41,14 +45,14 @@ func main() {
 	}
 }
 
-func run(args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return flag.ErrHelp
 	}
 	switch args[0] {
 	case "serve":
-		return serve(args[1:], stderr)
+		return serve(ctx, args[1:], stderr)
 	case "qr":
 		return qr(args[1:], stdout, stderr)
 	default:
@@ -57,7 +61,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-func serve(args []string, stderr io.Writer) error {
+// serve runs until ctx ends (SIGINT/SIGTERM in main); that is a clean exit.
+func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8443", "kassa API address (mTLS)")
@@ -76,18 +81,13 @@ func serve(args []string, stderr io.Writer) error {
 	if err := loopbackOnly(*admin); err != nil {
 		return err
 	}
-	log, err := zap.NewProduction()
-	if err != nil {
-		return err
-	}
+	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
+		zapcore.Lock(zapcore.AddSync(stderr)), zap.InfoLevel))
 	defer func() { _ = log.Sync() }()
 	s, err := sim.New(sim.Config{Dir: *dir, Kassas: *kassas, SuccessDelay: *delay, SessionTTL: *ttl, StaleWindow: *stale}, log)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
