@@ -191,6 +191,16 @@ func (s *Session) malformed(err error, n int) {
 	s.log.Warn("malformed report ignored", fields...)
 }
 
+// Busy reports whether a frame is in progress, so a driver whose reads can
+// block indefinitely (gousb) knows it must wake up for Idle.
+func (s *Session) Busy() bool {
+	if s.fr != nil {
+		_, ok := s.fr.Deadline()
+		return ok
+	}
+	return s.pos.Pending()
+}
+
 // Wait returns how long the driver may block for the next report before it
 // must call Idle: until the keyboard framer's gap deadline, at most MaxWait.
 func (s *Session) Wait(now time.Time) time.Duration {

@@ -81,7 +81,13 @@ func TestSessionPOS(t *testing.T) {
 
 	// A frame whose last report never comes is dropped after a second.
 	rs := honeywellReports(qr, "]Q1", 's', true)
+	if s.Busy() {
+		t.Fatal("busy between frames")
+	}
 	s.Report(rs[0], t0, &rec)
+	if !s.Busy() {
+		t.Fatal("not busy inside a frame")
+	}
 	s.Idle(t0.Add(500*time.Millisecond), &rec)
 	if !s.pos.Pending() {
 		t.Fatal("dropped too early")
@@ -128,7 +134,7 @@ func TestSessionKeyboard(t *testing.T) {
 		s.Report(r, at, &rec)
 		at = at.Add(2 * time.Millisecond)
 	}
-	if w := s.Wait(at); w <= 0 || w > 50*time.Millisecond {
+	if w := s.Wait(at); !s.Busy() || w <= 0 || w > 50*time.Millisecond {
 		t.Fatalf("wait %v during a frame", w)
 	}
 	s.Idle(at.Add(40*time.Millisecond), &rec) // the last key went down 6 ms before at
