@@ -3,6 +3,8 @@ package check
 import (
 	"context"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -63,6 +65,27 @@ func (r *Report) Failed() bool {
 		}
 	}
 	return false
+}
+
+// Print writes the report for a terminal: with verbose, one "ok" line per
+// passed check; then one line per problem, failures marked FAIL and
+// warnings WARN.
+func (r *Report) Print(w io.Writer, verbose bool) error {
+	var b strings.Builder
+	if verbose {
+		for _, l := range r.Passed {
+			b.WriteString("ok   " + l + "\n")
+		}
+	}
+	for _, p := range r.Problems {
+		mark := "FAIL "
+		if p.Severity == Warning {
+			mark = "WARN "
+		}
+		b.WriteString(mark + p.String() + "\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
 }
 
 func (r *Report) fail(subject, format string, args ...any) {

@@ -475,3 +475,18 @@ func TestConfigProblems(t *testing.T) {
 		})
 	}
 }
+
+func TestPrint(t *testing.T) {
+	r := &Report{Passed: []string{"service.key: matches service.cert"}, Problems: []Problem{
+		{Severity: Warning, Subject: "service.cert", Msg: "expires on 2026-12-08 (in 12 days)"},
+		{Severity: Failure, Msg: "d.yaml:3: kassa.id: must not be empty"},
+	}}
+	var b strings.Builder
+	if err := r.Print(&b, true); err != nil {
+		t.Fatal(err)
+	}
+	want := "ok   service.key: matches service.cert\nWARN service.cert: expires on 2026-12-08 (in 12 days)\nFAIL d.yaml:3: kassa.id: must not be empty\n"
+	if b.String() != want {
+		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
