@@ -1,3 +1,5 @@
+//go:build cgo
+
 package usb
 
 import (
@@ -83,7 +85,11 @@ func Open(ctx context.Context, set hidreport.Settings, log *zap.Logger) (_ *Scan
 		log = zap.NewNop()
 	}
 	fail := func(err error) error {
-		return &scanner.OpenError{Driver: "usb", Device: set.Device(), Kind: classify(err), Err: err}
+		kind := classify(err)
+		if kind == scanner.ErrPermission {
+			err = fmt.Errorf("%w: %s", err, permissionFix)
+		}
+		return &scanner.OpenError{Driver: "usb", Device: set.Device(), Kind: kind, Err: err}
 	}
 	var closers []func() error
 	defer func() {
