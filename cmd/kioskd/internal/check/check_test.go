@@ -504,3 +504,21 @@ func TestPrint(t *testing.T) {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)
 	}
 }
+
+func TestValidateDrivers(t *testing.T) {
+	p := newPKI(t, "Test CA", now.Add(-day24), now.Add(3650*day24))
+	cert, key := p.client("client", now.Add(-day24), now.Add(365*day24), x509.ExtKeyUsageClientAuth)
+	cfg := configFor(t, "https://127.0.0.1:1", p.caFile(), cert, key, "displays:\n  - name: pole\n    driver: vfd\n    port: /dev/ttyUSB7\n")
+	// A value the schema allows but the vfd driver refuses: the problem
+	// must still carry the entry's line.
+	cfg.Displays[0].CommandSet = "ibm"
+	var got []string
+	for _, p := range ValidateDrivers(cfg, nil) {
+		if strings.HasPrefix(p.Subject, cfg.File) {
+			got = append(got, p.String())
+		}
+	}
+	if len(got) != 1 || !strings.HasPrefix(got[0], cfg.File+":14: displays[0].command_set: ") {
+		t.Errorf("problems %q", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
@@ -32,6 +33,21 @@ func at(cfg *config.Config, line int, field string) string {
 		return fmt.Sprintf("%s:%d: %s", cfg.File, line, field)
 	}
 	return field
+}
+
+// ValidateDrivers lets each scanner and display driver linked into this
+// binary validate its devices.yaml entries, without opening anything, and
+// names the line of each rejected value. `kioskd run` calls it after
+// config.Load so a value only a driver understands still fails with a line
+// number, before any device is touched. A driver that is not linked is a
+// Failure too.
+func ValidateDrivers(cfg *config.Config, log *zap.Logger) []Problem {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	r := &Report{}
+	drivers(r, cfg, Options{Logger: log})
+	return r.Problems
 }
 
 // drivers lets each driver built into this binary validate its entries, as

@@ -69,6 +69,14 @@ func TestDefaults(t *testing.T) {
 	if c.Service.Cert != "/etc/kioskd/client.pem" || c.Service.Key != "/etc/kioskd/client.key" {
 		t.Errorf("relative paths not resolved against the file: %q %q", c.Service.Cert, c.Service.Key)
 	}
+	rel, err := Parse("devices.yaml", []byte(minimal))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if rel.Service.CA != filepath.Join(wd, "ca.pem") {
+		t.Errorf("ca %q is not absolute", rel.Service.CA)
+	}
 	if c.Language != display.Russian || c.Log.Level != "info" || c.Log.Format != "console" {
 		t.Errorf("language %q log %+v", c.Language, c.Log)
 	}
@@ -193,6 +201,8 @@ func TestProblems(t *testing.T) {
 		{"scanners not a list", strings.Replace(minimal, "scanners:", "scanners: front\nx:", 1), []string{
 			`d.yaml:8: scanners: want a list (lines starting with "- "), got "front"`,
 			`d.yaml:9: x: unknown key`}},
+		{"list item not a mapping", minimal + "  - front\n", []string{
+			`d.yaml:12: scanners[1]: want a mapping of keys, got "front"`}},
 		{"vfd needs a port", minimal + "displays:\n  - driver: vfd\n    command_set: ibm\n", []string{
 			`d.yaml:13: displays[0].port: required for driver vfd (e.g. /dev/kiosk/pole), or give vid and pid`,
 			`d.yaml:14: displays[0].command_set: want one of epson, cd5220, aedex, logic, got "ibm"`}},

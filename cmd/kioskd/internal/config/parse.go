@@ -414,6 +414,10 @@ var allScannerKeys = []string{"name", "driver", "port", "baud", "data_bits", "pa
 
 func (d *decoder) scanner(n ast.Node, path string) Scanner {
 	s := Scanner{Config: scanner.Config{Interface: -1}, Line: line(n)}
+	if !isMapping(d.resolve(n)) {
+		d.mapping(n, path) // reports what it is instead; nothing else to say
+		return s
+	}
 	entries := d.mapping(n, path)
 	byKey := map[string]entry{}
 	for _, f := range entries {
@@ -544,6 +548,10 @@ var allDisplayKeys = []string{"name", "driver", "port", "baud", "command_set", "
 
 func (d *decoder) display(n ast.Node, path string) Display {
 	v := Display{Line: line(n)}
+	if !isMapping(d.resolve(n)) {
+		d.mapping(n, path)
+		return v
+	}
 	entries := d.mapping(n, path)
 	byKey := map[string]entry{}
 	for _, f := range entries {
@@ -676,6 +684,9 @@ func (d *decoder) crossCheck(c *Config) {
 // test or a demo directory can ship certificates next to its devices.yaml.
 func (d *decoder) resolvePaths(c *Config) {
 	dir := filepath.Dir(d.file)
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
 	abs := func(p *string) {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
@@ -687,6 +698,14 @@ func (d *decoder) resolvePaths(c *Config) {
 	abs(&c.Journal)
 	abs(&c.API.Socket)
 	abs(&c.API.TokenFile)
+}
+
+func isMapping(n ast.Node) bool {
+	switch n.(type) {
+	case *ast.MappingNode, *ast.MappingValueNode:
+		return true
+	}
+	return false
 }
 
 func isNullOrSeq(n ast.Node) bool {
