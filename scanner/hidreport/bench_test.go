@@ -1,6 +1,11 @@
 package hidreport
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/kioskd/kioskd/scanner"
+)
 
 // BenchmarkPOSReport measures decoding one report of a 500-byte QR spread
 // over 9 Honeywell reports; ns/op is per report.
@@ -36,6 +41,43 @@ func BenchmarkKeyboardReport(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// countHandler counts what a Session delivers.
+type countHandler struct{ starts, codes int }
+
+func (c *countHandler) FrameStarted(string, time.Time) { c.starts++ }
+func (c *countHandler) CodeRead(scanner.Code)          { c.codes++ }
+
+// BenchmarkSessionFrame measures a whole 500-byte payment QR from its first
+// report to the delivered Code (decoder, framer in keyboard mode, JSON and
+// layout check); ns/op is per QR, and ns/report is reported too.
+func BenchmarkSessionFrame(b *testing.B) {
+	qr := paymentQR(500)
+	for _, tc := range []struct {
+		name    string
+		set     Settings
+		reports [][]byte
+	}{
+		{"pos", Settings{Name: "b"}, honeywellReports(qr, "]Q1", 's', true)},
+		{"keyboard-us", Settings{Name: "b", Keyboard: true, Layout: "us"}, keyReports(typer("us", string(qr)+"\r")...)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := NewSession(tc.set, nil)
+			var h countHandler
+			at := time.Unix(0, 0)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, r := range tc.reports {
+					s.Report(r, at, &h)
+				}
+			}
+			if h.codes == 0 {
+				b.Fatal("no code delivered")
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(tc.reports)), "ns/report")
 		})
 	}
 }

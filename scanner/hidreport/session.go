@@ -115,6 +115,7 @@ type Session struct {
 	text []byte
 	last time.Time // arrival of the last report
 	bad  int       // malformed reports so far
+	snk  sink      // reused so feeding the framer does not allocate
 }
 
 // NewSession returns a Session for s. log gets warnings about malformed
@@ -152,11 +153,12 @@ func (s *Session) Report(r []byte, at time.Time, h scanner.Handler) {
 		if err != nil {
 			s.malformed(err, len(r))
 		}
+		s.snk = sink{s, h}
 		if len(s.text) > 0 {
-			s.fr.Feed(s.text, at, sink{s, h})
+			s.fr.Feed(s.text, at, &s.snk)
 		} else {
 			// Key releases carry no text but still mark time passing.
-			s.fr.Expire(at, sink{s, h})
+			s.fr.Expire(at, &s.snk)
 		}
 		return
 	}
@@ -218,7 +220,8 @@ func (s *Session) Wait(now time.Time) time.Duration {
 // reports never came.
 func (s *Session) Idle(now time.Time, h scanner.Handler) {
 	if s.fr != nil {
-		s.fr.Expire(now, sink{s, h})
+		s.snk = sink{s, h}
+		s.fr.Expire(now, &s.snk)
 		return
 	}
 	if s.pos.Pending() && now.Sub(s.last) >= staleAfter {
@@ -233,9 +236,9 @@ type sink struct {
 	h scanner.Handler
 }
 
-func (k sink) FrameStarted(at time.Time) { k.h.FrameStarted(k.s.set.Name, at) }
+func (k *sink) FrameStarted(at time.Time) { k.h.FrameStarted(k.s.set.Name, at) }
 
-func (k sink) FrameDone(f frame.Frame) {
+func (k *sink) FrameDone(f frame.Frame) {
 	if hint := k.s.kb.Check(f.Data); hint != nil {
 		// Content is never logged: it may be a payment QR.
 		k.s.log.Warn("wrong keyboard layout?", zap.Error(hint), zap.String("layout", hint.Layout),
