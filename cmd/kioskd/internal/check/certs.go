@@ -30,6 +30,7 @@ func certificates(r *Report, cfg *config.Config, opts Options) bool {
 			validity(r, "service.ca", c, now, opts.ExpiryWarning)
 		}
 	}
+	keyOK := keyFile(r, cfg.Service.Key, opts.ServiceUser)
 	chain, err := readCerts(cfg.Service.Cert)
 	if err != nil {
 		r.fail("service.cert", "%v", err)
@@ -46,10 +47,8 @@ func certificates(r *Report, cfg *config.Config, opts Options) bool {
 	if len(cas) > 0 {
 		verifyChain(r, leaf, chain[1:], cas, now)
 	}
-	if !keyFile(r, cfg.Service.Key, opts.ServiceUser) {
-		ok = false
-	}
-	if !keyMatches(r, cfg.Service.Cert, cfg.Service.Key) {
+	// Both run, so a key with a bad mode and the wrong pair shows both.
+	if matchOK := keyMatches(r, cfg.Service.Cert, cfg.Service.Key); !keyOK || !matchOK {
 		ok = false
 	}
 	return ok

@@ -144,6 +144,7 @@ func TestCertificateProblems(t *testing.T) {
 			return files{filepath.Join(p.dir, "nope-ca.pem"), filepath.Join(p.dir, "nope.pem"), filepath.Join(p.dir, "nope.key")}
 		}, []string{
 			`failure service.ca: cannot read ` + filepath.Join(p.dir, "nope-ca.pem") + `: no such file or directory`,
+			`failure service.key: cannot read ` + filepath.Join(p.dir, "nope.key") + `: no such file or directory`,
 			`failure service.cert: cannot read ` + filepath.Join(p.dir, "nope.pem") + `: no such file or directory`}, true},
 		{"not PEM", func() files {
 			junk := filepath.Join(p.dir, "junk.pem")
