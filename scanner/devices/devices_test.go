@@ -206,6 +206,9 @@ func TestList(t *testing.T) {
 	if ds[2].ByID != filepath.Join(dev, "serial/by-id/usb-FTDI_FT232R_USB_UART_A50285BI-if00-port0") {
 		t.Errorf("by-id %q", ds[2].ByID)
 	}
+	if got := ds[4].String(); got != "hid "+filepath.Join(dev, "hidraw0")+" 0c2e:10d3: Honeywell CM4680SR: scanner, pos mode" {
+		t.Errorf("String: %q", got)
+	}
 	if ds[4].KernelDriver != "usbhid" || ds[4].Model != "CM4680SR" || ds[4].Bus != "1-2" {
 		t.Errorf("hidraw0: %+v", ds[4])
 	}

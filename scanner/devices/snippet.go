@@ -178,3 +178,16 @@ func quote(s string) string {
 	}
 	return strconv.Quote(s)
 }
+
+// String is a one-line summary for listings: kind, node, USB id, name, role
+// and mode, e.g. "hid /dev/hidraw0 0c2e:10d3 Honeywell CM4680SR: scanner, pos mode".
+func (d Device) String() string {
+	parts := []string{string(d.Kind), d.Path}
+	if d.ByID != "" {
+		parts = append(parts, "("+d.ByID+")")
+	}
+	if h := describe(d); h != "" {
+		parts = append(parts, h)
+	}
+	return strings.Join(parts, " ")
+}
