@@ -23,6 +23,7 @@ const (
 	Failure
 )
 
+// String returns "warning" or "failure".
 func (s Severity) String() string {
 	if s == Warning {
 		return "warning"
