@@ -95,13 +95,17 @@ func Open(ctx context.Context, set hidreport.Settings, log *zap.Logger) (*Scanne
 }
 
 // pick chooses the device to open among the VID/PID matches: the serial
-// number and interface must match when set; several matches are taken in
-// path order, so the choice is stable. An empty list whose reason is that
-// libusb could not read the serial numbers is reported as a permission
-// problem, not as a missing device.
+// number and interface must match when set. Among several interfaces of a
+// composite scanner, the one whose class fits the mode wins (a boot keyboard
+// for keyboard mode, another interface for HID POS), read from sysfs since
+// hidapi reports no usage page on Linux; ties go in path order, so the
+// choice is stable. An empty list whose reason is that libusb could not read
+// the serial numbers is reported as a permission problem, not as a missing
+// device.
 func pick(set hidreport.Settings, infos []khid.DeviceInfo, sysRoot, devRoot string) (khid.DeviceInfo, error) {
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Path < infos[j].Path })
 	var unreadable []string
+	var matches []khid.DeviceInfo
 	for _, in := range infos {
 		if set.Interface >= 0 && in.Interface != set.Interface {
 			continue
@@ -112,7 +116,15 @@ func pick(set hidreport.Settings, infos []khid.DeviceInfo, sysRoot, devRoot stri
 			}
 			continue
 		}
-		return in, nil
+		matches = append(matches, in)
+	}
+	for _, in := range matches {
+		if boot, known := bootKeyboard(in.Path, sysRoot); known && boot == set.Keyboard {
+			return in, nil
+		}
+	}
+	if len(matches) > 0 {
+		return matches[0], nil
 	}
 	for _, p := range unreadable {
 		if err := checkAccess(p, sysRoot, devRoot); errors.Is(err, scanner.ErrPermission) {
@@ -123,6 +135,19 @@ func pick(set hidreport.Settings, infos []khid.DeviceInfo, sysRoot, devRoot stri
 		return khid.DeviceInfo{}, fmt.Errorf("%w: %d device(s) with this VID:PID, none with the serial number or interface asked for", scanner.ErrNotFound, len(infos))
 	}
 	return khid.DeviceInfo{}, fmt.Errorf("%w: no HID device with this VID:PID", scanner.ErrNotFound)
+}
+
+// bootKeyboard reads whether the USB interface behind a hidapi libusb path
+// ("1-2:1.0", also its sysfs name) is a boot keyboard; known is false when
+// sysfs does not say.
+func bootKeyboard(path, sysRoot string) (boot, known bool) {
+	dir := filepath.Join(sysRoot, "bus/usb/devices", path)
+	sub, err1 := os.ReadFile(filepath.Join(dir, "bInterfaceSubClass"))
+	proto, err2 := os.ReadFile(filepath.Join(dir, "bInterfaceProtocol"))
+	if err1 != nil || err2 != nil || strings.ContainsRune(path, '/') {
+		return false, false
+	}
+	return strings.TrimSpace(string(sub)) == "01" && strings.TrimSpace(string(proto)) == "01", true
 }
 
 // explainOpen turns hidapi's bare "failed to open device" into a reason: the

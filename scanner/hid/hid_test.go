@@ -102,6 +102,19 @@ func TestPick(t *testing.T) {
 			t.Errorf("%q/%d: %v %v", tc.serial, tc.iface, got.Path, err)
 		}
 	}
+	// A composite scanner: keyboard on interface 0, HID POS on 1.
+	for name, proto := range map[string]string{"1-3:1.0": "01", "1-3:1.1": "00"} {
+		dir := filepath.Join(sys, "bus/usb/devices", name)
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "bInterfaceSubClass"), []byte(proto+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "bInterfaceProtocol"), []byte(proto+"\n"), 0o644)
+	}
+	for keyboard, want := range map[bool]string{true: "1-3:1.0", false: "1-3:1.1"} {
+		got, err := pick(hidreport.Settings{Serial: "B", Interface: -1, Keyboard: keyboard}, infos, sys, dev)
+		if err != nil || got.Path != want {
+			t.Errorf("keyboard=%v: %v %v", keyboard, got.Path, err)
+		}
+	}
 	if _, err := pick(hidreport.Settings{Serial: "C", Interface: -1}, infos, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
 		t.Errorf("serial C: %v", err)
 	}
