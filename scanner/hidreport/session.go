@@ -236,19 +236,22 @@ type sink struct {
 	h scanner.Handler
 }
 
+// FrameStarted passes the framer's frame start on with the scanner's name.
 func (k *sink) FrameStarted(at time.Time) { k.h.FrameStarted(k.s.set.Name, at) }
 
+// FrameDone delivers the frame as a Code, then checks the layout: the
+// payment waits for nothing that only serves the log.
 func (k *sink) FrameDone(f frame.Frame) {
-	if hint := k.s.kb.Check(f.Data); hint != nil {
-		// Content is never logged: it may be a payment QR.
-		k.s.log.Warn("wrong keyboard layout?", zap.Error(hint), zap.String("layout", hint.Layout),
-			zap.Bool("caps_lock", hint.CapsLock), zap.Strings("fits", hint.Fits))
-	}
-	k.s.kb.FrameDone()
 	k.h.CodeRead(scanner.Code{
 		Data:      append([]byte(nil), f.Data...),
 		Source:    k.s.set.Name,
 		Time:      f.End,
 		Symbology: f.Symbology,
 	})
+	if hint := k.s.kb.Check(f.Data); hint != nil {
+		// Content is never logged: it may be a payment QR.
+		k.s.log.Warn("wrong keyboard layout?", zap.Error(hint), zap.String("layout", hint.Layout),
+			zap.Bool("caps_lock", hint.CapsLock), zap.Strings("fits", hint.Fits))
+	}
+	k.s.kb.FrameDone()
 }
