@@ -13,6 +13,45 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay"
 )
 
+// enqueueFiscal journals rec and wakes the forwarder.
+func (f *Flow) enqueueFiscal(rec journal.Fiscal) error {
+	f.fiscalMu.Lock()
+	defer f.fiscalMu.Unlock()
+	if _, err := f.j.EnqueueFiscal(rec, f.now()); err != nil {
+		return err
+	}
+	// Recount rather than add one: a repeated record is not queued again.
+	if _, err := f.pendingFiscalLocked(); err != nil {
+		return err
+	}
+	f.kickFiscal()
+	return nil
+}
+
+// pendingFiscal reads the queue and sets the pending count from it; the
+// lock keeps an enqueue from slipping between the two.
+func (f *Flow) pendingFiscal() ([]journal.Fiscal, error) {
+	f.fiscalMu.Lock()
+	defer f.fiscalMu.Unlock()
+	return f.pendingFiscalLocked()
+}
+
+func (f *Flow) pendingFiscalLocked() ([]journal.Fiscal, error) {
+	pending, err := f.j.Fiscals(true)
+	if err == nil {
+		f.mu.Lock()
+		f.fiscalPending = len(pending)
+		f.mu.Unlock()
+	}
+	return pending, err
+}
+
+func (f *Flow) addFiscalPending(n int) {
+	f.mu.Lock()
+	f.fiscalPending = max(f.fiscalPending+n, 0)
+	f.mu.Unlock()
+}
+
 func (f *Flow) kickFiscal() {
 	select {
 	case f.fiscalKick <- struct{}{}:
@@ -26,7 +65,7 @@ func (f *Flow) kickFiscal() {
 func (f *Flow) forwardFiscal(ctx context.Context) {
 	tries := 0
 	for {
-		pending, err := f.j.Fiscals(true)
+		pending, err := f.pendingFiscal()
 		if err != nil {
 			f.log.Error("reading the fiscal queue failed", zap.Error(err))
 		}
@@ -35,7 +74,9 @@ func (f *Flow) forwardFiscal(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if err := f.sendFiscal(ctx, rec); err != nil {
+			if err := f.sendFiscal(ctx, rec); err == nil {
+				f.addFiscalPending(-1)
+			} else {
 				f.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
 				failed = true
 				break // keep the order; wait for the service

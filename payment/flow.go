@@ -114,6 +114,8 @@ type Status struct {
 	Code          int    `json:"code,omitempty"`
 	Message       string `json:"message,omitempty"`
 	Handover      string `json:"handover"`
+	Ready         bool   `json:"ready"`          // recovery done: the flow takes new sales
+	FiscalPending int    `json:"fiscal_pending"` // fiscal records not yet accepted by the service
 }
 
 // input is a host request or scan delivered to the running sale.
@@ -155,6 +157,7 @@ type Flow struct {
 
 	scans      chan []byte   // to the idle loop; cap 1
 	fiscalKick chan struct{} // wakes the fiscal forwarder
+	fiscalMu   sync.Mutex    // orders queue reads and enqueues, for the pending count
 
 	mu            sync.Mutex
 	ctx           context.Context // Run's; nil when not running
@@ -166,6 +169,8 @@ type Flow struct {
 	lastPayloadAt time.Time
 	lastDone      journal.Sale // the last sale that ended, for fiscal data
 	warming       bool
+	ready         bool
+	fiscalPending int
 	seq           uint64
 	subs          map[int]chan Event
 	nextSub       int
@@ -212,7 +217,7 @@ func (f *Flow) Run(ctx context.Context) error {
 	defer func() {
 		wg.Wait()
 		f.mu.Lock()
-		f.ctx = nil
+		f.ctx, f.ready = nil, false
 		f.mu.Unlock()
 	}()
 
@@ -241,6 +246,9 @@ func (f *Flow) Run(ctx context.Context) error {
 		f.runSale(ctx, s)
 	}
 	f.kickFiscal()
+	f.mu.Lock()
+	f.ready = true
+	f.mu.Unlock()
 	return f.idleLoop(ctx)
 }
 
@@ -686,7 +694,7 @@ func (f *Flow) Snapshot() Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.status
-	st.PendingAmount = f.pendingAmount
+	st.PendingAmount, st.Ready, st.FiscalPending = f.pendingAmount, f.ready, f.fiscalPending
 	return st
 }
 
@@ -860,10 +868,9 @@ func (f *Flow) PaidElsewhere(receipt json.RawMessage) error {
 	if !ok {
 		return fmt.Errorf("%w: no unreleased sale", ErrWrongState)
 	}
-	if _, err := f.j.EnqueueFiscal(journal.Fiscal{Version: 2, SaleID: cur.rec.ID, Code: cur.rec.Code, Receipt: receipt}, f.now()); err != nil {
+	if err := f.enqueueFiscal(journal.Fiscal{Version: 2, SaleID: cur.rec.ID, Code: cur.rec.Code, Receipt: receipt}); err != nil {
 		return err
 	}
-	f.kickFiscal()
 	return f.send(input{kind: fCancel, reason: "paid by another method"}, func(s State) bool {
 		return s == Committing || s == WaitingAmount
 	})
@@ -888,31 +895,31 @@ func (f *Flow) Fiscal(d FiscalData) error {
 			return err
 		}
 	}
-	rec := journal.Fiscal{Version: 1, PurchaseID: d.PurchaseID, KKTRegNumber: d.KKTRegNumber, FiscalSign: d.FiscalSign}
 	f.mu.Lock()
 	last := f.lastDone
 	if f.cur != nil && f.status.State == Confirming {
 		last = f.cur.rec
 	}
 	f.mu.Unlock()
-	if rec.PurchaseID == "" {
-		if last.PurchaseID == "" || (last.Outcome != Completed.String() && last.Phase != journal.PhaseHandedOver) {
-			return fmt.Errorf("%w: no paid sale to attach the fiscal data to", ErrWrongState)
+	if d.PurchaseID != "" && d.PurchaseID != last.PurchaseID {
+		// An older sale (or one from before a restart): the journal has it
+		// while it is retained; without it only v1 can be sent.
+		if s, err := f.j.SaleByPurchase(d.PurchaseID); err == nil {
+			last = s
+		} else if d.Receipt != nil {
+			return fmt.Errorf("%w: v2 fiscal needs the sale's QR; purchase %s is not in the journal", ErrInvalid, d.PurchaseID)
+		} else {
+			last = journal.Sale{PurchaseID: d.PurchaseID, Outcome: Completed.String()}
 		}
-		rec.PurchaseID, rec.SaleID = last.PurchaseID, last.ID
 	}
+	if last.PurchaseID == "" || (last.Outcome != Completed.String() && last.Phase != journal.PhaseHandedOver) {
+		return fmt.Errorf("%w: no paid sale to attach the fiscal data to", ErrWrongState)
+	}
+	rec := journal.Fiscal{Version: 1, SaleID: last.ID, PurchaseID: last.PurchaseID, KKTRegNumber: d.KKTRegNumber, FiscalSign: d.FiscalSign}
 	if d.Receipt != nil {
-		rec.Version, rec.Receipt = 2, d.Receipt
-		if rec.SaleID == "" {
-			return fmt.Errorf("%w: v2 fiscal needs the sale's QR: send it for the last sale", ErrInvalid)
-		}
-		rec.Code = last.Code
+		rec.Version, rec.Receipt, rec.Code = 2, d.Receipt, last.Code
 	}
-	if _, err := f.j.EnqueueFiscal(rec, f.now()); err != nil {
-		return err
-	}
-	f.kickFiscal()
-	return nil
+	return f.enqueueFiscal(rec)
 }
 
 // checkReceipt validates a receipt's shape before it is queued, so a bad

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -258,6 +259,31 @@ func (j *Journal) Sales(open bool) ([]Sale, error) {
 	return out, nil
 }
 
+// SaleByPurchase returns the sale the service knows as purchaseID.
+func (j *Journal) SaleByPurchase(purchaseID string) (Sale, error) {
+	var found *Sale
+	err := j.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketSales).Cursor()
+		for k, v := c.Last(); k != nil && found == nil; k, v = c.Prev() {
+			var s Sale
+			if err := json.Unmarshal(v, &s); err != nil {
+				return err
+			}
+			if s.PurchaseID == purchaseID {
+				found = &s
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Sale{}, fmt.Errorf("journal: %w", err)
+	}
+	if found == nil {
+		return Sale{}, fmt.Errorf("journal: sale of purchase %s: %w", purchaseID, ErrNotFound)
+	}
+	return *found, nil
+}
+
 // NewRefund issues a kassa_refund_id and stores a refund in
 // PhaseRequesting, durably, before the refund call is made.
 func (j *Journal) NewRefund(purchaseID string, amount int64, now time.Time) (Refund, error) {
@@ -341,10 +367,32 @@ func (j *Journal) Refunds(open bool) ([]Refund, error) {
 }
 
 // EnqueueFiscal stores f as a pending fiscal record and returns it with
-// its sequence number.
+// its sequence number. A record equal to one already queued (a host
+// repeating a request whose answer it lost) is not stored twice: the
+// existing one is returned.
 func (j *Journal) EnqueueFiscal(f Fiscal, now time.Time) (Fiscal, error) {
 	err := j.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketFiscal)
+		var dup *Fiscal
+		err := b.ForEach(func(_, v []byte) error {
+			var old Fiscal
+			if err := json.Unmarshal(v, &old); err != nil {
+				return err
+			}
+			if old.Version == f.Version && old.SaleID == f.SaleID && old.PurchaseID == f.PurchaseID &&
+				old.KKTRegNumber == f.KKTRegNumber && old.FiscalSign == f.FiscalSign &&
+				bytes.Equal(old.Code, f.Code) && bytes.Equal(old.Receipt, f.Receipt) {
+				dup = &old
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if dup != nil {
+			f = *dup
+			return nil
+		}
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err

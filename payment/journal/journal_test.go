@@ -99,6 +99,10 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	again, err := j.EnqueueFiscal(Fiscal{Version: 2, Code: []byte("q"), Receipt: json.RawMessage(`{"total":1}`)}, now)
+	if err != nil || again.Seq != f.Seq {
+		t.Fatalf("the same fiscal record queued twice: %d and %d (%v)", f.Seq, again.Seq, err)
+	}
 	if err := j.PutSale(Sale{ID: "42"}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("PutSale of unknown id: %v, want ErrNotFound", err)
 	}

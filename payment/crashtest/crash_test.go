@@ -1,0 +1,570 @@
+package crashtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/localapi"
+	sp "github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/smartpay/sim"
+)
+
+const childEnv = "KIOSKD_CRASHTEST_AGENT"
+
+var keyDir string
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(agentMain())
+	}
+	d, err := os.MkdirTemp("", "kioskd-crash-keys")
+	if err != nil {
+		panic(err)
+	}
+	keyDir = d
+	// Create the key material once: the scenarios run in parallel and would
+	// race to create it.
+	if _, err := sim.New(sim.Config{Dir: d}, zap.NewNop()); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(d)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// agentMain is the agent process: the real wiring of client, journal, flow
+// and local API, configured from the environment, until SIGTERM.
+func agentMain() int {
+	log, _ := zap.NewDevelopment()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	c, err := sp.NewClient(sp.Config{URL: os.Getenv("CRASH_URL"), CAFile: os.Getenv("CRASH_CA"),
+		CertFile: os.Getenv("CRASH_CERT"), KeyFile: os.Getenv("CRASH_KEY"), CallTimeout: 2 * time.Second, Retries: -1}, log)
+	if err != nil {
+		log.Error("client", zap.Error(err))
+		return 2
+	}
+	if err := c.Start(ctx); err != nil {
+		log.Error("client start", zap.Error(err))
+		return 2
+	}
+	defer c.Close()
+	j, err := journal.Open(os.Getenv("CRASH_JOURNAL"))
+	if err != nil {
+		log.Error("journal", zap.Error(err))
+		return 2
+	}
+	defer j.Close()
+	f, err := payment.New(payment.Config{KassaID: "crash", Linger: 10 * time.Millisecond,
+		Timeouts: payment.Timeouts{Amount: 10 * time.Second, Payment: 10 * time.Second, Handover: 10 * time.Second, Call: 2 * time.Second}}, c, j, log)
+	if err != nil {
+		log.Error("flow", zap.Error(err))
+		return 2
+	}
+	api, err := localapi.New(localapi.Config{Socket: os.Getenv("CRASH_SOCK")}, f, log)
+	if err != nil {
+		log.Error("api", zap.Error(err))
+		return 2
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = api.Serve(ctx) }()
+	err = f.Run(ctx)
+	wg.Wait()
+	if ctx.Err() == nil {
+		log.Error("flow ended", zap.Error(err))
+		return 1
+	}
+	return 0
+}
+
+// killPoint names a call and whether the agent dies before the simulator
+// handles it or after (the call took effect, the answer is lost).
+type killPoint struct {
+	method string // sim.Method*
+	detail string // for kassa status calls: "success" or "cancel"
+	after  bool
+}
+
+func (k killPoint) String() string {
+	w := "before"
+	if k.after {
+		w = "after"
+	}
+	m := k.method
+	if k.detail != "" {
+		m += "_" + k.detail
+	}
+	return w + "_" + m
+}
+
+// agent runs and kills the agent process.
+type agent struct {
+	t       *testing.T
+	env     []string
+	sock    string
+	hc      *http.Client
+	tr      *http.Transport
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	out     lockedBuffer
+	killed  bool
+	armed   *killPoint
+	fired   bool
+	methods map[string]string // wire path → method name
+}
+
+func (a *agent) start() {
+	a.t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), a.env...)
+	cmd.Stdout, cmd.Stderr = &a.out, &a.out
+	if err := cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	a.mu.Lock()
+	a.cmd, a.exited = cmd, exited
+	a.mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := a.state(); err == nil && st.Ready {
+			return // recovered and taking sales
+		}
+		select {
+		case <-exited:
+			a.t.Fatalf("agent exited at start; output:\n%s", a.output())
+		default:
+		}
+		if time.Now().After(deadline) {
+			a.t.Fatalf("agent did not come up; output:\n%s", a.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (a *agent) output() string { return a.out.String() }
+
+// lockedBuffer collects the agent's output, written by exec's copier.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// kill SIGKILLs the agent and waits until it is gone.
+func (a *agent) kill() {
+	a.mu.Lock()
+	cmd, exited := a.cmd, a.exited
+	a.killed = true
+	a.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	<-exited
+	a.tr.CloseIdleConnections()
+}
+
+// stop ends the agent cleanly (SIGTERM).
+func (a *agent) stop() {
+	a.mu.Lock()
+	cmd, exited := a.cmd, a.exited
+	a.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		a.t.Errorf("agent ignored SIGTERM")
+	}
+	a.tr.CloseIdleConnections()
+}
+
+// middleware kills the agent at the armed point, once.
+func (a *agent) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		a.mu.Lock()
+		k := a.armed
+		hit := k != nil && !a.fired && a.methods[r.URL.Path] == k.method &&
+			(k.detail == "" || bytes.Contains(body, []byte(`"`+k.detail+`"`)))
+		if hit {
+			a.fired = true
+		}
+		a.mu.Unlock()
+		if !hit {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if k.after {
+			rec := &discard{h: http.Header{}}
+			next.ServeHTTP(rec, r) // the call takes effect...
+			a.kill()               // ...and the agent dies before the answer
+			return
+		}
+		a.kill() // the agent dies while the request is on its way
+		http.Error(w, "killed", http.StatusServiceUnavailable)
+	})
+}
+
+type discard struct{ h http.Header }
+
+func (d *discard) Header() http.Header         { return d.h }
+func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discard) WriteHeader(int)             {}
+
+// do sends an API request; ok is false when the agent is gone.
+func (a *agent) do(method, path, body string) (int, []byte, bool) {
+	req, _ := http.NewRequest(method, "http://agent"+path, strings.NewReader(body))
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return 0, nil, false
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err == nil
+}
+
+func (a *agent) state() (payment.Status, error) {
+	code, b, ok := a.do("GET", "/v1/state", "")
+	if !ok || code != 200 {
+		return payment.Status{}, fmt.Errorf("agent gone")
+	}
+	var st payment.Status
+	return st, json.Unmarshal(b, &st)
+}
+
+// waitState polls until the agent is in one of want; false when it died.
+func (a *agent) waitState(want ...payment.State) (payment.Status, bool) {
+	deadline := time.Now().Add(8 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := a.state()
+		if err != nil {
+			return st, false
+		}
+		for _, w := range want {
+			if st.State == w {
+				return st, true
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	a.t.Fatalf("agent never reached %v; output:\n%s", want, a.output())
+	return payment.Status{}, false
+}
+
+func (a *agent) isKilled() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.killed
+}
+
+// host is what the host application did and was told.
+type host struct {
+	handedOver  map[string]bool // purchase id → the host gave the goods and said so
+	handAcked   map[string]bool // ...and the agent answered 200
+	fiscalAcked map[string]bool
+	refunds     int // refund requests sent
+}
+
+type scenario struct {
+	kill   killPoint
+	refund bool  // run a paid sale first, then a refund
+	amount int64 // ...52 makes the host cancel during the payment
+}
+
+func scenarios() []scenario {
+	var out []scenario
+	for _, after := range []bool{false, true} {
+		for _, m := range []string{sim.MethodCommit, sim.MethodRelease, sim.MethodStatus} {
+			out = append(out, scenario{kill: killPoint{method: m, after: after}, amount: 10000})
+		}
+		out = append(out,
+			scenario{kill: killPoint{method: sim.MethodKassaStatus, detail: "success", after: after}, amount: 10000},
+			scenario{kill: killPoint{method: sim.MethodKassaStatus, detail: "cancel", after: after}, amount: 10052},
+			scenario{kill: killPoint{method: sim.MethodFiscalV1, after: after}, amount: 10000})
+		for _, m := range []string{sim.MethodRefund, sim.MethodRefundStatus} {
+			out = append(out, scenario{kill: killPoint{method: m, after: after}, refund: true, amount: 10000})
+		}
+		out = append(out, scenario{kill: killPoint{method: sim.MethodRefundKassaStatus, detail: "success", after: after}, refund: true, amount: 10000})
+	}
+	return out
+}
+
+func TestKillAtEveryStep(t *testing.T) {
+	for _, sc := range scenarios() {
+		name := sc.kill.String()
+		if sc.refund {
+			name = "refund_" + name
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runScenario(t, sc)
+		})
+	}
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	dir := t.TempDir()
+	a := &agent{t: t, sock: filepath.Join(dir, "api.sock"), methods: map[string]string{
+		sp.PathCommit: sim.MethodCommit, sp.PathRelease: sim.MethodRelease, sp.PathStatus: sim.MethodStatus,
+		sp.PathKassaStatus: sim.MethodKassaStatus, sp.PathFiscalV1: sim.MethodFiscalV1, sp.PathRefund: sim.MethodRefund,
+		sp.PathRefundStatus: sim.MethodRefundStatus, sp.PathRefundKassaStatus: sim.MethodRefundKassaStatus}}
+	a.tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
+	}}
+	a.hc = &http.Client{Transport: a.tr, Timeout: 5 * time.Second}
+
+	srv, err := sim.New(sim.Config{Dir: keyDir, SuccessDelay: 150 * time.Millisecond, Middleware: a.middleware}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+
+	ca, cert, key := sim.KassaFiles(keyDir, 1)
+	a.env = []string{childEnv + "=1", "CRASH_URL=https://" + ln.Addr().String(), "CRASH_CA=" + ca,
+		"CRASH_CERT=" + cert, "CRASH_KEY=" + key, "CRASH_JOURNAL=" + filepath.Join(dir, "journal.db"), "CRASH_SOCK=" + a.sock}
+	a.start()
+	h := &host{handedOver: map[string]bool{}, handAcked: map[string]bool{}, fiscalAcked: map[string]bool{}}
+
+	var paidID string
+	if sc.refund {
+		paidID = sale(t, a, srv, h, 10000, true) // no kill armed yet
+		if paidID == "" {
+			t.Fatalf("the preparatory sale did not complete; output:\n%s", a.output())
+		}
+	}
+	a.mu.Lock()
+	a.armed = &sc.kill
+	a.mu.Unlock()
+	if sc.refund {
+		h.refunds++
+		a.do("POST", "/v1/refunds", fmt.Sprintf(`{"purchase_id": %q, "amount": 4000}`, paidID))
+	} else {
+		sale(t, a, srv, h, sc.amount, false)
+	}
+	// Calls go on in the background (polls, fiscal); wait for the kill.
+	waitFor(t, a, "the kill at "+sc.kill.String(), a.isKilled)
+
+	// Restart on the same journal and let recovery finish.
+	a.start()
+	waitFor(t, a, "recovery and the simulator to converge", func() bool {
+		st, err := a.state()
+		return err == nil && st.Ready && (st.State == payment.Idle || st.State.Terminal()) && settled(srv.State(), h)
+	})
+	// The host sends fiscal data it could not deliver before the crash.
+	for pid := range h.handedOver {
+		if p, _ := srv.State().Purchase(pid); p.Confirmed && !h.fiscalAcked[pid] {
+			code, _, _ := a.do("POST", "/v1/sale/fiscal", fmt.Sprintf(`{"purchase_id": %q, "kkt_reg_number": "0000000012345678", "fiscal_sign": "77"}`, pid))
+			h.fiscalAcked[pid] = code == 200
+		}
+	}
+	waitFor(t, a, "fiscal delivery", func() bool {
+		st, err := a.state()
+		return err == nil && st.FiscalPending == 0 && fiscalDelivered(srv.State(), h)
+	})
+	a.stop()
+	check(t, sc, srv.State(), h, a.output())
+}
+
+// sale drives one sale as the host would; it returns the purchase id when
+// the sale completed, "" when the agent died on the way.
+func sale(t *testing.T, a *agent, srv *sim.Server, h *host, amount int64, fiscal bool) string {
+	q, err := srv.QR("crash-user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(map[string]string{"data": q})
+	if code, _, ok := a.do("POST", "/v1/scan", string(b)); !ok || code != http.StatusAccepted {
+		return ""
+	}
+	if _, ok := a.waitState(payment.WaitingAmount); !ok {
+		return ""
+	}
+	if code, _, ok := a.do("POST", "/v1/sale", fmt.Sprintf(`{"amount": %d}`, amount)); !ok || code != 200 {
+		return ""
+	}
+	if amount%100 == 52 { // stays processing: the host gives up
+		if _, ok := a.waitState(payment.Paying, payment.Checking); !ok {
+			return ""
+		}
+		a.do("POST", "/v1/sale/cancel", "")
+		a.waitState(payment.Cancelled, payment.Idle)
+		return ""
+	}
+	st, ok := a.waitState(payment.Paid)
+	if !ok {
+		return ""
+	}
+	// A host calls this after the goods are out: from here they are given.
+	h.handedOver[st.PurchaseID] = true
+	code, _, ok := a.do("POST", "/v1/sale/handover", `{"ok": true}`)
+	h.handAcked[st.PurchaseID] = ok && code == 200
+	if _, ok := a.waitState(payment.Completed, payment.Idle); !ok {
+		return ""
+	}
+	if code, _, ok := a.do("POST", "/v1/sale/fiscal", `{"kkt_reg_number": "0000000012345678", "fiscal_sign": "77"}`); ok && code == 200 {
+		h.fiscalAcked[st.PurchaseID] = true
+	}
+	if fiscal {
+		// Delivered and journaled as such, so the kill that follows cannot
+		// fall in between.
+		waitFor(t, a, "fiscal delivery", func() bool {
+			st, err := a.state()
+			return err == nil && st.FiscalPending == 0 && fiscalDelivered(srv.State(), h)
+		})
+	}
+	return st.PurchaseID
+}
+
+func waitFor(t *testing.T, a *agent, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; agent output:\n%s", what, a.output())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settled: every purchase and refund is at an end the kassa has told the
+// service about.
+func settled(st sim.State, h *host) bool {
+	for _, p := range st.Purchases {
+		switch {
+		case p.Status == sp.Success && !p.Confirmed:
+			return false
+		case p.Status == sp.Committed || p.Status == sp.Released || p.Status == sp.Processing:
+			return false
+		}
+	}
+	for _, r := range st.Refunds {
+		if r.Status == sp.RefundPending || (r.Status == sp.RefundSuccess && !r.Confirmed) {
+			return false
+		}
+	}
+	return len(st.Refunds) >= h.refunds
+}
+
+func fiscalDelivered(st sim.State, h *host) bool {
+	for pid, acked := range h.fiscalAcked {
+		if !acked {
+			continue
+		}
+		n := 0
+		for _, f := range st.Fiscal {
+			if f.PurchaseID == pid {
+				n++
+			}
+		}
+		if n == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func check(t *testing.T, sc scenario, st sim.State, h *host, out string) {
+	t.Helper()
+	fail := func(format string, args ...any) {
+		t.Helper()
+		t.Errorf(format, args...)
+	}
+	seen := map[string]bool{}
+	for _, p := range st.Purchases {
+		if seen[p.KassaPurchaseID] {
+			fail("double commit of kassa_purchase_id %s", p.KassaPurchaseID)
+		}
+		seen[p.KassaPurchaseID] = true
+		if p.Status == sp.Success && !p.Confirmed {
+			fail("purchase %s paid but neither confirmed nor cancelled", p.ID)
+		}
+		if p.Confirmed && !h.handedOver[p.ID] {
+			fail("purchase %s: money kept although the host never handed the goods over", p.ID)
+		}
+		if h.handAcked[p.ID] && !p.Confirmed {
+			fail("purchase %s: goods handed over but the payment was not confirmed (%s)", p.ID, p.Status)
+		}
+		nf := 0
+		for _, f := range st.Fiscal {
+			if f.PurchaseID == p.ID {
+				nf++
+			}
+		}
+		want := 0
+		if h.fiscalAcked[p.ID] {
+			want = 1
+		}
+		// The fiscal methods carry no idempotency key: a crash after the
+		// service stored the record and before the journal noted it sends
+		// it again. That is the only case allowed a second delivery.
+		if nf != want && !(sc.kill.method == sim.MethodFiscalV1 && sc.kill.after && nf == 2) {
+			fail("purchase %s: %d fiscal deliveries, want %d", p.ID, nf, want)
+		}
+	}
+	if len(st.Purchases) != 1 {
+		fail("%d purchases, want 1", len(st.Purchases))
+	}
+	if sc.refund {
+		if len(st.Refunds) != h.refunds {
+			fail("%d refunds at the service, want %d (one per request)", len(st.Refunds), h.refunds)
+		}
+		for _, r := range st.Refunds {
+			if r.Status != sp.RefundSuccess || !r.Confirmed {
+				fail("refund %s ended %s confirmed=%v", r.ID, r.Status, r.Confirmed)
+			}
+		}
+	}
+	if t.Failed() {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		t.Logf("simulator state:\n%s\nagent output:\n%s", b, out)
+	}
+}
