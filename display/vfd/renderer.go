@@ -1,0 +1,123 @@
+package vfd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/kioskd/kioskd/display"
+)
+
+// Options selects the command set and the code page.
+type Options struct {
+	CommandSet string // "epson" (default), "cd5220", "aedex", "logic"
+	Codepage   string // "cp866" (default), "cp1251", "cp437"
+	CodepageN  int    // n of ESC t n; 0: the code page's usual number; -1: none
+}
+
+func (o Options) withDefaults() Options {
+	if o.CommandSet == "" {
+		o.CommandSet = "epson"
+	}
+	if o.Codepage == "" {
+		o.Codepage = "cp866"
+	}
+	return o
+}
+
+// Validate reports the first bad option as a *display.ConfigError naming
+// the devices.yaml field; name is the display's name.
+func (o Options) Validate(name string) error {
+	o = o.withDefaults()
+	if _, ok := commandSets[o.CommandSet]; !ok {
+		return &display.ConfigError{Display: name, Field: "command_set",
+			Reason: fmt.Sprintf("unknown %q (known: %s)", o.CommandSet, keys(commandSets))}
+	}
+	if _, ok := codepages[o.Codepage]; !ok {
+		return &display.ConfigError{Display: name, Field: "codepage",
+			Reason: fmt.Sprintf("unknown %q (known: %s)", o.Codepage, keys(codepages))}
+	}
+	if o.CodepageN < -1 || o.CodepageN > 255 {
+		return &display.ConfigError{Display: name, Field: "codepage_n",
+			Reason: fmt.Sprintf("%d is not a byte (0..255, or -1 for no code page command)", o.CodepageN)}
+	}
+	return nil
+}
+
+func keys[V any](m map[string]V) string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return strings.Join(k, ", ")
+}
+
+// Renderer writes screens to a pole display behind any io.Writer. The first
+// Show (and the first after Reset) sends the initialisation sequence; every
+// Show sends both lines in full.
+type Renderer struct {
+	w      io.Writer
+	set    commandSet
+	cp     codepage
+	cpN    int
+	inited bool
+	buf    []byte
+}
+
+// NewRenderer returns a Renderer writing to w, or the options' error.
+func NewRenderer(w io.Writer, o Options) (*Renderer, error) {
+	if err := o.Validate(""); err != nil {
+		return nil, err
+	}
+	o = o.withDefaults()
+	r := &Renderer{w: w, set: commandSets[o.CommandSet], cp: codepages[o.Codepage]}
+	r.cpN = r.cp.n
+	if o.CodepageN != 0 {
+		r.cpN = o.CodepageN
+	}
+	if !r.set.codepage {
+		r.cpN = -1
+	}
+	return r, nil
+}
+
+// Frame returns the bytes Show would write for s, without writing them.
+// The slice is reused by the next call.
+func (r *Renderer) Frame(s display.Screen) []byte {
+	b := r.buf[:0]
+	if !r.inited {
+		b = r.set.init(b, r.cpN)
+	}
+	lines := Layout(s)
+	var l1, l2 [Width]byte
+	b = r.set.frame(b, encode(l1[:0], r.cp.cm, lines[0]), encode(l2[:0], r.cp.cm, lines[1]))
+	r.buf = b
+	return b
+}
+
+// Show writes s in one Write call. ctx is checked before writing; the write
+// itself goes to the kernel's tty buffer, which takes a frame (about 50
+// bytes) at once.
+func (r *Renderer) Show(ctx context.Context, s display.Screen) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b := r.Frame(s)
+	n, err := r.w.Write(b)
+	if err == nil && n < len(b) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		r.inited = false // the display may have lost its state too
+		return fmt.Errorf("vfd: write: %w", err)
+	}
+	r.inited = true
+	return nil
+}
+
+// Reset makes the next Show initialise the display again, as after a
+// reconnect.
+func (r *Renderer) Reset() { r.inited = false }
