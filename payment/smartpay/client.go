@@ -28,7 +28,10 @@ type Config struct {
 	CertFile      string        // PEM of the kassa's client certificate
 	KeyFile       string        // PEM of its key; refused when group/others may read it
 	CallTimeout   time.Duration // deadline of each attempt (default 5s)
-	IdleKeepAlive time.Duration // how often to keep the session/connection warm when idle (default 30s)
+	// IdleKeepAlive is how often an idle connection is used (ping) so that it
+	// stays open; keep it below the service's idle timeout (the simulator's
+	// is 2 minutes). Default 30s.
+	IdleKeepAlive time.Duration
 	// Retries is how many times a retry-safe call is repeated after an unknown
 	// outcome or an unreachable service (default 2; negative: none).
 	Retries int
@@ -143,7 +146,8 @@ func clientTLS(cfg Config) (*tls.Config, error) {
 }
 
 // Start logs in, fetches and caches the error answers and starts the keep-warm
-// goroutine, which ends with ctx or Close.
+// goroutine, which ends with ctx or Close. When it fails (service unreachable
+// at boot) nothing was started and it may be called again.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.done != nil {
@@ -203,7 +207,8 @@ func (c *Client) keepWarm(ctx context.Context) {
 
 // Warm makes sure the session is valid and a connection is open. It is cheap
 // (no I/O) when a call completed within the last IdleKeepAlive and the session
-// is not about to expire.
+// is not about to expire; otherwise it costs a round trip (or a login), so call
+// it from a goroutine, not from the scanner's reading goroutine.
 func (c *Client) Warm(ctx context.Context) error {
 	now := time.Now()
 	c.mu.Lock()
