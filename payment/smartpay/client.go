@@ -23,11 +23,11 @@ import (
 
 // Config configures a Client.
 type Config struct {
-	URL           string        // https://host:port
-	CAFile        string        // PEM of the CA that signed the service's certificate
-	CertFile      string        // PEM of the kassa's client certificate
-	KeyFile       string        // PEM of its key; refused when group/others may read it
-	CallTimeout   time.Duration // deadline of each attempt (default 5s)
+	URL         string        // https://host:port
+	CAFile      string        // PEM of the CA that signed the service's certificate
+	CertFile    string        // PEM of the kassa's client certificate
+	KeyFile     string        // PEM of its key; refused when group/others may read it
+	CallTimeout time.Duration // deadline of each attempt (default 5s)
 	// IdleKeepAlive is how often an idle connection is used (ping) so that it
 	// stays open; keep it below the service's idle timeout (the simulator's
 	// is 2 minutes). Default 30s.
