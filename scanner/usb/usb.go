@@ -289,18 +289,26 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 		timedOut := tctx.Err() != nil && rctx.Err() == nil
 		tcancel()
 		now := time.Now()
+		// A transfer cancelled (by the deadline, or by Close) just after the
+		// device delivered its report comes back with the data and
+		// TransferCancelled: the device will not send that report again, so
+		// dropping it would lose a key or a part of a code.
+		cancelled := errors.Is(err, gousb.TransferCancelled)
+		if n > 0 && (err == nil || cancelled) {
+			sess.Report(buf[:n], now, h)
+		}
 		switch {
 		case s.isClosed():
 			return fmt.Errorf("scanner/usb: %s: %w", s.set.Device(), scanner.ErrClosed)
 		case ctx.Err() != nil:
 			return ctx.Err()
-		case timedOut:
-			sess.Idle(now, h)
-		case err != nil:
-			return fmt.Errorf("scanner/usb: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, err)
-		case n == 0: // zero-length packet after a full report
+		case err == nil && n == 0 && !timedOut: // zero-length packet after a full report
+		case err == nil || cancelled && timedOut:
+			if n == 0 {
+				sess.Idle(now, h)
+			}
 		default:
-			sess.Report(buf[:n], now, h)
+			return fmt.Errorf("scanner/usb: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, err)
 		}
 	}
 }

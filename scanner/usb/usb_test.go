@@ -259,3 +259,67 @@ func TestReadKeyboardGapAndCancel(t *testing.T) {
 	}
 	s.Close()
 }
+
+// lateEndpoint plays packets; a late one completes only when its
+// transfer's context ends, as a transfer does whose data arrived just as the
+// driver's deadline cancelled it: the data must still be used.
+type lateEndpoint struct {
+	mu      sync.Mutex
+	packets [][]byte
+	late    map[int]bool // by packet index
+	lateErr error        // what a late transfer returns with its data
+	next    int
+}
+
+func (e *lateEndpoint) ReadContext(ctx context.Context, buf []byte) (int, error) {
+	e.mu.Lock()
+	var p []byte
+	late := false
+	if e.next < len(e.packets) {
+		p, late = e.packets[e.next], e.late[e.next]
+		e.next++
+	}
+	e.mu.Unlock()
+	if p != nil && !late {
+		return copy(buf, p), nil
+	}
+	<-ctx.Done()
+	if p == nil {
+		return 0, gousb.TransferCancelled
+	}
+	return copy(buf, p), e.lateErr
+}
+
+func TestReportCompletingAtDeadlineIsKept(t *testing.T) {
+	set, err := hidreport.ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pk [][]byte
+	for _, u := range []byte{0x1e, 0x1f, 0x20, 0x28} { // "123" Enter
+		pk = append(pk, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
+	}
+	// The press of "2" completes at the gap deadline, with or without the
+	// cancellation status: it ends frame "1" by the gap and starts the next
+	// one; dropped, "2" would be lost.
+	for _, lateErr := range []error{nil, gousb.TransferCancelled} {
+		ep := &lateEndpoint{packets: pk, late: map[int]bool{2: true}, lateErr: lateErr}
+		s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, ep: ep}
+		ctx, cancel := context.WithCancel(context.Background())
+		var rec scannertest.Recorder
+		done := make(chan error)
+		go func() { done <- s.Read(ctx, &rec) }()
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		codes, err := rec.WaitCodes(wctx, 2)
+		wcancel()
+		cancel()
+		<-done
+		s.Close()
+		if err != nil {
+			t.Fatalf("late with %v: %v", lateErr, err)
+		}
+		if got := string(codes[0].Data) + string(codes[1].Data); got != "123" {
+			t.Fatalf("late with %v: codes %q", lateErr, got)
+		}
+	}
+}
