@@ -523,16 +523,16 @@ func (f *Flow) doRelease(ctx context.Context, s *sale) (fact, stepInfo) {
 }
 
 // pollDelay is the pause before status check n (0-based) after the release:
-// fast at first, since most payments finish within seconds, then 1.25s so
+// fast at first, since most payments finish within seconds, then 1.3s so
 // that over a long wait the average stays under one request per second
-// (5 checks in the first 1.2s, then 0.8/s: 20 checks in 20s).
+// (5 checks in the first 1.2s, then 0.77/s: 19 checks in 20s).
 func pollDelay(n int) time.Duration {
 	fast := [...]time.Duration{100 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
 		300 * time.Millisecond, 500 * time.Millisecond}
 	if n < len(fast) {
 		return fast[n]
 	}
-	return 1250 * time.Millisecond
+	return 1300 * time.Millisecond
 }
 
 // backoff is the pause before repeating a call whose outcome was unknown.

@@ -61,11 +61,11 @@ func (s State) Display() display.State {
 		return display.CodeAccepted
 	case WaitingAmount:
 		return display.WaitingAmount
-	case Releasing, Paying, Confirming:
+	case Releasing, Paying:
 		return display.Paying
 	case Checking:
 		return display.Checking
-	case Paid, Completed:
+	case Paid, Confirming, Completed: // Confirming always follows the service's success
 		return display.Paid
 	case Declined:
 		return display.Declined
