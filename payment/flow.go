@@ -189,7 +189,7 @@ func New(cfg Config, svc Service, j *journal.Journal, log *zap.Logger) (*Flow, e
 		cfg:        cfg,
 		svc:        svc,
 		j:          j,
-		log:        log.Named("payment"),
+		log:        log.Named("payment").With(zap.String("kassa", cfg.KassaID)),
 		now:        time.Now,
 		auto:       cfg.Handover == HandoverAuto,
 		scans:      make(chan []byte, 1),
@@ -206,19 +206,23 @@ func (f *Flow) Config() Config { return f.cfg }
 // Run recovers the sales and refunds the journal has open, then runs sales
 // until ctx ends. Every goroutine it starts has ended when it returns.
 func (f *Flow) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx) // ends the background work when Run fails
 	var wg sync.WaitGroup
 	f.mu.Lock()
 	if f.ctx != nil {
 		f.mu.Unlock()
+		cancel()
 		return fmt.Errorf("payment: Run called twice")
 	}
 	f.ctx, f.wg = ctx, &wg
 	f.mu.Unlock()
 	defer func() {
-		wg.Wait()
+		// No new goroutines (refunds, warm-ups) once ctx is cleared.
 		f.mu.Lock()
 		f.ctx, f.ready = nil, false
 		f.mu.Unlock()
+		cancel()
+		wg.Wait()
 	}()
 
 	wg.Add(2)
@@ -243,7 +247,9 @@ func (f *Flow) Run(ctx context.Context) error {
 			return err
 		}
 		f.log.Info("recovering sale", zap.String("kassa_purchase_id", rec.ID), zap.String("phase", string(rec.Phase)))
-		f.runSale(ctx, s)
+		if err := f.runSale(ctx, s); err != nil {
+			return err
+		}
 	}
 	f.kickFiscal()
 	f.mu.Lock()
@@ -279,7 +285,9 @@ func (f *Flow) idleLoop(ctx context.Context) error {
 			f.notice(Event{Kind: KindFault, Message: "journal: " + err.Error()})
 			continue
 		}
-		f.runSale(ctx, s)
+		if err := f.runSale(ctx, s); err != nil {
+			return err
+		}
 		next = s.replace
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -349,7 +357,14 @@ func (f *Flow) recovered(rec journal.Sale) (*sale, error) {
 
 // runSale drives s to a terminal state. Each state names its action; the
 // action returns a fact, decide picks the next state, enter records it.
-func (f *Flow) runSale(ctx context.Context, s *sale) {
+// It returns early when ctx ends (the journal keeps the sale for the next
+// start) or, with an error, when the journal cannot be written.
+func (f *Flow) runSale(ctx context.Context, s *sale) error {
+	defer func() {
+		f.mu.Lock()
+		f.cur = nil
+		f.mu.Unlock()
+	}()
 	for !s.state.Terminal() {
 		var fc fact
 		var info stepInfo
@@ -374,7 +389,7 @@ func (f *Flow) runSale(ctx context.Context, s *sale) {
 			fc, info = f.doKassa(ctx, s, smartpay.KassaCancel)
 		}
 		if ctx.Err() != nil {
-			return // the journal keeps the sale open; the next start recovers it
+			return nil // the journal keeps the sale open; the next start recovers it
 		}
 		f.drainInputs(s)
 		fc.haveAmount = s.rec.Amount > 0
@@ -388,15 +403,16 @@ func (f *Flow) runSale(ctx context.Context, s *sale) {
 			s.tries++
 			f.pause(ctx, s, backoff(s.tries))
 		}
-		f.enter(s, next, info)
+		err := f.enter(s, next, info)
 		if s.ack != nil {
 			s.ack <- s.state
 			s.ack = nil
 		}
+		if err != nil {
+			return err
+		}
 	}
-	f.mu.Lock()
-	f.cur = nil
-	f.mu.Unlock()
+	return nil
 }
 
 // stepInfo carries what an action learned, for the journal and the event.
@@ -409,8 +425,10 @@ type stepInfo struct {
 
 // enter moves s to next: journal first (before the call next leads to),
 // then the log line and the event. It is the only place that changes
-// s.state.
-func (f *Flow) enter(s *sale, next State, info stepInfo) {
+// s.state. When the journal cannot be written it returns an error and
+// leaves s as it was: making the call without its record would leave
+// recovery blind, so the flow stops instead.
+func (f *Flow) enter(s *sale, next State, info stepInfo) error {
 	prev := s.state
 	if info.purchaseID != "" {
 		s.rec.PurchaseID = info.purchaseID
@@ -435,20 +453,21 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) {
 		s.deadline = now.Add(f.cfg.Timeouts.Handover)
 	}
 	if next == prev {
-		return
+		return nil
 	}
 	s.tries = 0
-	phase := next.phase()
-	if phase != s.rec.Phase {
-		s.rec.Phase, s.rec.Updated = phase, now
+	if phase := next.phase(); phase != s.rec.Phase {
+		rec := s.rec
+		rec.Phase, rec.Updated = phase, now
 		if next.Terminal() {
-			s.rec.Outcome = next.String()
+			rec.Outcome = next.String()
 		}
-		if err := f.j.PutSale(s.rec); err != nil {
-			// Without the record recovery cannot know what the next call
-			// did; stop here and let the next start pick the sale up.
-			f.log.Error("journal write failed", zap.String("kassa_purchase_id", s.rec.ID), zap.Error(err))
+		if err := f.j.PutSale(rec); err != nil {
+			f.log.Error("journal write failed; stopping the flow", zap.String("kassa_purchase_id", s.rec.ID), zap.Error(err))
+			f.notice(Event{Kind: KindFault, SaleID: s.rec.ID, Message: "journal: " + err.Error()})
+			return fmt.Errorf("payment: sale %s: %w", s.rec.ID, err)
 		}
+		s.rec = rec
 	}
 	s.state = next
 	fields := []zap.Field{zap.String("kassa_purchase_id", s.rec.ID), zap.String("purchase_id", s.rec.PurchaseID), zap.Int64("amount", s.rec.Amount)}
@@ -473,6 +492,7 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) {
 	f.publishLocked(Event{Kind: KindState, State: next, SaleID: s.rec.ID, PurchaseID: s.rec.PurchaseID,
 		Amount: s.rec.Amount, Code: s.rec.SvcCode, Message: msg})
 	f.mu.Unlock()
+	return nil
 }
 
 // callCtx bounds one service call.

@@ -1,10 +1,16 @@
 package payment_test
 
 import (
+	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/internal/simenv"
+	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -54,5 +60,50 @@ func TestBadCodeNeverReachesService(t *testing.T) {
 	}
 	if err := a.flow.Handover(true); err == nil {
 		t.Fatal("hand-over accepted while idle")
+	}
+}
+
+// When the journal cannot be written the flow stops before the call the
+// record was for: a release without its record would leave recovery blind.
+func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
+	log := zap.NewNop()
+	se := simenv.Start(t, sim.Config{Dir: keyDir}, log)
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := payment.New(payment.Config{}, se.Client, j, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, unsub := f.Subscribe()
+	defer unsub()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- f.Run(ctx) }()
+	for !f.Snapshot().Ready {
+		time.Sleep(time.Millisecond)
+	}
+	f.Scan([]byte(se.QR(t, "disk")), "test", time.Now())
+	for e := range events {
+		if e.Kind == payment.KindState && e.State == payment.WaitingAmount {
+			break
+		}
+	}
+	j.Close() // the disk is gone
+	if err := f.StartSale(500); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-runErr:
+		if err == nil {
+			t.Fatal("Run ended without an error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the flow kept running without its journal")
+	}
+	if n := se.Sim.State().Requests[sim.MethodRelease]; n != 0 {
+		t.Fatalf("%d releases sent without a journal record", n)
 	}
 }
