@@ -2,13 +2,16 @@
 // (/dev/ttyACM*, /dev/ttyUSB*, by udev symlink or /dev/serial/by-id), built
 // on github.com/tarm/serial. It registers itself as driver "serial".
 //
-// tarm/serial's Close does not unblock a pending Read, so the port is read in
-// a loop with a short read timeout (100 ms, the termios VTIME minimum) that
-// checks the context, the frame's gap deadline and whether the device is
-// still there. A read returns as soon as a byte arrives, so the timeout adds
-// no latency to a scan; an idle port wakes ten times a second and does not
-// busy-poll. A gap-ended frame is noticed at the next wake-up, so gap framing
-// ends up to 100 ms after Config.Gap; suffix and JSON framing are immediate.
+// tarm/serial opens and configures the port and does the reading and
+// writing, but its Close does not unblock a pending Read and its only timeout
+// is termios VTIME (100 ms steps). So the driver opens the tty a second time,
+// non-blocking, and waits on that descriptor in Go's netpoller until input,
+// an error or a hang-up is there; only then does it read through tarm/serial,
+// which returns at once. An idle port therefore costs no wake-ups besides a
+// node check once a second, a gap-ended frame ends exactly Config.Gap after
+// its last byte, and cancelling the context or closing the port ends Read at
+// once. The second descriptor also sets TIOCEXCL, so another process opening
+// the port gets EBUSY (scanner.ErrBusy).
 //
 // An unplug shows as EIO/ENXIO from read, as reads that return nothing at
 // once (a hung-up tty), or as a device node that is gone or points to another

@@ -25,14 +25,16 @@ const DriverName = "serial"
 func init() { scanner.Register(DriverName, New) }
 
 const (
-	// readTimeout is the longest a read blocks with no data. tarm/serial
-	// turns it into termios VTIME, whose unit and minimum is 100 ms.
+	// readTimeout bounds a read that finds no data after all. tarm/serial
+	// turns it into termios VTIME, whose unit and minimum is 100 ms. Reads
+	// only start once poll(2) reported input, so it is rarely reached.
 	readTimeout = 100 * time.Millisecond
 	// checkEvery is how often an idle port checks that its device node
-	// still exists and is the device that was opened.
-	checkEvery = 500 * time.Millisecond
-	// hungUpReads is how many reads in a row returning nothing well before
-	// the timeout mean the tty was hung up (device removed).
+	// still exists and is the device that was opened (udev may re-point a
+	// symlink without the old device ever reporting an error).
+	checkEvery = time.Second
+	// hungUpReads is how many reads in a row returning nothing at once
+	// mean the tty was hung up (device removed).
 	hungUpReads = 3
 )
 
@@ -57,8 +59,9 @@ type Port struct {
 	s      Settings
 	log    *zap.Logger
 	port   *tarm.Port
-	excl   int      // second descriptor: holds TIOCEXCL; raw, to stay out of the netpoller
-	dev    uint64   // st_rdev of the opened device
+	watch  *os.File // second, non-blocking descriptor: TIOCEXCL and readiness
+	rc     syscall.RawConn
+	dev    uint64 // st_rdev of the opened device
 	framer *frame.Framer
 	ssi    ssiFilter
 
@@ -92,9 +95,10 @@ func Open(ctx context.Context, s Settings, log *zap.Logger) (*Port, error) {
 	if err != nil {
 		return nil, openErr(err)
 	}
-	// tarm/serial hides its descriptor; a second one on the same tty lets
-	// us mark it exclusive (a second opener gets EBUSY, root excepted)
-	// and tell whether the node still leads to the device we read.
+	// tarm/serial hides its descriptor; a second, non-blocking one on the
+	// same tty lets us mark it exclusive (a second opener gets EBUSY, root
+	// excepted), tell whether the node still leads to the device we read,
+	// and wait for input in Go's netpoller instead of waking every VTIME.
 	excl, err := unix.Open(s.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		tp.Close()
@@ -110,10 +114,17 @@ func Open(ctx context.Context, s Settings, log *zap.Logger) (*Port, error) {
 		// Not fatal: some drivers refuse it; we only lose busy detection.
 		log.Debug("serial: TIOCEXCL refused", zap.String("port", s.Path), zap.Error(err))
 	}
+	watch := os.NewFile(uintptr(excl), s.Path) // pollable: the fd is non-blocking
+	rc, err := watch.SyscallConn()
+	if err != nil {
+		tp.Close()
+		watch.Close()
+		return nil, openErr(err)
+	}
 	fc := s.Frame
 	fc.Log = log
 	p := &Port{
-		s: s, log: log, port: tp, excl: excl, dev: st.Rdev,
+		s: s, log: log, port: tp, watch: watch, rc: rc, dev: st.Rdev,
 		framer: frame.New(fc),
 		closed: make(chan struct{}),
 	}
@@ -130,26 +141,55 @@ func (p *Port) FrameStats() frame.Stats { return p.framer.Stats() }
 
 // Read reads frames until ctx ends, the port is closed or the device is
 // gone. See scanner.Scanner.
+//
+// It waits for input in the netpoller (no wake-ups while idle, exact gap
+// deadlines, immediate return on cancel or Close) and then reads it with
+// tarm/serial, which returns at once because data is there.
 func (p *Port) Read(ctx context.Context, h scanner.Handler) error {
 	if !p.reading.CompareAndSwap(false, true) {
 		return errors.New("scanner/serial: Read called twice")
 	}
+	// Cancelling ctx expires the wait; the ctx check after each
+	// SetReadDeadline below closes the race with a later deadline.
+	stop := context.AfterFunc(ctx, func() { p.watch.SetReadDeadline(time.Now()) })
+	defer stop()
 	sink := sink{name: p.s.Name, h: h}
 	buf := make([]byte, 1024)
-	lastCheck := time.Now()
+	nextCheck := time.Now().Add(checkEvery)
 	quickZeros := 0
 	for {
+		deadline := nextCheck
+		if d, ok := p.framer.Deadline(); ok && d.Before(deadline) {
+			deadline = d
+		}
+		if err := p.watch.SetReadDeadline(deadline); err != nil {
+			return p.readError(err)
+		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		select {
-		case <-p.closed:
-			return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
-		default:
+		err := p.waitReadable()
+		now := time.Now()
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			p.framer.Expire(now, sink)
+			if !now.Before(nextCheck) {
+				nextCheck = now.Add(checkEvery)
+				if err := p.checkNode(); err != nil {
+					return err
+				}
+			}
+			continue
+		case err != nil:
+			return p.readError(err)
 		}
+
 		began := time.Now()
 		n, err := p.port.Read(buf)
-		now := time.Now()
+		now = time.Now()
 		if n > 0 {
 			quickZeros = 0
 			data := buf[:n]
@@ -162,30 +202,54 @@ func (p *Port) Read(ctx context.Context, h scanner.Handler) error {
 			return p.readError(err)
 		}
 		if n == 0 {
+			// Readable but empty: a hung-up tty (device removed) reads
+			// nothing, at once, forever.
 			if now.Sub(began) < readTimeout/4 {
 				quickZeros++
-			} else {
-				quickZeros = 0
 			}
 			if quickZeros >= hungUpReads {
 				return fmt.Errorf("scanner/serial %s: reads return nothing at once (line hung up): %w", p.s.Path, scanner.ErrDisconnected)
 			}
-			if now.Sub(lastCheck) >= checkEvery {
-				lastCheck = now
-				if err := p.checkNode(); err != nil {
-					return err
-				}
+			if err := p.checkNode(); err != nil {
+				return err
 			}
 		}
 		p.framer.Expire(now, sink)
 	}
 }
 
+// waitReadable blocks in the netpoller until the tty has input or an error
+// or hang-up to report, or the read deadline passes. poll(2) with a zero
+// timeout decides, without consuming anything, because input read through
+// tarm's descriptor must not be taken from this one.
+func (p *Port) waitReadable() error {
+	var perr error
+	err := p.rc.Read(func(fd uintptr) bool {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, 0)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			perr = err
+			return true
+		}
+		return n > 0
+	})
+	if err != nil {
+		return err
+	}
+	return perr
+}
+
 // readError classifies an error from read: a closed port is ErrClosed, the
 // errors a removed USB device or a closed pty master give are ErrDisconnected.
 func (p *Port) readError(err error) error {
+	closed := false
+	select {
+	case <-p.closed:
+		closed = true // the netpoller says "use of closed file", not os.ErrClosed
+	default:
+	}
 	switch {
-	case errors.Is(err, os.ErrClosed):
+	case closed, errors.Is(err, os.ErrClosed):
 		return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
 	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENODEV):
 		return fmt.Errorf("scanner/serial %s: read: %w: %w", p.s.Path, scanner.ErrDisconnected, err)
@@ -211,11 +275,11 @@ func (p *Port) checkNode() error {
 }
 
 // Close releases the port; it is safe to call more than once. A Read in
-// progress returns within the read timeout.
+// progress returns at once.
 func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closed)
-		p.closeErr = errors.Join(p.port.Close(), unix.Close(p.excl))
+		p.closeErr = errors.Join(p.watch.Close(), p.port.Close())
 	})
 	return p.closeErr
 }

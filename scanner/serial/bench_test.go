@@ -1,0 +1,115 @@
+package serial_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kioskd/kioskd/scanner"
+)
+
+// stamp is a Handler that reports when each code was delivered.
+type stamp struct{ at chan time.Time }
+
+func (s stamp) FrameStarted(string, time.Time) {}
+func (s stamp) CodeRead(scanner.Code)          { s.at <- time.Now() }
+
+// supervised runs the real serial driver under a Supervisor on a pty.
+func supervised(b *testing.B, h scanner.Handler) (*device, func()) {
+	dev := newDevice(b)
+	path := linkPath(b)
+	dev.link(b, path)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path, Baud: 115200}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: open}}, h, nil, scanner.SupervisorOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	for sup.Status()[0].State != scanner.StateUp {
+		time.Sleep(time.Millisecond)
+	}
+	return dev, func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			b.Errorf("Run = %v", err)
+		}
+	}
+}
+
+// BenchmarkScanToHandler measures, on a real pty through the Supervisor,
+// the time from writing the last byte of a JSON QR (no suffix) to the Code
+// reaching the handler.
+func BenchmarkScanToHandler(b *testing.B) {
+	h := stamp{at: make(chan time.Time, 1)}
+	dev, stop := supervised(b, h)
+	defer stop()
+	pad := strings.Repeat("A", 300) // a real QR payload is 300–500 bytes
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		// Each payload differs, or the Supervisor would drop it as a duplicate.
+		p := []byte(fmt.Sprintf(`]Q1{"id_loyalty":"%d","encrypted":"%s","sign":"MEUCIQ=="}`, i, pad))
+		if _, err := dev.master.Write(p[:len(p)-1]); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if _, err := dev.master.Write(p[len(p)-1:]); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case at := <-h.at:
+			lat = append(lat, at.Sub(t0))
+		case <-time.After(5 * time.Second):
+			b.Fatal("code not delivered")
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+}
+
+// BenchmarkIdleCPU measures the CPU used over 3 s (getrusage of the whole
+// test process) by an open, idle serial scanner under the Supervisor, next
+// to the same process with nothing open, so the driver's share shows. Run
+// it with the default -benchtime: one iteration already takes 3 s.
+func BenchmarkIdleCPU(b *testing.B) {
+	b.Run("baseline", func(b *testing.B) { idleCPU(b) })
+	b.Run("serial", func(b *testing.B) {
+		_, stop := supervised(b, stamp{at: make(chan time.Time, 1)})
+		defer stop()
+		idleCPU(b)
+	})
+}
+
+func idleCPU(b *testing.B) {
+	time.Sleep(200 * time.Millisecond) // let start-up settle
+	const window = 3 * time.Second
+	var cpu, csw float64
+	b.ResetTimer()
+	for range b.N {
+		var r0, r1 unix.Rusage
+		unix.Getrusage(unix.RUSAGE_SELF, &r0)
+		t0 := time.Now()
+		time.Sleep(window)
+		unix.Getrusage(unix.RUSAGE_SELF, &r1)
+		wall := time.Since(t0)
+		used := time.Duration(r1.Utime.Nano() - r0.Utime.Nano() + r1.Stime.Nano() - r0.Stime.Nano())
+		cpu += 100 * used.Seconds() / wall.Seconds()
+		csw += float64(r1.Nvcsw-r0.Nvcsw) / wall.Seconds()
+	}
+	b.ReportMetric(cpu/float64(b.N), "%cpu")
+	b.ReportMetric(csw/float64(b.N), "ctxsw/s")
+	b.ReportMetric(0, "ns/op")
+}
