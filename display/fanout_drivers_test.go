@@ -1,0 +1,134 @@
+package display_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/sys/unix"
+
+	"github.com/kioskd/kioskd/display"
+	_ "github.com/kioskd/kioskd/display/vfd" // registers "vfd"
+	"github.com/kioskd/kioskd/display/web"
+)
+
+// TestFanoutRealDrivers runs a Fanout over real drivers: a pole display
+// whose port does not exist yet and a web display. The web page must get
+// every screen while the pole display is down; once the pole display is
+// plugged in, the Fanout's retry brings it the current screen without any
+// new Show.
+func TestFanoutRealDrivers(t *testing.T) {
+	log := zaptest.NewLogger(t)
+	link := filepath.Join(t.TempDir(), "display0")
+	pole, err := display.New(display.Config{Name: "pole", Driver: "vfd", Port: link}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := display.New(display.Config{Name: "page", Driver: "web", Listen: "127.0.0.1:0"}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := make(chan string, 10)
+	f := display.NewFanout(log, display.FanoutOptions{
+		RetryMin: 5 * time.Millisecond, RetryMax: 20 * time.Millisecond,
+		Status: func(name string, up bool, _ error) {
+			if up {
+				status <- name + " up"
+			} else {
+				status <- name + " down"
+			}
+		},
+	}, display.Target{Name: "pole", Display: pole}, display.Target{Name: "page", Display: page})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	sctx, stopStream := context.WithCancel(ctx)
+	defer stopStream()
+	req, _ := http.NewRequestWithContext(sctx, http.MethodGet, page.(*web.Display).URL()+"events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := bufio.NewScanner(resp.Body)
+	waitData := func(want string) {
+		t.Helper()
+		for lines.Scan() {
+			if strings.HasPrefix(lines.Text(), "data: ") && strings.Contains(lines.Text(), want) {
+				return
+			}
+		}
+		t.Fatalf("stream ended before %q", want)
+	}
+
+	f.Show(display.Screen{State: display.Paying, Amount: 100})
+	waitData(`"state":"paying"`)
+	f.Show(display.Screen{State: display.Paid, Amount: 100})
+	waitData(`"state":"paid"`)
+	seen := map[string]bool{}
+	for !seen["pole down"] || !seen["page up"] {
+		select {
+		case s := <-status:
+			seen[s] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("status events so far: %v", seen)
+		}
+	}
+
+	// Plug the pole display in: a pty behind the stable path.
+	pm, ps, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	fd, err := unix.Dup(int(pm.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.Close()
+	_ = unix.SetNonblock(fd, true)
+	master := os.NewFile(uintptr(fd), "ptmx")
+	defer master.Close()
+	if err := os.Symlink(ps.Name(), link); err != nil {
+		t.Fatal(err)
+	}
+	for !seen["pole up"] {
+		select {
+		case s := <-status:
+			seen[s] = true
+		case <-time.After(10 * time.Second):
+			t.Fatal("pole display never came up after it was plugged in")
+		}
+	}
+	// The retried screen is the newest one: "Оплачено" in CP866.
+	const paid = "\x8e\xaf\xab\xa0\xe7\xa5\xad\xae"
+	var got []byte
+	_ = master.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !strings.Contains(string(got), paid) {
+		buf := make([]byte, 256)
+		n, err := master.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			t.Fatalf("pole display got %q, then %v; want the paid screen", got, err)
+		}
+	}
+	for _, st := range f.Stats() {
+		if !st.Up || !st.Known {
+			t.Errorf("stats %+v, want up", st)
+		}
+	}
+}
