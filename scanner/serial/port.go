@@ -279,6 +279,10 @@ func (p *Port) checkNode() error {
 func (p *Port) Close() error {
 	p.closeOnce.Do(func() {
 		close(p.closed)
+		// Drop the exclusive flag first: on a tty that outlives this open
+		// (a pty, a driver that keeps its tty) it would otherwise lock
+		// out our own reopen with EBUSY.
+		p.rc.Control(func(fd uintptr) { unix.IoctlSetInt(int(fd), unix.TIOCNXCL, 0) })
 		p.closeErr = errors.Join(p.watch.Close(), p.port.Close())
 	})
 	return p.closeErr

@@ -332,13 +332,19 @@ func TestPortIsExclusive(t *testing.T) {
 	dev := newDevice(t)
 	path := linkPath(t)
 	dev.link(t, path)
-	reading(t, scanner.Config{Port: path})
+	p, _, _ := reading(t, scanner.Config{Port: path})
 	excl, err := unix.IoctlGetInt(int(dev.slave.Fd()), unix.TIOCGEXCL)
 	if err != nil {
 		t.Skipf("TIOCGEXCL: %v", err)
 	}
 	if excl != 1 {
 		t.Fatalf("TIOCGEXCL = %d, want 1", excl)
+	}
+	// Closing must release it, or our own reopen of a tty that outlives
+	// the open would fail with EBUSY.
+	p.Close()
+	if excl, err := unix.IoctlGetInt(int(dev.slave.Fd()), unix.TIOCGEXCL); err != nil || excl != 0 {
+		t.Fatalf("after Close TIOCGEXCL = %d, %v; want 0", excl, err)
 	}
 }
 
