@@ -42,6 +42,7 @@ type ConfigError struct {
 	Reason  string
 }
 
+// Error names the display, the field and what is wrong with it.
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("display %q: %s: %s", e.Display, e.Field, e.Reason)
 }

@@ -20,6 +20,7 @@ const (
 
 var toneNames = [...]string{"idle", "busy", "success", "failure", "warning"}
 
+// String returns the tone's name, used as a CSS hook by the web display.
 func (t Tone) String() string {
 	if t < 0 || int(t) >= len(toneNames) {
 		return "unknown"

@@ -267,6 +267,7 @@ func (d *Display) Serve(ctx context.Context, ln net.Listener) error {
 	d.log.Info("web display serving", zap.String("url", "http://"+ln.Addr().String()+"/"))
 	select {
 	case err := <-done:
+		_ = srv.Close() // end the streams still open: nobody owns them now
 		return fmt.Errorf("web: serve: %w", err)
 	case <-ctx.Done():
 	}
