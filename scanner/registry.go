@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -76,4 +77,34 @@ func NewOpener(cfg Config, log *zap.Logger) (Opener, error) {
 		return nil, fmt.Errorf("scanner %q: %w", cfg.Name, err)
 	}
 	return op, nil
+}
+
+// NewSources validates every scanner of devices.yaml with its driver before
+// any device is opened and returns them as Supervisor sources. All problems
+// are reported at once (errors.Join), each naming its scanner and field.
+func NewSources(cfgs []Config, log *zap.Logger) ([]Source, error) {
+	var errs []error
+	seen := map[string]bool{}
+	srcs := make([]Source, 0, len(cfgs))
+	for i, cfg := range cfgs {
+		if cfg.Name == "" {
+			errs = append(errs, &ConfigError{Scanner: fmt.Sprintf("#%d", i+1), Field: "name", Reason: "empty; every scanner needs a unique name"})
+			continue
+		}
+		if seen[cfg.Name] {
+			errs = append(errs, &ConfigError{Scanner: cfg.Name, Field: "name", Reason: "used by two scanners"})
+			continue
+		}
+		seen[cfg.Name] = true
+		op, err := NewOpener(cfg, log)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		srcs = append(srcs, Source{Name: cfg.Name, Open: op})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return srcs, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.uber.org/zap"
@@ -45,4 +46,35 @@ func TestRegistry(t *testing.T) {
 		}
 	}()
 	scanner.Register("test-registry", func(scanner.Config, *zap.Logger) (scanner.Opener, error) { return nil, nil })
+}
+
+func TestNewSources(t *testing.T) {
+	scanner.Register("test-sources", func(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
+		if cfg.Port == "" {
+			return nil, &scanner.ConfigError{Scanner: cfg.Name, Field: "port", Reason: "empty"}
+		}
+		return func(context.Context) (scanner.Scanner, error) { return nil, scanner.ErrNotFound }, nil
+	})
+	srcs, err := scanner.NewSources([]scanner.Config{
+		{Name: "a", Driver: "test-sources", Port: "/dev/a"},
+		{Name: "b", Driver: "test-sources", Port: "/dev/b"},
+	}, nil)
+	if err != nil || len(srcs) != 2 || srcs[1].Name != "b" || srcs[1].Open == nil {
+		t.Fatalf("NewSources = %+v, %v", srcs, err)
+	}
+	_, err = scanner.NewSources([]scanner.Config{
+		{Name: "a", Driver: "test-sources", Port: "/dev/a"},
+		{Name: "a", Driver: "test-sources", Port: "/dev/b"},
+		{Name: "c", Driver: "test-sources"},
+		{Name: "d", Driver: "nope"},
+		{Driver: "test-sources", Port: "/dev/e"},
+	}, nil)
+	if !errors.Is(err, scanner.ErrConfig) || !errors.Is(err, scanner.ErrUnknownDriver) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, want := range []string{`"a": name: used by two`, `"c": port: empty`, `"d"`, `"#5": name: empty`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
 }
