@@ -84,8 +84,10 @@ func TestFanoutSlowDisplayDelaysNobody(t *testing.T) {
 		f.Show(Screen{State: Paying, Amount: int64(i)})
 	}
 	waitFor(t, fast.got, Screen{State: Paying, Amount: 99})
-	if n := slow.calls.Load(); n != 1 {
-		t.Errorf("slow display got %d calls while hanging, want 1", n)
+	// A hung display is not piled up with calls: it has at most the one
+	// it hangs in (its goroutine may not even have started it yet).
+	if n := slow.calls.Load(); n > 1 {
+		t.Errorf("slow display got %d calls while hanging, want at most 1", n)
 	}
 }
 
