@@ -108,6 +108,7 @@ type source struct {
 	lastData []byte
 	lastAt   time.Time
 	reason   string // last logged failure reason
+	flapping bool   // the last open was read only briefly: log quietly
 }
 
 // NewSupervisor returns a Supervisor for sources that delivers codes to h.
@@ -252,8 +253,8 @@ func (src *source) run(ctx context.Context) {
 			backoff = min(2*backoff, src.sup.opts.MaxBackoff)
 			continue
 		}
-		backoff = src.sup.opts.MinBackoff
 		src.up(log, sc)
+		opened := time.Now()
 		err = sc.Read(ctx, handler{src})
 		src.closeOpen(log, sc)
 		if ctx.Err() != nil {
@@ -262,18 +263,37 @@ func (src *source) run(ctx context.Context) {
 		if err == nil {
 			err = fmt.Errorf("read ended without an error: %w", ErrClosed)
 		}
+		if time.Since(opened) >= src.stableAfter() {
+			// It was being read: a new failure deserves a log line,
+			// and the first reopen comes quickly because after an
+			// unplug the device often reappears within moments.
+			src.reason, src.flapping = "", false
+			backoff = src.sup.opts.MinBackoff
+		} else {
+			// It opens but fails at once (a hung-up tty, a flaky
+			// hub): keep backing off and keep the log quiet.
+			src.flapping = true
+		}
 		src.down(log, "scanner read failed; reopening", err)
-		// The first reopen comes quickly: after an unplug the device
-		// often reappears within a few hundred milliseconds.
 		if !sleep(ctx, backoff) {
 			break
 		}
+		backoff = min(2*backoff, src.sup.opts.MaxBackoff)
 	}
 	src.setStatus(func(st *Status) { st.State = StateDown; st.Err = ctx.Err(); st.Since = time.Now() })
 }
 
+// stableAfter is how long a device must be read before its failure counts
+// as new rather than as the same flapping.
+func (src *source) stableAfter() time.Duration {
+	return max(time.Second, 2*src.sup.opts.MaxBackoff)
+}
+
 func (src *source) up(log *zap.Logger, sc Scanner) {
-	src.reason = ""
+	if src.reason != "" && !src.flapping {
+		// Opened after failing to open: the next failure is news.
+		src.reason = ""
+	}
 	src.mu.Lock()
 	src.open = sc
 	src.mu.Unlock()
@@ -281,7 +301,11 @@ func (src *source) up(log *zap.Logger, sc Scanner) {
 		st.State, st.Err, st.Since = StateUp, nil, time.Now()
 		st.Opens++
 	})
-	log.Info("scanner up")
+	if src.flapping {
+		log.Debug("scanner up again")
+	} else {
+		log.Info("scanner up")
+	}
 }
 
 // down records the failure and logs it once per distinct reason, so a

@@ -227,3 +227,33 @@ func TestSupervisorBeepAndErrors(t *testing.T) {
 		t.Error("second Run succeeded")
 	}
 }
+
+// TestSupervisorFlappingDevice: a device that opens but fails at once is
+// retried with a growing backoff and logged once, not once per retry.
+func TestSupervisorFlappingDevice(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	dev := scannertest.NewFake("dev")
+	dev.SetReadError(syscall.EIO)
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, &scannertest.Recorder{},
+		zap.New(core), scanner.SupervisorOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup)
+	time.Sleep(time.Second)
+	stop()
+	// Without backoff growth it would reopen every 10 ms (~100 times);
+	// doubling to the 100 ms cap gives about 13.
+	if n := dev.Opens(); n < 3 || n > 25 {
+		t.Errorf("%d opens in 1 s", n)
+	}
+	if n := logs.FilterMessage("scanner read failed; reopening").Len(); n != 1 {
+		t.Errorf("failure logged %d times, want once", n)
+	}
+	if n := logs.FilterMessage("scanner up").Len(); n != 1 {
+		t.Errorf("up logged %d times, want once", n)
+	}
+	if st := sup.Status()[0]; st.Failures < 3 {
+		t.Errorf("status = %+v", st)
+	}
+}

@@ -19,6 +19,7 @@ type Fake struct {
 
 	mu      sync.Mutex
 	openErr error
+	readErr error
 	opens   int
 	unplug  chan struct{} // closed by Unplug; replaced at each open
 	opened  chan struct{} // closed at the next successful open
@@ -33,6 +34,14 @@ func NewFake(name string) *Fake {
 func (f *Fake) SetOpenError(err error) {
 	f.mu.Lock()
 	f.openErr = err
+	f.mu.Unlock()
+}
+
+// SetReadError makes every Read started from now on fail at once with err
+// (nil: read normally), like a device that opens but is broken.
+func (f *Fake) SetReadError(err error) {
+	f.mu.Lock()
+	f.readErr = err
 	f.mu.Unlock()
 }
 
@@ -98,6 +107,12 @@ type fakeScanner struct {
 }
 
 func (s *fakeScanner) Read(ctx context.Context, h scanner.Handler) error {
+	s.f.mu.Lock()
+	err := s.f.readErr
+	s.f.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("scannertest: %s: %w", s.f.name, err)
+	}
 	for {
 		select {
 		case <-ctx.Done():

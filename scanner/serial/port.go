@@ -227,8 +227,12 @@ func (p *Port) waitReadable() error {
 	err := p.rc.Read(func(fd uintptr) bool {
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		n, err := unix.Poll(fds, 0)
-		if err != nil && !errors.Is(err, unix.EINTR) {
-			perr = err
+		if err != nil {
+			// Let the read decide rather than wait for an edge that
+			// may already have passed.
+			if !errors.Is(err, unix.EINTR) {
+				perr = err
+			}
 			return true
 		}
 		return n > 0
