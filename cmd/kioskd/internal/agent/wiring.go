@@ -150,7 +150,7 @@ func newSupervisor(cfg *config.Config, flow *payment.Flow, svc *observed, log *z
 func newFanout(cfg *config.Config, log *zap.Logger, m *metrics.Metrics, h *health) (*display.Fanout, error) {
 	var targets []display.Target
 	for _, dc := range cfg.DisplayConfigs() {
-		d, err := display.New(dc, log.Named("display").With(zap.String("display", dc.Name)))
+		d, err := display.New(dc, log.Named("display"))
 		if err != nil {
 			for _, t := range targets {
 				t.Display.Close()

@@ -1,0 +1,204 @@
+// Command kioskd is the Smart Pay (KD Pay) QR-payment agent for self-checkout
+// kiosks and vending machines. See README.md.
+//
+//	kioskd run [-config devices.yaml]   the agent (no config: the embedded demo)
+//	kioskd devices                      scanners and displays attached, with devices.yaml snippets
+//	kioskd check -config devices.yaml   diagnose the configuration, certificates, service and devices
+//	kioskd udev-rules -config F         udev rules for the configured devices
+//	kioskd version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/kioskd/kioskd/cmd/kioskd/internal/agent"
+	"github.com/kioskd/kioskd/cmd/kioskd/internal/check"
+	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
+	"github.com/kioskd/kioskd/cmd/kioskd/internal/demo"
+	"github.com/kioskd/kioskd/cmd/kioskd/internal/logging"
+	"github.com/kioskd/kioskd/scanner/devices"
+
+	// Drivers register themselves with the scanner and display registries.
+	_ "github.com/kioskd/kioskd/display/logdisplay"
+	_ "github.com/kioskd/kioskd/display/term"
+	_ "github.com/kioskd/kioskd/display/vfd"
+	_ "github.com/kioskd/kioskd/display/web"
+	_ "github.com/kioskd/kioskd/scanner/hid"
+	_ "github.com/kioskd/kioskd/scanner/serial"
+	_ "github.com/kioskd/kioskd/scanner/usb"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+// defaultConfig is where a kiosk keeps its configuration.
+const defaultConfig = "/etc/kioskd/devices.yaml"
+
+// errUsage is a usage error already explained on stderr: exit 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, context.Canceled):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "kioskd:", err)
+		os.Exit(1)
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage:
+  kioskd run [-config devices.yaml]   run the agent; with no config and no `+defaultConfig+`,
+                                      the embedded demo (simulator, virtual scanner, terminal display)
+  kioskd devices                      list scanners and displays attached, with devices.yaml snippets
+  kioskd check -config devices.yaml   check the configuration, certificates, service and devices
+  kioskd udev-rules -config F         print udev rules for the configured devices
+  kioskd version                      print the version
+`)
+}
+
+func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return errUsage
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return runAgent(ctx, args, stdin, stdout, stderr)
+	case "devices":
+		return listDevices(args, stdout, stderr)
+	case "check":
+		return runCheck(ctx, args, stdout, stderr)
+	case "udev-rules":
+		return udevRules(args, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "kioskd", version)
+		return nil
+	case "help", "-h", "-help", "--help":
+		usage(stdout)
+		return nil
+	}
+	fmt.Fprintf(stderr, "kioskd: unknown command %q\n", cmd)
+	usage(stderr)
+	return errUsage
+}
+
+func runAgent(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "devices.yaml (default "+defaultConfig+" when it exists, else the embedded demo)")
+	lang := fs.String("lang", "ru", "demo only: customer texts in ru or en")
+	demoDir := fs.String("demo-dir", "", "demo only: where the simulator keeps its keys (default: the user cache dir)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *path == "" {
+		if _, err := os.Stat(defaultConfig); err == nil {
+			*path = defaultConfig
+		}
+	}
+	if *path == "" {
+		return demo.Run(ctx, demo.Options{Dir: *demoDir, Language: *lang, Stdin: stdin, Stdout: stdout})
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err // one line per problem, each with its line number
+	}
+	log, err := logging.New(stderr, cfg.Log.Level, cfg.Log.Format)
+	if err != nil {
+		return err
+	}
+	defer log.Sync() //nolint:errcheck // best effort on exit
+	// Values only a driver understands still fail here, with their line,
+	// before any device is opened.
+	if problems := check.ValidateDrivers(cfg, log); len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, p.String())
+		}
+		return fmt.Errorf("%s: %d problem(s)", *path, len(problems))
+	}
+	return agent.Run(ctx, cfg, log, agent.Options{})
+}
+
+func listDevices(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devices", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	sysfs := fs.String("sysfs", "/sys", "sysfs root (for tests)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	list, err := devices.List(*sysfs)
+	if err != nil {
+		return err
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(stdout, "no serial, HID or USB devices found")
+		return nil
+	}
+	for _, d := range list {
+		fmt.Fprintf(stdout, "%s  %s", d.Kind, d.Path)
+		if d.VID != 0 {
+			fmt.Fprintf(stdout, "  %04x:%04x", d.VID, d.PID)
+		}
+		if name := d.Vendor + " " + d.Model; name != " " {
+			fmt.Fprintf(stdout, "  %s", name)
+		} else if d.Manufacturer != "" || d.Product != "" {
+			fmt.Fprintf(stdout, "  %s %s", d.Manufacturer, d.Product)
+		}
+		if d.Serial != "" {
+			fmt.Fprintf(stdout, "  serial %s", d.Serial)
+		}
+		fmt.Fprintf(stdout, "  role %s", d.Role)
+		if d.Mode != "" {
+			fmt.Fprintf(stdout, ", mode %s", d.Mode)
+		}
+		fmt.Fprintln(stdout)
+		if d.ByID != "" {
+			fmt.Fprintf(stdout, "  stable path: %s\n", d.ByID)
+		}
+		if d.Note != "" {
+			fmt.Fprintf(stdout, "  note: %s\n", d.Note)
+		}
+		if s := devices.Snippet(d); s != "" {
+			fmt.Fprintf(stdout, "  devices.yaml:\n%s\n", indent(s, "    "))
+		}
+	}
+	return nil
+}
+
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", defaultConfig, "devices.yaml to check")
+	offline := fs.Bool("offline", false, "skip the service and the devices (check the file and certificates only)")
+	verbose := fs.Bool("v", false, "also list what passed")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	_, rep := check.RunFile(ctx, *path, check.Options{SkipService: *offline, SkipDevices: *offline})
+	if err := rep.Print(stdout, *verbose); err != nil {
+		return err
+	}
+	if rep.Failed() {
+		return fmt.Errorf("check: %s has problems", *path)
+	}
+	return nil
+}
+
+func indent(s, prefix string) string {
+	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
+}
