@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"go.uber.org/zap"
@@ -12,15 +13,31 @@ import (
 	"github.com/kioskd/kioskd/scanner"
 )
 
-func TestRegistry(t *testing.T) {
-	var got scanner.Config
-	scanner.Register("test-registry", func(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
+// testDriver accepts a config with a port and records it.
+func testDriver(got *scanner.Config) scanner.Driver {
+	return func(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
 		if cfg.Port == "" {
 			return nil, &scanner.ConfigError{Scanner: cfg.Name, Field: "port", Reason: "empty"}
 		}
-		got = cfg
+		*got = cfg
 		return func(context.Context) (scanner.Scanner, error) { return nil, scanner.ErrNotFound }, nil
-	})
+	}
+}
+
+var (
+	registerOnce sync.Once
+	registered   scanner.Config // last config the test driver saw
+)
+
+// registerTestDriver registers "test-registry" once per process, so the
+// tests also pass with -count > 1.
+func registerTestDriver() {
+	registerOnce.Do(func() { scanner.Register("test-registry", testDriver(&registered)) })
+}
+
+func TestRegistry(t *testing.T) {
+	registerTestDriver()
+	got := &registered
 	if !slices.Contains(scanner.Drivers(), "test-registry") || !slices.IsSorted(scanner.Drivers()) {
 		t.Fatalf("Drivers() = %v", scanner.Drivers())
 	}
@@ -49,25 +66,20 @@ func TestRegistry(t *testing.T) {
 }
 
 func TestNewSources(t *testing.T) {
-	scanner.Register("test-sources", func(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
-		if cfg.Port == "" {
-			return nil, &scanner.ConfigError{Scanner: cfg.Name, Field: "port", Reason: "empty"}
-		}
-		return func(context.Context) (scanner.Scanner, error) { return nil, scanner.ErrNotFound }, nil
-	})
+	registerTestDriver()
 	srcs, err := scanner.NewSources([]scanner.Config{
-		{Name: "a", Driver: "test-sources", Port: "/dev/a"},
-		{Name: "b", Driver: "test-sources", Port: "/dev/b"},
+		{Name: "a", Driver: "test-registry", Port: "/dev/a"},
+		{Name: "b", Driver: "test-registry", Port: "/dev/b"},
 	}, nil)
 	if err != nil || len(srcs) != 2 || srcs[1].Name != "b" || srcs[1].Open == nil {
 		t.Fatalf("NewSources = %+v, %v", srcs, err)
 	}
 	_, err = scanner.NewSources([]scanner.Config{
-		{Name: "a", Driver: "test-sources", Port: "/dev/a"},
-		{Name: "a", Driver: "test-sources", Port: "/dev/b"},
-		{Name: "c", Driver: "test-sources"},
+		{Name: "a", Driver: "test-registry", Port: "/dev/a"},
+		{Name: "a", Driver: "test-registry", Port: "/dev/b"},
+		{Name: "c", Driver: "test-registry"},
 		{Name: "d", Driver: "nope"},
-		{Driver: "test-sources", Port: "/dev/e"},
+		{Driver: "test-registry", Port: "/dev/e"},
 	}, nil)
 	if !errors.Is(err, scanner.ErrConfig) || !errors.Is(err, scanner.ErrUnknownDriver) {
 		t.Fatalf("err = %v", err)
