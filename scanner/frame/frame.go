@@ -137,6 +137,7 @@ type Framer struct {
 	escaped      bool
 
 	stats Stats
+	aim   string // last AIM id seen, reused to save an allocation per frame
 }
 
 // New returns a Framer for cfg.
@@ -346,7 +347,10 @@ func (f *Framer) finish(by Reason, s Sink) {
 	}
 	fr := Frame{Data: f.buf[f.payloadStart:], Start: f.start, End: f.last, By: by}
 	if f.payloadStart > 0 {
-		fr.AIM = string(f.buf[:3])
+		if string(f.buf[:3]) != f.aim {
+			f.aim = string(f.buf[:3]) // kept: a scanner repeats its ids
+		}
+		fr.AIM = f.aim
 		fr.Symbology = Symbology(f.buf[1], f.buf[2])
 	}
 	f.stats.Frames++

@@ -210,3 +210,24 @@ func TestParseMode(t *testing.T) {
 		t.Error("ParseMode accepted a bad name")
 	}
 }
+
+// BenchmarkFramerQR measures framing one 400-byte JSON QR with its AIM id
+// and CRLF, fed as a serial driver reads it.
+func BenchmarkFramerQR(b *testing.B) {
+	in := []byte("]Q1{\"id_loyalty\":\"42\",\"encrypted\":\"" + strings.Repeat("QUJD", 85) + "\",\"sign\":\"TUVZ\"}\r\n")
+	f := New(Config{})
+	r := &countSink{}
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		f.Feed(in, t0, r)
+	}
+	if r.frames == 0 {
+		b.Fatal("no frame")
+	}
+}
+
+type countSink struct{ frames int }
+
+func (c *countSink) FrameStarted(time.Time) {}
+func (c *countSink) FrameDone(Frame)        { c.frames++ }
