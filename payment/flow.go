@@ -131,6 +131,8 @@ type input struct {
 // sale is the running sale; only its runner goroutine touches it except
 // where noted.
 type sale struct {
+	id         string // kassa_purchase_id; fixed, read by other goroutines
+	code       []byte // the scanned payload; fixed, read by other goroutines
 	rec        journal.Sale
 	qr         smartpay.QR
 	state      State
@@ -168,6 +170,7 @@ type Flow struct {
 	lastPayload   string
 	lastPayloadAt time.Time
 	lastDone      journal.Sale // the last sale that ended, for fiscal data
+	confirming    journal.Sale // the current sale's record while Confirming
 	warming       bool
 	ready         bool
 	fiscalPending int
@@ -306,7 +309,7 @@ func (f *Flow) newSale(payload []byte) (*sale, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sale{rec: rec, qr: qr, state: Committing, inputs: make(chan input, 8)}
+	s := &sale{id: rec.ID, code: rec.Code, rec: rec, qr: qr, state: Committing, inputs: make(chan input, 8)}
 	f.mu.Lock()
 	if f.cfg.FixedAmount > 0 {
 		s.rec.Amount = f.cfg.FixedAmount
@@ -323,7 +326,7 @@ func (f *Flow) newSale(payload []byte) (*sale, error) {
 
 // recovered turns an open journal record into a sale to finish.
 func (f *Flow) recovered(rec journal.Sale) (*sale, error) {
-	s := &sale{rec: rec, recovering: true, inputs: make(chan input, 8), reason: "recovered after restart"}
+	s := &sale{id: rec.ID, code: rec.Code, rec: rec, recovering: true, inputs: make(chan input, 8), reason: "recovered after restart"}
 	if qr, err := smartpay.ParseQR(rec.Code); err == nil {
 		s.qr = qr
 	}
@@ -486,6 +489,9 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) error {
 	f.mu.Lock()
 	if next.Terminal() {
 		f.lastDone = s.rec
+	}
+	if next == Confirming {
+		f.confirming = s.rec
 	}
 	f.status = Status{State: next, SaleID: s.rec.ID, PurchaseID: s.rec.PurchaseID, Amount: s.rec.Amount,
 		Code: s.rec.SvcCode, Message: msg, Handover: f.cfg.Handover, PendingAmount: f.pendingAmount}
@@ -754,15 +760,15 @@ func (f *Flow) Scan(data []byte, source string, at time.Time) {
 		return
 	}
 	s := f.cur
-	if !s.recovering && (f.status.State == Committing || f.status.State == WaitingAmount) && payload != string(s.rec.Code) {
+	if !s.recovering && (f.status.State == Committing || f.status.State == WaitingAmount) && payload != string(s.code) {
 		select {
 		case s.inputs <- input{kind: fCancel, replace: cp, reason: "replaced by another QR"}:
-			f.publishLocked(Event{Kind: KindReplaced, Source: source, SaleID: s.rec.ID})
+			f.publishLocked(Event{Kind: KindReplaced, Source: source, SaleID: s.id})
 			return
 		default:
 		}
 	}
-	f.publishLocked(Event{Kind: KindBusy, Source: source, SaleID: s.rec.ID})
+	f.publishLocked(Event{Kind: KindBusy, Source: source, SaleID: s.id})
 }
 
 // FrameStarted tells the flow a scanner began receiving a frame: it makes
@@ -888,7 +894,7 @@ func (f *Flow) PaidElsewhere(receipt json.RawMessage) error {
 	if !ok {
 		return fmt.Errorf("%w: no unreleased sale", ErrWrongState)
 	}
-	if err := f.enqueueFiscal(journal.Fiscal{Version: 2, SaleID: cur.rec.ID, Code: cur.rec.Code, Receipt: receipt}); err != nil {
+	if err := f.enqueueFiscal(journal.Fiscal{Version: 2, SaleID: cur.id, Code: cur.code, Receipt: receipt}); err != nil {
 		return err
 	}
 	return f.send(input{kind: fCancel, reason: "paid by another method"}, func(s State) bool {
@@ -918,7 +924,7 @@ func (f *Flow) Fiscal(d FiscalData) error {
 	f.mu.Lock()
 	last := f.lastDone
 	if f.cur != nil && f.status.State == Confirming {
-		last = f.cur.rec
+		last = f.confirming
 	}
 	f.mu.Unlock()
 	if d.PurchaseID != "" && d.PurchaseID != last.PurchaseID {

@@ -187,7 +187,9 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 // listenUnix listens on path with mode 0660, replacing a stale socket (but
-// never another kind of file).
+// never another kind of file or a live one). The socket is made under a
+// temporary name and renamed into place, so it never appears with a wider
+// mode or before it accepts connections.
 func listenUnix(path string) (net.Listener, error) {
 	if fi, err := os.Lstat(path); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {
@@ -197,15 +199,22 @@ func listenUnix(path string) (net.Listener, error) {
 			c.Close()
 			return nil, fmt.Errorf("localapi: %s is in use by another process", path)
 		}
-		os.Remove(path)
 	}
-	ln, err := net.Listen("unix", path)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	os.Remove(tmp)
+	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, fmt.Errorf("localapi: %w", err)
 	}
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
-	if err := os.Chmod(path, 0o660); err != nil {
+	if err := os.Chmod(tmp, 0o660); err != nil {
 		ln.Close()
+		os.Remove(tmp)
+		return nil, fmt.Errorf("localapi: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		ln.Close()
+		os.Remove(tmp)
 		return nil, fmt.Errorf("localapi: %w", err)
 	}
 	return ln, nil
