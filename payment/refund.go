@@ -114,8 +114,9 @@ func (f *Flow) requestRefund(ctx context.Context, r journal.Refund) (journal.Ref
 }
 
 // runRefund takes r from its journaled phase to the end: request (same
-// kassa_refund_id), poll, confirm; a failed refund is acknowledged with a
-// cancel. Unknown outcomes are retried until ctx ends.
+// kassa_refund_id), poll, confirm; a refund that failed or is not final
+// within Timeouts.Payment is cancelled. Unknown outcomes are retried until
+// ctx ends.
 func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 	tries, polls := 0, 0
 	wait := func(d time.Duration) bool {
@@ -134,6 +135,12 @@ func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 		case journal.PhaseRequesting:
 			r, err = f.requestRefund(ctx, r)
 		case journal.PhaseRequested:
+			if f.now().Sub(r.Updated) > f.cfg.Timeouts.Payment {
+				// Not final in time: give up on it, as with a payment.
+				r.Outcome, r.SvcMessage = "timeout", "refund not final in time"
+				f.putRefund(&r, journal.PhaseRefundAbort)
+				continue
+			}
 			if !wait(pollDelay(polls)) {
 				return
 			}

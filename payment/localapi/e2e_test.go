@@ -698,3 +698,23 @@ func TestHealthAndTokenTCP(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+func TestRefundNotFinalInTimeIsCancelled(t *testing.T) {
+	to := fastTimeouts()
+	to.Payment = time.Second
+	e := start(t, sim.Config{}, payment.Config{Timeouts: to})
+	pid := e.paidSale("quinn", 3000)
+	// The service cannot say how the refund went for longer than the timeout.
+	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodRefundStatus, Kind: sim.FaultStatus, Status: 503, Count: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	var r payment.RefundInfo
+	e.call("POST", "/v1/refunds", fmt.Sprintf(`{"purchase_id": %q, "amount": 3000}`, pid), http.StatusAccepted, &r)
+	if got := e.refundDone(r.ID); got.Outcome != "timeout" {
+		t.Fatalf("refund %+v", got)
+	}
+	sr, _ := e.sim.Sim.State().Refund(r.RefundID)
+	if sr.Status != sp.RefundCancelled || sr.Confirmed {
+		t.Fatalf("simulator: %+v", sr)
+	}
+}
