@@ -113,3 +113,52 @@ func idleCPU(b *testing.B) {
 	b.ReportMetric(csw/float64(b.N), "ctxsw/s")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkReplug measures, under the Supervisor with its default backoff,
+// the time from a scanner's node reappearing (a new pty behind the same
+// symlink) to the scanner being read again, after unplugs of varying
+// length so that the replug falls at every phase of the backoff. Run it
+// with -benchtime=10x: each iteration takes about a second.
+func BenchmarkReplug(b *testing.B) {
+	h := stamp{at: make(chan time.Time, 1)}
+	dev := newDevice(b)
+	path := linkPath(b)
+	dev.link(b, path)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: open}}, h, nil, scanner.SupervisorOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- sup.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	wait := func(want scanner.State) {
+		for sup.Status()[0].State != want {
+			time.Sleep(500 * time.Microsecond)
+		}
+	}
+	wait(scanner.StateUp)
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		dev.unplug()
+		wait(scanner.StateDown)
+		// Unplugged for 300 ms to 1.3 s, in steps that do not line up
+		// with the backoff.
+		time.Sleep(300*time.Millisecond + time.Duration(i*137%1000)*time.Millisecond)
+		dev = newDevice(b)
+		t0 := time.Now()
+		dev.link(b, path)
+		wait(scanner.StateUp)
+		lat = append(lat, time.Since(t0))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Milliseconds()), "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)-1].Milliseconds()), "max-ms")
+	b.ReportMetric(0, "ns/op")
+}
