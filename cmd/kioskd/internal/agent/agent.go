@@ -51,6 +51,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 
 	m := metrics.New(func() float64 { return float64(j.Size()) })
 	h := newHealth()
+	h.set("service", "no session with the service yet")
 
 	client, err := smartpay.NewClient(cfg.SmartPayConfig(), log.Named("smartpay"))
 	if err != nil {

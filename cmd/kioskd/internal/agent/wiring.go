@@ -125,7 +125,7 @@ func newSupervisor(cfg *config.Config, flow *payment.Flow, svc *observed, log *z
 	h.scanners = len(cfg.Scanners)
 	h.mu.Unlock()
 	for _, sc := range cfg.ScannerConfigs() {
-		open, err := scanner.NewOpener(sc, log.Named("scanner").With(zap.String("scanner", sc.Name)))
+		open, err := scanner.NewOpener(sc, log.Named("scanner"))
 		if err != nil {
 			return nil, fmt.Errorf("agent: scanner %s: %w", sc.Name, err)
 		}
