@@ -26,6 +26,7 @@ const (
 var kindNames = [...]string{"state", "busy", "duplicate", "bad_code", "replaced", "amount",
 	"refund", "fiscal", "fault"}
 
+// String is the kind's name, also the SSE event name.
 func (k EventKind) String() string {
 	if k < 0 || int(k) >= len(kindNames) {
 		return "unknown"

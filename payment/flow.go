@@ -101,7 +101,9 @@ type ServiceError struct {
 	Err     error
 }
 
+// Error describes the refusal.
 func (e *ServiceError) Error() string { return fmt.Sprintf("payment: service refused: %v", e.Err) }
+// Unwrap returns the client's error (a *smartpay.APIError).
 func (e *ServiceError) Unwrap() error { return e.Err }
 
 // Status is a snapshot of the flow for the host and health checks.
@@ -374,18 +376,12 @@ func (f *Flow) runSale(ctx context.Context, s *sale) error {
 		switch s.state {
 		case Committing:
 			fc, info = f.doCommit(ctx, s)
-		case WaitingAmount:
+		case WaitingAmount, Paid: // Paid only in host mode: auto goes on to Confirming
 			fc, info = f.wait(ctx, s)
 		case Releasing:
 			fc, info = f.doRelease(ctx, s)
 		case Paying, Checking:
 			fc, info = f.doPoll(ctx, s)
-		case Paid:
-			if f.auto {
-				fc = fact{kind: fHandover, ok: true}
-			} else {
-				fc, info = f.wait(ctx, s)
-			}
 		case Confirming:
 			fc, info = f.doKassa(ctx, s, smartpay.KassaSuccess)
 		case Cancelling:
@@ -439,6 +435,10 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) error {
 	if info.code != 0 || info.message != "" {
 		s.rec.SvcCode, s.rec.SvcMessage = info.code, info.message
 	}
+	if next == prev {
+		return nil
+	}
+	s.tries = 0
 	now := f.now()
 	switch next {
 	case WaitingAmount:
@@ -455,10 +455,6 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) error {
 	case Paid:
 		s.deadline = now.Add(f.cfg.Timeouts.Handover)
 	}
-	if next == prev {
-		return nil
-	}
-	s.tries = 0
 	if phase := next.phase(); phase != s.rec.Phase {
 		rec := s.rec
 		rec.Phase, rec.Updated = phase, now

@@ -30,6 +30,7 @@ const (
 var stateNames = [...]string{"idle", "committing", "waiting_amount", "releasing", "paying",
 	"checking", "paid", "confirming", "cancelling", "completed", "declined", "cancelled"}
 
+// String is the state's name as used in logs, JSON and the API.
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {
 		return "unknown"
