@@ -103,6 +103,7 @@ type ServiceError struct {
 
 // Error describes the refusal.
 func (e *ServiceError) Error() string { return fmt.Sprintf("payment: service refused: %v", e.Err) }
+
 // Unwrap returns the client's error (a *smartpay.APIError).
 func (e *ServiceError) Unwrap() error { return e.Err }
 
