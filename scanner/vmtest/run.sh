@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-vm: build the guest, pack the initramfs, boot QEMU, run every
 # scenario, print the summary; exits non-zero on any failure.
-# Environment: KIOSKD_VM_ONLY=a,b runs only those scenarios;
+# Environment: KIOSKD_VM_ONLY=a,b runs only those scenarios; KIOSKD_VM_DEBUG=1
+# logs the drivers on the guest console;
 # KIOSKD_VM_KERNEL_PKG pins the kernel package.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -97,8 +98,12 @@ busybox depmod -b "$root" "$kver"
 (cd "$root" && find . -print0 | cpio --null -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 vm_log "initramfs $(du -h "$work/initrd.gz" | cut -f1), prepared in $(($(date +%s) - t0)) s; booting"
 
+# Guest flags travel on the kernel command line, '+' for spaces.
+gargs=""
+[ -n "${KIOSKD_VM_ONLY:-}" ] && gargs="-only+${KIOSKD_VM_ONLY}"
+[ -n "${KIOSKD_VM_DEBUG:-}" ] && gargs="${gargs:+$gargs+}-debug"
 args=""
-[ -n "${KIOSKD_VM_ONLY:-}" ] && args="vmtest.args=-only+${KIOSKD_VM_ONLY}"
+[ -n "$gargs" ] && args="vmtest.args=$gargs"
 set +e
 "$bin/vmhost" -kernel "$kdir/vmlinux" -initrd "$work/initrd.gz" -dir "$work" -append "$args"
 rc=$?

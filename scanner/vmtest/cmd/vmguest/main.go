@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strings"
 	"time"
 
@@ -37,6 +38,7 @@ func main() {
 func run() int {
 	only := flag.String("only", "", "comma-separated scenarios to run (default: all)")
 	ctlPath := flag.String("ctl", "/dev/ttyS1", "control channel to vmhost")
+	flag.BoolVar(&debug, "debug", false, "log the drivers at debug level on the console")
 	flag.Parse()
 
 	f, err := os.OpenFile(*ctlPath, os.O_RDWR, 0)
@@ -68,11 +70,17 @@ func run() int {
 		if i > 0 && len(want) > 0 && !want[s.name] {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		t0 := time.Now()
-		info, err := s.run(ctx, e)
-		cancel()
+		info, hung, err := runBounded(s, e, 90*time.Second)
 		took := time.Since(t0).Round(time.Millisecond)
+		if hung {
+			// A scenario that ignores its context leaves devices in an
+			// unknown state: report it with every goroutine's stack and stop.
+			fmt.Printf("VM %s: FAIL hung past its deadline (%s)\n", s.name, took)
+			buf := make([]byte, 1<<20)
+			os.Stdout.Write(buf[:runtime.Stack(buf, true)])
+			return fails + 1
+		}
 		if err != nil {
 			fails++
 			fmt.Printf("VM %s: FAIL %v (%s)\n", s.name, err, took)
@@ -81,6 +89,28 @@ func run() int {
 		fmt.Printf("VM %s: PASS %s (%s)\n", s.name, info, took)
 	}
 	return fails
+}
+
+// runBounded runs one scenario with a deadline; hung reports that it did not
+// return within a grace period after the deadline.
+func runBounded(s scenario, e *env, d time.Duration) (info string, hung bool, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	type result struct {
+		info string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() { // owner: runBounded; abandoned only when the whole run stops
+		info, err := s.run(ctx, e)
+		done <- result{info, err}
+	}()
+	select {
+	case r := <-done:
+		return r.info, false, r.err
+	case <-time.After(d + 15*time.Second):
+		return "", true, nil
+	}
 }
 
 func (e *env) setupGadgets() error {

@@ -32,6 +32,7 @@ func scenarios() []scenario {
 		{"raw-acm", rawACM},
 		{"raw-keyboard", rawKeyboard},
 		{"raw-pole", rawPole},
+		{"raw-replug-serial", rawReplugSerial},
 	}, driverScenarios()...)
 }
 
@@ -269,4 +270,42 @@ func rawPole(ctx context.Context, e *env) (string, error) {
 	}
 	lines, _ := vmtest.UnB64(ans)
 	return fmt.Sprintf("host decoded %q", lines), nil
+}
+
+// rawReplugSerial unplugs QEMU's usb-serial through QMP, plugs it back and
+// carries a code through the new tty: the harness's own replug path.
+func rawReplugSerial(ctx context.Context, e *env) (string, error) {
+	if _, err := e.ctl.Do("unplug", "us0"); err != nil {
+		return "", err
+	}
+	if _, err := waitFor(10*time.Second, func() string {
+		if ttyOnPort("ttyUSB", portSer) == "" {
+			return "gone"
+		}
+		return ""
+	}); err != nil {
+		return "", fmt.Errorf("tty still there after device_del: %w", err)
+	}
+	t0 := time.Now()
+	if _, err := e.ctl.Do("plug", "us0"); err != nil {
+		return "", err
+	}
+	dev, err := waitFor(10*time.Second, func() string { return ttyOnPort("ttyUSB", portSer) })
+	if err != nil {
+		return "", fmt.Errorf("tty after device_add: %w", err)
+	}
+	tNode := time.Since(t0)
+	f, err := openRawTTY(dev)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	want := append(append([]byte(nil), e.qr...), '\r')
+	if _, err := e.ctl.Do("serial", "ser0", vmtest.B64(want)); err != nil {
+		return "", err
+	}
+	if _, err := readUntil(f, want, 10*time.Second); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("device_add->%s %s, code read after replug", dev, tNode.Round(time.Millisecond)), nil
 }
