@@ -16,7 +16,9 @@ import (
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/display/vfd"
 	"github.com/kioskd/kioskd/scanner"
+	_ "github.com/kioskd/kioskd/scanner/hid"    // registers driver "hid"
 	_ "github.com/kioskd/kioskd/scanner/serial" // registers driver "serial"
+	_ "github.com/kioskd/kioskd/scanner/usb"    // registers driver "usb"
 	"github.com/kioskd/kioskd/scanner/vmtest"
 )
 
@@ -29,9 +31,15 @@ func driverScenarios() []scenario {
 	return []scenario{
 		{"serial-driver", serialDriver},
 		{"acm-driver", acmDriver},
+		{"hidpos-hid", func(ctx context.Context, e *env) (string, error) { return hidPOS(ctx, e, "hid") }},
+		{"hidpos-usb", func(ctx context.Context, e *env) (string, error) { return hidPOS(ctx, e, "usb") }},
+		{"keyboard-hid", func(ctx context.Context, e *env) (string, error) { return keyboard(ctx, e, "hid") }},
+		{"keyboard-usb", func(ctx context.Context, e *env) (string, error) { return keyboard(ctx, e, "usb") }},
 		{"pole-vfd", poleVFD},
 		{"replug-serial", replugSerial},
 		{"replug-acm", replugACM},
+		{"replug-hidpos", replugHIDPOS},
+		{"replug-keyboard", replugKeyboard},
 	}
 }
 
@@ -178,7 +186,11 @@ func readOnce(ctx context.Context, cfg scanner.Config, code []byte, feed func([]
 	if err := stop(); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: %d-byte QR read by driver %q, fed->read %s", cfg.Port, len(c.Data), cfg.Driver,
+	dev := cfg.Port
+	if dev == "" {
+		dev = fmt.Sprintf("%04x:%04x", cfg.VID, cfg.PID)
+	}
+	return fmt.Sprintf("%s: %d-byte QR read by driver %q, fed->read %s", dev, len(c.Data), cfg.Driver,
 		c.Time.Sub(t0).Round(time.Millisecond)), nil
 }
 
@@ -193,7 +205,7 @@ func acmDriver(ctx context.Context, e *env) (string, error) {
 // replug runs a supervised scanner, reads a code, pulls the device out while
 // idle, plugs it back and feeds the next code as soon as the driver has it
 // open: plug->first read is what a customer would wait at worst.
-func replug(ctx context.Context, e *env, cfg scanner.Config, unplug, plug func() error, feed func([]byte) (time.Time, error)) (string, error) {
+func replug(ctx context.Context, e *env, cfg scanner.Config, codes [2][]byte, unplug, plug func() error, feed func([]byte) (time.Time, error)) (string, error) {
 	s, _, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
@@ -202,10 +214,10 @@ func replug(ctx context.Context, e *env, cfg scanner.Config, unplug, plug func()
 	if _, err := s.wait(ctx, true, 1); err != nil {
 		return "", err
 	}
-	if _, err := feed(e.qr); err != nil {
+	if _, err := feed(codes[0]); err != nil {
 		return "", err
 	}
-	if _, err := expectCode(ctx, s, e.qr); err != nil {
+	if _, err := expectCode(ctx, s, codes[0]); err != nil {
 		return "", fmt.Errorf("before unplug: %w", err)
 	}
 	tu := time.Now()
@@ -223,17 +235,16 @@ func replug(ctx context.Context, e *env, cfg scanner.Config, unplug, plug func()
 	}
 	// Feed once the driver reads again: an FTDI bridge purges its FIFO when
 	// the port is opened, so a code sent earlier is lost on real hardware
-	// too. A second, different code, so duplicate suppression cannot hide a
+	// too. The second code differs, so duplicate suppression cannot hide a
 	// miss.
 	up, err := s.wait(ctx, true, 2)
 	if err != nil {
 		return "", err
 	}
-	code2 := bytes.Replace(e.qr, []byte("7000123456789"), []byte("7000123456790"), 1)
-	if _, err := feed(code2); err != nil {
+	if _, err := feed(codes[1]); err != nil {
 		return "", err
 	}
-	c, err := expectCode(ctx, s, code2)
+	c, err := expectCode(ctx, s, codes[1])
 	if err != nil {
 		return "", fmt.Errorf("after replug: %w", err)
 	}
@@ -246,15 +257,20 @@ func replug(ctx context.Context, e *env, cfg scanner.Config, unplug, plug func()
 		time.Since(ts).Round(time.Millisecond)), nil
 }
 
+// twoQRs returns two different payment-shaped QRs.
+func (e *env) twoQRs() [2][]byte {
+	return [2][]byte{e.qr, bytes.Replace(e.qr, []byte("7000123456789"), []byte("7000123456790"), 1)}
+}
+
 func replugSerial(ctx context.Context, e *env) (string, error) {
-	return replug(ctx, e, serialConfig(),
+	return replug(ctx, e, serialConfig(), e.twoQRs(),
 		func() error { _, err := e.ctl.Do("unplug", "us0"); return err },
 		func() error { _, err := e.ctl.Do("plug", "us0"); return err },
 		e.feedSerial)
 }
 
 func replugACM(ctx context.Context, e *env) (string, error) {
-	return replug(ctx, e, acmConfig(), e.acm.unbind, e.acm.bind, e.feedACM)
+	return replug(ctx, e, acmConfig(), e.twoQRs(), e.acm.unbind, e.acm.bind, e.feedACM)
 }
 
 // poleVFD shows screens through display/vfd on the second usb-serial port;
@@ -291,4 +307,92 @@ func poleVFD(ctx context.Context, e *env) (string, error) {
 		}
 	}
 	return fmt.Sprintf("host decoded %q", seen), nil
+}
+
+func posConfig(driver string) scanner.Config {
+	return scanner.Config{Name: "pos0", Driver: driver, VID: 0x0c2e, PID: 0x10d3, Interface: -1, Mode: "pos", Report: "honeywell"}
+}
+
+func kbdConfig(driver string) scanner.Config {
+	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us"}
+}
+
+// feedPOS plays a HID POS scanner: the gadget sends the code as Honeywell
+// 64-byte reports (9 for a payment QR). A write blocks until the host's
+// interrupt IN transfer takes the report.
+func (e *env) feedPOS(code []byte) (time.Time, error) {
+	t0 := time.Now()
+	return t0, writeReports("/dev/hidg0", posReports(code), 20*time.Second)
+}
+
+// feedKeyboard plays a keyboard-wedge scanner: the host types the code and
+// Enter on QEMU's usb-kbd, 10 ms per key event.
+func (e *env) feedKeyboard(code []byte) (time.Time, error) {
+	t0 := time.Now()
+	_, err := e.ctl.Do("type", vmtest.B64(append(append([]byte(nil), code...), '\r')), "10")
+	return t0, err
+}
+
+func hidPOS(ctx context.Context, e *env, driver string) (string, error) {
+	return readOnce(ctx, posConfig(driver), e.qr, e.feedPOS)
+}
+
+// usbhidBound tells whether usbhid drives interface 0 of the device on port.
+func usbhidBound(port string) bool {
+	return exists("/sys/bus/usb/drivers/usbhid/"+port+":1.0") != ""
+}
+
+// keyboard reads a QR typed on the usb-kbd through driver, checks that
+// usbhid was detached while the driver read (the scanner must not type into
+// the console) and attached again once the driver closed.
+func keyboard(ctx context.Context, e *env, driver string) (string, error) {
+	if !usbhidBound(portKbd) {
+		return "", errors.New("usbhid does not drive the keyboard before the test")
+	}
+	cfg := kbdConfig(driver)
+	s, _, stop, err := supervised(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer stop()
+	if _, err := s.wait(ctx, true, 1); err != nil {
+		return "", err
+	}
+	if usbhidBound(portKbd) {
+		return "", errors.New("usbhid still bound while the driver reads: the scanner would type into the console")
+	}
+	t0, err := e.feedKeyboard(e.qr)
+	if err != nil {
+		return "", err
+	}
+	c, err := expectCode(ctx, s, e.qr)
+	if err != nil {
+		return "", err
+	}
+	if err := stop(); err != nil {
+		return "", err
+	}
+	if _, err := waitFor(5*time.Second, func() string {
+		if usbhidBound(portKbd) {
+			return "yes"
+		}
+		return ""
+	}); err != nil {
+		return "", fmt.Errorf("usbhid not re-attached after the driver closed: %w", err)
+	}
+	return fmt.Sprintf("%d-byte QR typed (US, Shift) and read by driver %q in %s; usbhid detached while reading, re-attached after",
+		len(c.Data), driver, c.Time.Sub(t0).Round(time.Millisecond)), nil
+}
+
+func replugHIDPOS(ctx context.Context, e *env) (string, error) {
+	return replug(ctx, e, posConfig("hid"), e.twoQRs(), e.hidPOS.unbind, e.hidPOS.bind, e.feedPOS)
+}
+
+func replugKeyboard(ctx context.Context, e *env) (string, error) {
+	// Typing a whole QR takes ~13 s here: short codes keep the read time
+	// about the driver, not the typing.
+	return replug(ctx, e, kbdConfig("usb"), [2][]byte{[]byte("4600000000017"), []byte("4600000000024")},
+		func() error { _, err := e.ctl.Do("unplug", "kbd0"); return err },
+		func() error { _, err := e.ctl.Do("plug", "kbd0"); return err },
+		e.feedKeyboard)
 }
