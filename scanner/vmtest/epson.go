@@ -14,6 +14,7 @@ type PoleScreen struct {
 	cells      [][]rune
 	x, y       int
 	pending    []byte // an escape sequence split across writes
+	history    []string
 }
 
 // NewPoleScreen returns a blank 2x20 screen.
@@ -24,6 +25,7 @@ func NewPoleScreen() *PoleScreen {
 }
 
 func (p *PoleScreen) clear() {
+	p.remember()
 	p.cells = make([][]rune, p.rows)
 	for i := range p.cells {
 		p.cells[i] = []rune(strings.Repeat(" ", p.cols))
@@ -124,6 +126,33 @@ func (p *PoleScreen) command(b []byte) {
 			p.x, p.y = x, y
 		}
 	}
+}
+
+// remember keeps the rows shown before a clear, so a screen that was only
+// up briefly (paid, then ready again) can still be checked.
+func (p *PoleScreen) remember() {
+	if p.cells == nil {
+		return
+	}
+	for _, l := range p.Lines() {
+		if l != "" {
+			p.history = append(p.history, l)
+		}
+	}
+	if len(p.history) > 256 { // bounded: a long run shows many screens
+		p.history = p.history[len(p.history)-256:]
+	}
+}
+
+// Shown tells whether a row containing text is on the screen now or was on
+// it before one of the clears since the screen was created.
+func (p *PoleScreen) Shown(text string) bool {
+	for _, l := range append(p.Lines(), p.history...) {
+		if strings.Contains(l, text) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lines returns the screen rows with trailing spaces removed.

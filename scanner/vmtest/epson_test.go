@@ -33,6 +33,9 @@ func TestPoleScreenEpsonCP866(t *testing.T) {
 	if l := p.Lines(); l[0] != "" || l[1] != "" {
 		t.Fatalf("after clear: %q", l)
 	}
+	if !p.Shown("Оплачено") || p.Shown("Отказ") {
+		t.Fatal("history must keep the rows shown before the clear, and only those")
+	}
 }
 
 func TestPoleScreenWrapsLongLine(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"time"
@@ -19,9 +20,10 @@ import (
 // the gadgets it may unplug.
 type env struct {
 	ctl    *vmtest.Ctl
-	hidPOS *gadget // Honeywell HID POS scanner, 0c2e:10d3 on dummy_udc.0
-	acm    *gadget // CDC-ACM scanner, 0c2e:0b6a on dummy_udc.1
-	qr     []byte  // the payload scanned when no simulator provides one
+	hidPOS *gadget   // Honeywell HID POS scanner, 0c2e:10d3 on dummy_udc.0
+	acm    *gadget   // CDC-ACM scanner, 0c2e:0b6a on dummy_udc.1
+	qr     []byte    // the payload scanned when no simulator provides one
+	sim    *exec.Cmd // smartpay-sim, started by the first kiosk scenario
 }
 
 type scenario struct {

@@ -33,7 +33,7 @@ func scenarios() []scenario {
 		{"raw-keyboard", rawKeyboard},
 		{"raw-pole", rawPole},
 		{"raw-replug-serial", rawReplugSerial},
-	}, driverScenarios()...)
+	}, append(driverScenarios(), kioskScenarios()...)...)
 }
 
 func devicesScenario(ctx context.Context, e *env) (string, error) {

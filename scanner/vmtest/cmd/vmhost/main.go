@@ -362,7 +362,7 @@ func (h *host) handle(ctx context.Context, f []string) (string, error) {
 		h.raw = 0
 		h.mu.Unlock()
 		return "", nil
-	case "pole-expect": // pole-expect <b64 text> <ms>: wait for a screen line with text
+	case "pole-expect": // pole-expect <b64 text> <ms>: wait until a row showed text
 		want, err := vmtest.UnB64(arg(1))
 		if err != nil {
 			return "", err
@@ -373,11 +373,12 @@ func (h *host) handle(ctx context.Context, f []string) (string, error) {
 			h.mu.Lock()
 			lines, raw := h.pole.Lines(), h.raw
 			h.mu.Unlock()
-			for _, l := range lines {
-				if strings.Contains(l, string(want)) {
-					fmt.Printf("host| pole display (%d bytes) shows %q\n", raw, lines)
-					return vmtest.B64([]byte(strings.Join(lines, "\n"))), nil
-				}
+			h.mu.Lock()
+			shown := h.pole.Shown(string(want))
+			h.mu.Unlock()
+			if shown {
+				fmt.Printf("host| pole display (%d bytes) showed %q, now %q\n", raw, want, lines)
+				return vmtest.B64([]byte(strings.Join(lines, "\n"))), nil
 			}
 			if time.Now().After(deadline) {
 				return "", fmt.Errorf("pole display (%d bytes) shows %q, not %q", raw, lines, want)
