@@ -225,13 +225,24 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 		case errors.Is(err, scanner.ErrClosed):
 			return err
 		case err != nil:
-			return fmt.Errorf("scanner/hid: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, err)
+			return fmt.Errorf("scanner/hid: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, readError(err))
 		case n == 0: // timeout or zero-length packet
 			sess.Idle(now, h)
 		default:
 			sess.Report(buf[:n], now, h)
 		}
 	}
+}
+
+// errReadFailed replaces hidapi's libusb-backend message for a failed read,
+// "hid_error is not implemented yet", which tells a field engineer nothing.
+var errReadFailed = errors.New("hidapi: read failed (device unplugged or reset)")
+
+func readError(err error) error {
+	if strings.Contains(err.Error(), "not implemented") {
+		return errReadFailed
+	}
+	return err
 }
 
 func (s *Scanner) readTimeout(buf []byte, wait time.Duration) (int, error) {

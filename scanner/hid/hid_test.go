@@ -254,12 +254,12 @@ func posReports(payload []byte) [][]byte {
 
 func TestReadPOSWithZLPsThenUnplug(t *testing.T) {
 	qr := bytes.Repeat([]byte(`{"id_loyalty":"1","encrypted":"QUJD","sign":"REVG"}`), 9)[:450]
-	unplugged := errors.New("hidapi: LIBUSB_ERROR_NO_DEVICE")
+	unplugged := errors.New("hidapi: hid_error is not implemented yet") // what the libusb backend says, seen in a QEMU guest
 	dev := &replay{reads: posReports(qr), end: unplugged}
 	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), dev: dev}
 	var rec scannertest.Recorder
 	err := s.Read(context.Background(), &rec)
-	if !errors.Is(err, scanner.ErrDisconnected) || !errors.Is(err, unplugged) {
+	if !errors.Is(err, scanner.ErrDisconnected) || !errors.Is(err, errReadFailed) {
 		t.Fatalf("read ended with %v", err)
 	}
 	codes := rec.Codes()
