@@ -51,12 +51,14 @@ func describe(d Device) string {
 	if name != "" {
 		parts = append(parts, name)
 	}
-	if d.Role != RoleUnknown {
-		r := string(d.Role)
-		if d.Mode != "" {
-			r += ", " + d.Mode + " mode"
-		}
-		parts = append(parts, r)
+	switch {
+	case d.Role != RoleUnknown && d.Mode != "":
+		parts = append(parts, string(d.Role)+", "+d.Mode+" mode")
+	case d.Role != RoleUnknown:
+		parts = append(parts, string(d.Role))
+	case d.Mode != "":
+		// Unbranded scanners have unknown IDs: a keyboard could be one.
+		parts = append(parts, d.Mode+" mode")
 	}
 	return strings.Join(parts, ": ")
 }
