@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -70,6 +71,15 @@ func startAgent(tb testing.TB, scfg sim.Config, fcfg payment.Config) *agent {
 
 func (a *agent) wait(tb testing.TB, want ...payment.State) payment.Event {
 	tb.Helper()
+	e, err := a.next(want...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return e
+}
+
+// next returns the next state event in want; safe off the test goroutine.
+func (a *agent) next(want ...payment.State) (payment.Event, error) {
 	t := time.NewTimer(60 * time.Second)
 	defer t.Stop()
 	for {
@@ -79,13 +89,13 @@ func (a *agent) wait(tb testing.TB, want ...payment.State) payment.Event {
 				continue
 			}
 			if slices.Contains(want, e.State) {
-				return e
+				return e, nil
 			}
 			if e.State.Terminal() && !slices.Contains(want, payment.Idle) {
-				tb.Fatalf("sale ended %s (%s) waiting for %v", e.State, e.Message, want)
+				return e, fmt.Errorf("sale ended %s (%s) waiting for %v", e.State, e.Message, want)
 			}
 		case <-t.C:
-			tb.Fatalf("no %v", want)
+			return payment.Event{}, fmt.Errorf("no %v", want)
 		}
 	}
 }
@@ -110,6 +120,42 @@ func BenchmarkPaidToEvent(b *testing.B) {
 			report(b, lat)
 		})
 	}
+}
+
+// BenchmarkPaidToEventSpread runs 20 sales at once, each against its own
+// simulator, whose payments succeed at times spread evenly from 0.2 s to
+// 5 s after the release: closer to customers confirming in their app than
+// one fixed delay, which the poll schedule either hits or misses.
+func BenchmarkPaidToEventSpread(b *testing.B) {
+	const n = 20
+	var lat []time.Duration
+	for b.Loop() {
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range n {
+			d := 200*time.Millisecond + time.Duration(i)*(4800*time.Millisecond)/(n-1)
+			a := startAgent(b, sim.Config{SuccessDelay: d}, payment.Config{FixedAmount: 1000})
+			q := a.sim.QR(b, "bench")
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.flow.Scan([]byte(q), "bench", time.Now())
+				paid, err := a.next(payment.Paid, payment.Confirming)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				a.mu.Lock()
+				l := paid.Time.Sub(a.released.Add(d))
+				a.mu.Unlock()
+				mu.Lock()
+				lat = append(lat, l)
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	report(b, lat)
 }
 
 func report(b *testing.B, lat []time.Duration) {
