@@ -76,6 +76,7 @@ func (f *Flow) forwardFiscal(ctx context.Context) {
 			}
 			if err := f.sendFiscal(ctx, rec); err == nil {
 				f.addFiscalPending(-1)
+				tries = 0 // the service answers again: the next failure starts a fresh backoff
 			} else {
 				f.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
 				failed = true

@@ -718,3 +718,45 @@ func TestRefundNotFinalInTimeIsCancelled(t *testing.T) {
 		t.Fatalf("simulator: %+v", sr)
 	}
 }
+
+// Fiscal records wait out an outage of the service: queued in the journal,
+// forwarded once it answers again, v1 and v2 (with the sale's QR).
+func TestFiscalForwardedAfterOutage(t *testing.T) {
+	e := start(t, sim.Config{}, payment.Config{})
+	pid := e.paidSale("rita", 10000)
+	for _, m := range []string{sim.MethodFiscalV1, sim.MethodFiscalV2} {
+		if err := e.sim.Sim.InjectFault(sim.Fault{Method: m, Kind: sim.FaultStatus, Status: 503, Count: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.call("POST", "/v1/sale/fiscal", `{"kkt_reg_number":"0000000012345678","fiscal_sign":"3522207798"}`, 200, nil)
+	e.call("POST", "/v1/sale/fiscal", fmt.Sprintf(`{"purchase_id": %q, "receipt": %s}`, pid, receipt), 200, nil)
+	// The host repeats a request whose answer it lost: not queued twice.
+	e.call("POST", "/v1/sale/fiscal", `{"kkt_reg_number":"0000000012345678","fiscal_sign":"3522207798"}`, 200, nil)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var st payment.Status
+		e.call("GET", "/v1/state", "", 200, &st)
+		if st.FiscalPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fiscal queue not empty: %+v", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	st := e.sim.Sim.State()
+	if len(st.Fiscal) != 2 {
+		t.Fatalf("fiscal records: %+v", st.Fiscal)
+	}
+	v := map[int]sim.FiscalRecord{}
+	for _, f := range st.Fiscal {
+		v[f.Version] = f
+	}
+	if v[1].PurchaseID != pid || v[2].PurchaseID != pid || v[2].IDLoyalty != "rita" || v[2].Receipt == nil {
+		t.Fatalf("fiscal records: %+v", st.Fiscal)
+	}
+	if st.Requests[sim.MethodFiscalV1] < 3 {
+		t.Fatalf("v1 sent %d times; the outage was not waited out", st.Requests[sim.MethodFiscalV1])
+	}
+}
