@@ -51,7 +51,8 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 
 	m := metrics.New(func() float64 { return float64(j.Size()) })
 	h := newHealth()
-	h.set("service", "no session with the service yet")
+	// Not ready before the first session; not "offline" on the display either.
+	h.set("session", "no session with the service yet")
 
 	client, err := smartpay.NewClient(cfg.SmartPayConfig(), log.Named("smartpay"))
 	if err != nil {
@@ -186,6 +187,7 @@ func startSession(ctx context.Context, client *smartpay.Client, h *health, log *
 		err := client.Start(ctx)
 		if err == nil {
 			h.set("service", "")
+			h.set("session", "")
 			return nil
 		}
 		if ctx.Err() != nil {
