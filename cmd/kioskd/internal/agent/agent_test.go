@@ -321,6 +321,7 @@ displays:
 // next to a raw loopback TCP round trip measured in the same run.
 //
 //	go test -run X -bench ScanToCommit -benchtime 200x ./cmd/kioskd/internal/agent/
+//
 // settle lets the previous sale finish its journal writes before the next scan,
 // as the seconds between two customers do.
 const settle = 50 * time.Millisecond
