@@ -15,11 +15,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	qrcode "github.com/skip2/go-qrcode"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/sys/unix"
@@ -151,7 +149,7 @@ func qr(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if f, ok := stderr.(*os.File); ok && isTerminal(f) {
-		art, err := halfBlocks(payload)
+		art, err := sim.DrawQR(payload)
 		if err != nil {
 			return err
 		}
@@ -164,33 +162,4 @@ func qr(args []string, stdout, stderr io.Writer) error {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// halfBlocks draws the QR code with Unicode half blocks, two modules per
-// character cell, dark on light so phones and scanners read it off a screen.
-func halfBlocks(payload string) (string, error) {
-	q, err := qrcode.New(payload, qrcode.Low)
-	if err != nil {
-		return "", err
-	}
-	bm := q.Bitmap() // includes the quiet zone; true = dark
-	var b strings.Builder
-	for y := 0; y < len(bm); y += 2 {
-		for x := range bm[y] {
-			top := bm[y][x]
-			bottom := y+1 < len(bm) && bm[y+1][x]
-			switch {
-			case top && bottom:
-				b.WriteString(" ")
-			case top:
-				b.WriteString("▄")
-			case bottom:
-				b.WriteString("▀")
-			default:
-				b.WriteString("█")
-			}
-		}
-		b.WriteString("\n")
-	}
-	return b.String(), nil
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -131,26 +130,5 @@ func TestServeFlags(t *testing.T) {
 	}
 	if err := run(ctx, []string{"bogus"}, nil, &errOut); err == nil {
 		t.Fatal("unknown command")
-	}
-}
-
-func TestHalfBlocks(t *testing.T) {
-	art, err := halfBlocks(`{"id_loyalty":"u","encrypted":"AAAA","sign":"BBBB"}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(art, "\n"), "\n")
-	width := utf8.RuneCountInString(lines[0])
-	// Two module rows per line, quiet zone included: roughly square.
-	if width < 21 || len(lines) != (width+1)/2 {
-		t.Fatalf("%d lines of %d", len(lines), width)
-	}
-	for i, l := range lines {
-		if utf8.RuneCountInString(l) != width {
-			t.Fatalf("line %d has %d cells, want %d", i, utf8.RuneCountInString(l), width)
-		}
-	}
-	if !strings.HasPrefix(lines[0], "████") {
-		t.Fatalf("quiet zone not light: %q", lines[0])
 	}
 }

@@ -278,13 +278,27 @@ func serveMetrics(ctx context.Context, addr string, m *metrics.Metrics) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return Serve(ctx, ln, mux)
+}
+
+// Serve serves h on ln until ctx ends.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	served := make(chan struct{})
+	closed := make(chan struct{})
 	go func() {
-		<-ctx.Done()
-		srv.Close()
+		defer close(closed)
+		select {
+		case <-ctx.Done():
+			srv.Close()
+		case <-served:
+		}
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	err := srv.Serve(ln)
+	close(served)
+	<-closed
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
 	}
-	return nil
+	return err
 }

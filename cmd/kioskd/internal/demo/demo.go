@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,7 +112,7 @@ func Run(ctx context.Context, opts Options) error {
 		}()
 	}
 	goRun(func() error { return srv.Serve(ctx, api) })
-	goRun(func() error { return serveAdmin(ctx, admin, srv.AdminHandler()) })
+	goRun(func() error { return agent.Serve(ctx, admin, srv.AdminHandler()) })
 	goRun(func() error { return vs.Run(ctx, opts.Stdin) })
 	goRun(func() error {
 		return agent.Run(ctx, cfg, log, agent.Options{Ready: func() {
@@ -155,18 +154,6 @@ language: %s
 `, sim.KassaID(1), Price, addr,
 		filepath.Join(dir, "ca.crt"), filepath.Join(dir, "kassa.crt"), filepath.Join(dir, "kassa.key"),
 		filepath.Join(run, "journal.db"), filepath.Join(run, "api.sock"), port, lang)
-}
-
-func serveAdmin(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		srv.Close()
-	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
 }
 
 // banner tells the person at the terminal how to pay, with a fresh QR.
