@@ -428,3 +428,32 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 	slices.Sort(s)
 	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
 }
+
+// Under systemd (Type=notify, WatchdogSec=) the agent says READY=1 once it
+// can be asked for its state and then pings the watchdog while the flow
+// answers.
+func TestSystemdReadyAndWatchdog(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	t.Setenv("NOTIFY_SOCKET", sock)
+	t.Setenv("WATCHDOG_USEC", "200000") // 200 ms: pings every 100 ms
+	startKiosk(t, zap.NewNop())
+
+	var got []string
+	buf := make([]byte, 256)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for !slices.Contains(got, "READY=1") || !slices.Contains(got, "WATCHDOG=1") {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("notifications so far %q: %v", got, err)
+		}
+		got = append(got, string(buf[:n]))
+	}
+	if got[0] != "READY=1" {
+		t.Errorf("first notification %q, want READY=1 before any watchdog ping", got[0])
+	}
+}
