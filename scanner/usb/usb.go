@@ -37,17 +37,26 @@ func New(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
 	}, nil
 }
 
-// reader is what the read loop needs of an IN endpoint.
+// reader is what the read loop needs of an IN endpoint's transfers. A
+// cancelled context ends it: the transfer in flight (and, for a stream, all
+// submitted ones) is cancelled and waited for.
 type reader interface {
 	ReadContext(ctx context.Context, buf []byte) (int, error)
 }
 
+// streamDepth is how many transfers stay submitted: the device is polled
+// again while the previous report is still on its way to Go (hidapi does
+// the same by resubmitting in its C callback). With one transfer, a slow
+// guest polled a QEMU keyboard too rarely.
+const streamDepth = 8
+
 // Scanner is an open USB scanner with its interface claimed.
 type Scanner struct {
-	set     hidreport.Settings
-	log     *zap.Logger
-	ep      reader
-	pktSize int
+	set hidreport.Settings
+	log *zap.Logger
+	// newReader starts the transfers of one Read.
+	newReader func() (reader, error)
+	pktSize   int
 	// closers release, in order: the interface (re-attaching usbhid), the
 	// configuration, the device, the libusb context.
 	closers []func() error
@@ -141,7 +150,12 @@ func Open(ctx context.Context, set hidreport.Settings, log *zap.Logger) (_ *Scan
 	}
 	log.Info("USB scanner open", zap.Int("bus", dev.Desc.Bus), zap.Int("address", dev.Desc.Address),
 		zap.Int("interface", num), zap.Int("endpoint", epDesc.Number), zap.Bool("keyboard_mode", set.Keyboard))
-	return &Scanner{set: set, log: log, ep: ep, pktSize: max(epDesc.MaxPacketSize, 64), closers: closers}, nil
+	// One report per transfer: like hidapi, ask for the endpoint's packet
+	// size, so a full-size report (a boot keyboard's 8 bytes) completes the
+	// transfer instead of waiting for more packets.
+	size := max(epDesc.MaxPacketSize, 8)
+	newReader := func() (reader, error) { return ep.NewStream(size, streamDepth) }
+	return &Scanner{set: set, log: log, newReader: newReader, pktSize: size, closers: closers}, nil
 }
 
 // pickDevice opens the devices with the VID:PID, keeps the first (in bus
@@ -261,10 +275,20 @@ func classify(err error) error {
 	return nil
 }
 
+// packet is one finished transfer, stamped when it completed.
+type packet struct {
+	data []byte
+	at   time.Time
+	err  error
+}
+
 // Read reads reports until ctx ends, the scanner is closed or the device
-// fails (ErrDisconnected). With no frame in progress it blocks in the
-// transfer without waking up; during a frame it wakes at the frame's
-// deadline (keyboard gap, stale HID POS frame).
+// fails (ErrDisconnected). One goroutine, owned by Read and ended with it,
+// keeps a transfer submitted at all times and stamps each report as it
+// arrives; Read itself waits for reports and, during a frame, for the
+// frame's deadline (keyboard gap, stale HID POS frame). Transfers are never
+// cancelled for timing: in a QEMU guest, cancelling and resubmitting a
+// transfer at every gap deadline delayed keys past the gap and split codes.
 func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -278,37 +302,110 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 	s.mu.Unlock()
 	defer s.reading.Done()
 
+	rd, err := s.newReader()
+	if err != nil {
+		return fmt.Errorf("scanner/usb: read %s: %w: start transfers: %w", s.set.Device(), scanner.ErrDisconnected, err)
+	}
+	packets := make(chan packet, 16)
+	go s.transfers(rctx, rd, packets) // owner: Read; ends with rctx or a failed transfer
+	defer func() {
+		cancel()
+		for range packets { // wait for the goroutine, so Close never races a transfer
+		}
+	}()
+
 	sess := hidreport.NewSession(s.set, s.log)
-	buf := make([]byte, s.pktSize)
-	for {
-		tctx, tcancel := rctx, context.CancelFunc(func() {})
-		if sess.Busy() {
-			tctx, tcancel = context.WithTimeout(rctx, sess.Wait(time.Now()))
-		}
-		n, err := s.ep.ReadContext(tctx, buf)
-		timedOut := tctx.Err() != nil && rctx.Err() == nil
-		tcancel()
-		now := time.Now()
-		// A transfer cancelled (by the deadline, or by Close) just after the
-		// device delivered its report comes back with the data and
-		// TransferCancelled: the device will not send that report again, so
-		// dropping it would lose a key or a part of a code.
-		cancelled := errors.Is(err, gousb.TransferCancelled)
-		if n > 0 && (err == nil || cancelled) {
-			sess.Report(buf[:n], now, h)
-		}
-		switch {
-		case s.isClosed():
-			return fmt.Errorf("scanner/usb: %s: %w", s.set.Device(), scanner.ErrClosed)
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case err == nil && n == 0 && !timedOut: // zero-length packet after a full report
-		case err == nil || cancelled && timedOut:
-			if n == 0 {
-				sess.Idle(now, h)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	// handle processes one packet; a non-nil error ends Read.
+	handle := func(p packet, ok bool) error {
+		if !ok || p.err != nil {
+			switch {
+			case s.isClosed():
+				return fmt.Errorf("scanner/usb: %s: %w", s.set.Device(), scanner.ErrClosed)
+			case ctx.Err() != nil:
+				return ctx.Err()
 			}
-		default:
-			return fmt.Errorf("scanner/usb: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, err)
+			if p.err == nil {
+				p.err = errors.New("transfer loop ended")
+			}
+			return fmt.Errorf("scanner/usb: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, p.err)
+		}
+		if len(p.data) > 0 { // empty: the zero-length packet after a full report
+			sess.Report(p.data, p.at, h)
+		}
+		return nil
+	}
+	for {
+		var deadline <-chan time.Time
+		if sess.Busy() {
+			timer.Reset(sess.Wait(time.Now()))
+			deadline = timer.C
+		}
+		select {
+		case p, ok := <-packets:
+			timer.Stop()
+			if err := handle(p, ok); err != nil {
+				return err
+			}
+		case <-deadline:
+			// A report that arrived before the deadline goes first: it
+			// may continue the frame.
+			select {
+			case p, ok := <-packets:
+				if err := handle(p, ok); err != nil {
+					return err
+				}
+				continue
+			default:
+			}
+			sess.Idle(time.Now(), h)
+		}
+	}
+}
+
+// transfers reads rd until ctx ends or a transfer fails, sending each
+// report (copied) with its arrival time; it closes out when it returns,
+// after making sure no transfer is left submitted.
+func (s *Scanner) transfers(ctx context.Context, rd reader, out chan<- packet) {
+	defer close(out)
+	buf := make([]byte, s.pktSize)
+	defer func() {
+		// Leaving between two reads would leave a stream's transfers
+		// submitted: a read with the ended context cancels and frees them.
+		// A completed transfer may win the race with the cancellation, so
+		// a few tries; each returns at once.
+		for i := 0; i < 2*streamDepth; i++ {
+			if _, err := rd.ReadContext(ctx, buf); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		n, err := rd.ReadContext(ctx, buf)
+		p := packet{at: time.Now(), err: err}
+		if n > 0 && (err == nil || errors.Is(err, gousb.TransferCancelled)) {
+			// Cancelled just after the device delivered: the report is
+			// real and will not come again.
+			p.data = append([]byte(nil), buf[:n]...)
+		}
+		if n > 0 && err != nil {
+			// Deliver the data first, then the error on its own.
+			select {
+			case out <- packet{data: p.data, at: p.at}:
+			case <-ctx.Done():
+				return
+			}
+			p.data = nil
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
 		}
 	}
 }

@@ -124,6 +124,9 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// fixed hands the read loop a fake endpoint.
+func fixed(r reader) func() (reader, error) { return func() (reader, error) { return r, nil } }
+
 // endpoint plays an interrupt IN endpoint: queued packets, then blocking
 // until the transfer's context ends (cancelled transfer), or a fixed error.
 type endpoint struct {
@@ -179,7 +182,7 @@ func TestReadUntilUnplug(t *testing.T) {
 	qr := bytes.Repeat([]byte("A"), 300)
 	var order []string
 	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), pktSize: 64,
-		ep: &endpoint{packets: posPackets(qr), end: gousb.TransferNoDevice}}
+		newReader: fixed(&endpoint{packets: posPackets(qr), end: gousb.TransferNoDevice})}
 	for _, n := range []string{"interface", "config", "device", "context"} {
 		s.closers = append(s.closers, func() error { order = append(order, n); return nil })
 	}
@@ -206,7 +209,7 @@ func TestCloseCancelsReadThenReleases(t *testing.T) {
 	ep := &endpoint{started: make(chan struct{}, 1)}
 	readDone := make(chan error, 1)
 	var releasedInRead bool
-	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), pktSize: 64, ep: ep}
+	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), pktSize: 64, newReader: fixed(ep)}
 	s.closers = []func() error{func() error {
 		releasedInRead = ep.inRead.Load()
 		return nil
@@ -244,7 +247,7 @@ func TestReadKeyboardGapAndCancel(t *testing.T) {
 	for _, u := range []byte{0x1e, 0x1f, 0x20} { // "123", no Enter
 		pk = append(pk, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
 	}
-	s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, ep: &endpoint{packets: pk}}
+	s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, newReader: fixed(&endpoint{packets: pk})}
 	ctx, cancel := context.WithCancel(context.Background())
 	var rec scannertest.Recorder
 	done := make(chan error)
@@ -260,66 +263,66 @@ func TestReadKeyboardGapAndCancel(t *testing.T) {
 	s.Close()
 }
 
-// lateEndpoint plays packets; a late one completes only when its
-// transfer's context ends, as a transfer does whose data arrived just as the
-// driver's deadline cancelled it: the data must still be used.
-type lateEndpoint struct {
+// timedEndpoint delivers each packet after its delay, like a scanner typing
+// with pauses, and then blocks until the transfer is cancelled.
+type timedEndpoint struct {
 	mu      sync.Mutex
 	packets [][]byte
-	late    map[int]bool // by packet index
-	lateErr error        // what a late transfer returns with its data
-	next    int
+	delays  []time.Duration
 }
 
-func (e *lateEndpoint) ReadContext(ctx context.Context, buf []byte) (int, error) {
+func (e *timedEndpoint) ReadContext(ctx context.Context, buf []byte) (int, error) {
 	e.mu.Lock()
-	var p []byte
-	late := false
-	if e.next < len(e.packets) {
-		p, late = e.packets[e.next], e.late[e.next]
-		e.next++
-	}
-	e.mu.Unlock()
-	if p != nil && !late {
-		return copy(buf, p), nil
-	}
-	<-ctx.Done()
-	if p == nil {
+	if len(e.packets) == 0 {
+		e.mu.Unlock()
+		<-ctx.Done()
 		return 0, gousb.TransferCancelled
 	}
-	return copy(buf, p), e.lateErr
+	p, d := e.packets[0], e.delays[0]
+	e.packets, e.delays = e.packets[1:], e.delays[1:]
+	e.mu.Unlock()
+	select {
+	case <-time.After(d):
+		return copy(buf, p), nil
+	case <-ctx.Done():
+		return 0, gousb.TransferCancelled
+	}
 }
 
-func TestReportCompletingAtDeadlineIsKept(t *testing.T) {
+// Keys 30 ms apart stay in one frame; a 150 ms pause ends it by the 50 ms
+// gap, measured from the reports' arrival, while no transfer is cancelled.
+func TestKeyboardGapByArrival(t *testing.T) {
 	set, err := hidreport.ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var pk [][]byte
-	for _, u := range []byte{0x1e, 0x1f, 0x20, 0x28} { // "123" Enter
-		pk = append(pk, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
+	ep := &timedEndpoint{}
+	add := func(d time.Duration, u byte) {
+		ep.packets = append(ep.packets, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
+		ep.delays = append(ep.delays, d, 5*time.Millisecond)
 	}
-	// The press of "2" completes at the gap deadline, with or without the
-	// cancellation status: it ends frame "1" by the gap and starts the next
-	// one; dropped, "2" would be lost.
-	for _, lateErr := range []error{nil, gousb.TransferCancelled} {
-		ep := &lateEndpoint{packets: pk, late: map[int]bool{2: true}, lateErr: lateErr}
-		s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, ep: ep}
-		ctx, cancel := context.WithCancel(context.Background())
-		var rec scannertest.Recorder
-		done := make(chan error)
-		go func() { done <- s.Read(ctx, &rec) }()
-		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-		codes, err := rec.WaitCodes(wctx, 2)
-		wcancel()
-		cancel()
-		<-done
-		s.Close()
-		if err != nil {
-			t.Fatalf("late with %v: %v", lateErr, err)
-		}
-		if got := string(codes[0].Data) + string(codes[1].Data); got != "123" {
-			t.Fatalf("late with %v: codes %q", lateErr, got)
-		}
+	add(0, 0x1e)                    // 1
+	add(25*time.Millisecond, 0x1f)  // 2
+	add(25*time.Millisecond, 0x20)  // 3
+	add(150*time.Millisecond, 0x21) // 4, after a pause
+	add(25*time.Millisecond, 0x28)  // Enter
+	s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, newReader: fixed(ep)}
+	ctx, cancel := context.WithCancel(context.Background())
+	var rec scannertest.Recorder
+	done := make(chan error)
+	go func() { done <- s.Read(ctx, &rec) }()
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	codes, err := rec.WaitCodes(wctx, 2)
+	wcancel()
+	cancel()
+	if rerr := <-done; !errors.Is(rerr, context.Canceled) {
+		t.Errorf("read ended with %v", rerr)
+	}
+	s.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(codes[0].Data) != "123" || string(codes[1].Data) != "4" {
+		t.Fatalf("codes %q %q", codes[0].Data, codes[1].Data)
 	}
 }
