@@ -151,13 +151,14 @@ func bootKeyboard(path, sysRoot string) (boot, known bool) {
 }
 
 // explainOpen turns hidapi's bare "failed to open device" into a reason: the
-// usbfs node is not accessible (permission) or gone (not found). Otherwise
-// the interface is probably claimed by another process.
+// usbfs node is not accessible (permission) or gone (not found); otherwise
+// the interface is claimed by another process (busy), which is what a second
+// open of the same scanner gave in a QEMU guest.
 func explainOpen(path string, err error, sysRoot, devRoot string) error {
 	if aerr := checkAccess(path, sysRoot, devRoot); aerr != nil {
 		return fmt.Errorf("%v: %w", err, aerr)
 	}
-	return fmt.Errorf("%w (is another process, e.g. a second kioskd, holding the interface?)", err)
+	return fmt.Errorf("%v: %w", err, scanner.ErrBusy)
 }
 
 // checkAccess finds the usbfs node of a hidapi libusb path ("1-2.3:1.0" =

@@ -138,6 +138,13 @@ func TestCheckAccess(t *testing.T) {
 	if err := checkAccess("/dev/hidraw0", sys, dev); err != nil {
 		t.Errorf("non-libusb path: %v", err)
 	}
+	failed := errors.New("hidapi: failed to open device")
+	if err := explainOpen("1-2:1.0", failed, sys, dev); !errors.Is(err, scanner.ErrBusy) {
+		t.Errorf("accessible but not opened: %v", err)
+	}
+	if err := explainOpen("1-9:1.0", failed, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
+		t.Errorf("gone: %v", err)
+	}
 	if os.Geteuid() == 0 {
 		asNobody(t, "TestCheckAccess")
 		return
