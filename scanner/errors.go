@@ -32,6 +32,8 @@ var (
 const (
 	hintNotFound   = "check the cable and the path or VID:PID in devices.yaml; `kioskd devices` lists what is attached"
 	hintPermission = "add the service user to the dialout group or install the udev rules"
+	// hid and usb open /dev/bus/usb through libusb: only the udev rules help.
+	hintPermissionUSB = "install the udev rules (`kioskd udev-rules`): libusb needs group access to /dev/bus/usb"
 	hintBusy       = "another process holds the device (ModemManager, brltty, a second kioskd?)"
 )
 
@@ -61,7 +63,11 @@ func (e *OpenError) Error() string {
 	case ErrNotFound:
 		msg += ": " + hintNotFound
 	case ErrPermission:
-		msg += ": " + hintPermission
+		if e.Driver == "hid" || e.Driver == "usb" {
+			msg += ": " + hintPermissionUSB
+		} else {
+			msg += ": " + hintPermission
+		}
 	case ErrBusy:
 		msg += ": " + hintBusy
 	}

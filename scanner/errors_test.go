@@ -46,6 +46,11 @@ func TestOpenErrorClassifies(t *testing.T) {
 			}
 		}
 	}
+	// libusb devices are not helped by the dialout group: only udev rules.
+	usbErr := scanner.NewOpenError("usb", "0c2e:10d3", syscall.EACCES)
+	if msg := usbErr.Error(); strings.Contains(msg, "dialout") || !strings.Contains(msg, "/dev/bus/usb") {
+		t.Errorf("usb permission message %q: want the udev rules for /dev/bus/usb, not dialout", msg)
+	}
 	err := scanner.NewOpenError("serial", "x", syscall.EIO)
 	if scanner.Classify(err) != nil || errors.Is(err, scanner.ErrNotFound) || !errors.Is(err, syscall.EIO) {
 		t.Errorf("EIO classified: %v", err)
