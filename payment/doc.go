@@ -12,4 +12,8 @@
 //
 // A result that is not known (timeout, lost answer, 5xx) leads to Checking,
 // never to Declined: only the service's status decides.
+//
+// The status is polled by a poller (poll.go) that learns how long after the
+// release this kiosk's payments complete and checks densely there, within a
+// budget that keeps any wait of 20 s or more to at most one request a second.
 package payment

@@ -146,8 +146,11 @@ type sale struct {
 	ack        chan State // gets the state after the next enter: the host's request is journaled
 	inputs     chan input
 	deadline   time.Time
-	polls      int // status checks since the release
-	tries      int // attempts of the current call whose outcome was unknown
+	polls      int           // status checks since the release
+	lastPoll   time.Duration // when the last one was sent, since the release
+	pending    time.Duration // when the last one that answered "not yet" was sent
+	unsure     bool          // polled in Checking: the release may have been lost and resent
+	tries      int           // attempts of the current call whose outcome was unknown
 	released   time.Time
 }
 
@@ -173,6 +176,7 @@ type Flow struct {
 	lastPayload   string
 	lastPayloadAt time.Time
 	lastDone      journal.Sale // the last sale that ended, for fiscal data
+	poll          poller       // status budget and completion history; has its own lock
 	confirming    journal.Sale // the current sale's record while Confirming
 	warming       bool
 	ready         bool
@@ -564,13 +568,26 @@ func backoff(attempt int) time.Duration {
 	return min(d, time.Second)
 }
 
+// doPoll waits for the poller's next check of s and makes it. Checking uses
+// the same schedule and counts as the same wait: an unknown answer spends
+// the wait's budget like any other check.
 func (f *Flow) doPoll(ctx context.Context, s *sale) (fact, stepInfo) {
 	if !s.released.IsZero() {
-		if fc, ok := f.sleep(ctx, s, pollDelay(s.polls)); ok {
+		now := f.now()
+		at := f.poll.next(now, s.released, pollWait{n: s.polls, last: s.lastPoll})
+		if fc, ok := f.sleep(ctx, s, at-now.Sub(s.released)); ok {
 			return fc, stepInfo{}
 		}
 	}
+	if s.state == Checking {
+		s.unsure = true
+	}
+	sent := f.now()
+	f.poll.spend(sent)
 	s.polls++
+	if !s.released.IsZero() {
+		s.lastPoll = sent.Sub(s.released)
+	}
 	var info stepInfo
 	cctx, cancel := f.callCtx(ctx)
 	resp, err := f.svc.Status(cctx, s.rec.PurchaseID)
@@ -578,6 +595,15 @@ func (f *Flow) doPoll(ctx context.Context, s *sale) (fact, stepInfo) {
 	if err != nil {
 		classify(err, &info)
 		return fact{kind: fUnknown}, info // a refused status says nothing about the payment
+	}
+	switch {
+	case resp.Status == smartpay.Success && !s.unsure && !s.recovering && !s.released.IsZero():
+		// Only a wait watched from its release teaches when payments
+		// complete: after a lost answer (perhaps the release's) or a
+		// restart, s.released may not be when the service released it.
+		f.poll.learn(span{lo: s.pending, hi: s.lastPoll})
+	case !resp.Status.Final():
+		s.pending = s.lastPoll
 	}
 	info.code, info.message = resp.Code, resp.Message
 	return fact{kind: fStatus, status: resp.Status}, info
