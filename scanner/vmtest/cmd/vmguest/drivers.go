@@ -314,7 +314,9 @@ func posConfig(driver string) scanner.Config {
 }
 
 func kbdConfig(driver string) scanner.Config {
-	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us"}
+	// Gap: see kioskScenarios; emulated typing is slower than the default gap.
+	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us",
+		Gap: 500 * time.Millisecond}
 }
 
 // feedPOS plays a HID POS scanner: the gadget sends the code as Honeywell
@@ -326,10 +328,12 @@ func (e *env) feedPOS(code []byte) (time.Time, error) {
 }
 
 // feedKeyboard plays a keyboard-wedge scanner: the host types the code and
-// Enter on QEMU's usb-kbd, 10 ms per key event.
+// Enter on QEMU's usb-kbd. QEMU queues at most 16 key events and the guest
+// takes one per 8-10 ms poll; a busy TCG guest polls late and the queue
+// overflows (keys lost) at 10 ms per event, so 15 ms.
 func (e *env) feedKeyboard(code []byte) (time.Time, error) {
 	t0 := time.Now()
-	_, err := e.ctl.Do("type", vmtest.B64(append(append([]byte(nil), code...), '\r')), "10")
+	_, err := e.ctl.Do("type", vmtest.B64(append(append([]byte(nil), code...), '\r')), "15")
 	return t0, err
 }
 

@@ -47,8 +47,14 @@ func kioskScenarios() []scenario {
 			return "driver: " + d + "\n    vid: \"0c2e\"\n    pid: \"10d3\"\n    mode: pos\n    report: honeywell"
 		}
 	}
-	kbd := func() string {
-		return "driver: usb\n    vid: \"0627\"\n    pid: \"0001\"\n    mode: keyboard\n    layout: us"
+	// QEMU's usb-kbd sends one key event per 8-10 ms interrupt poll, and a
+	// busy TCG guest stretches that: a character with a Shift change can
+	// take over 50 ms, the default frame gap. Slow wedge scanners need the
+	// same setting in the field.
+	kbd := func(d string) func() string {
+		return func() string {
+			return "driver: " + d + "\n    vid: \"0627\"\n    pid: \"0001\"\n    mode: keyboard\n    layout: us\n    gap: 500ms"
+		}
 	}
 	return []scenario{
 		{"kiosk-serial", func(ctx context.Context, e *env) (string, error) {
@@ -61,8 +67,11 @@ func kioskScenarios() []scenario {
 		{"kiosk-hidpos-usb", func(ctx context.Context, e *env) (string, error) {
 			return e.kioskSale(ctx, "hidpos-usb", pos("usb"), e.feedPOS)
 		}},
-		{"kiosk-keyboard", func(ctx context.Context, e *env) (string, error) {
-			return e.kioskSale(ctx, "keyboard", kbd, e.feedKeyboard)
+		{"kiosk-keyboard-hid", func(ctx context.Context, e *env) (string, error) {
+			return e.kioskSale(ctx, "keyboard-hid", kbd("hid"), e.feedKeyboard)
+		}},
+		{"kiosk-keyboard-usb", func(ctx context.Context, e *env) (string, error) {
+			return e.kioskSale(ctx, "keyboard-usb", kbd("usb"), e.feedKeyboard)
 		}},
 		{"kiosk-replug-serial", func(ctx context.Context, e *env) (string, error) {
 			return e.kioskReplug(ctx, "replug-serial", serial, e.feedSerial, e.qmpUnplug("us0"), e.qmpPlug("us0"))
@@ -74,7 +83,7 @@ func kioskScenarios() []scenario {
 			return e.kioskReplug(ctx, "replug-hidpos", pos("hid"), e.feedPOS, e.hidPOS.unbind, e.hidPOS.bind)
 		}},
 		{"kiosk-replug-keyboard", func(ctx context.Context, e *env) (string, error) {
-			return e.kioskReplug(ctx, "replug-keyboard", kbd, e.feedKeyboard, e.qmpUnplug("kbd0"), e.qmpPlug("kbd0"))
+			return e.kioskReplug(ctx, "replug-keyboard", kbd("usb"), e.feedKeyboard, e.qmpUnplug("kbd0"), e.qmpPlug("kbd0"))
 		}},
 	}
 }
@@ -170,6 +179,10 @@ func (e *env) startKiosk(ctx context.Context, name, scannerYAML string) (*kiosk,
 	if _, err := os.Stat("/bin/kioskd"); err != nil {
 		return nil, fmt.Errorf("kioskd is not in the guest (did cmd/kioskd build?): %w", err)
 	}
+	level := "info"
+	if debug {
+		level = "debug"
+	}
 	dir := filepath.Join("/tmp/kiosk", name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -197,11 +210,11 @@ displays:
     command_set: epson
     codepage: cp866
 log:
-  level: info
+  level: %s
   format: console
 metrics:
   enabled: true
-`, sim.KassaID(1), amount, simAPI, simDir, simDir, simDir, dir, dir, scannerYAML, ttyOnPort("ttyUSB", portPole))
+`, sim.KassaID(1), amount, simAPI, simDir, simDir, simDir, dir, dir, scannerYAML, ttyOnPort("ttyUSB", portPole), level)
 	conf := filepath.Join(dir, "devices.yaml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		return nil, err
@@ -247,7 +260,13 @@ func (k *kiosk) stop() error {
 	}
 }
 
-func (k *kiosk) log() string { return tail(filepath.Join(k.dir, "kioskd.log"), 25) }
+func (k *kiosk) log() string {
+	n := 25
+	if debug {
+		n = 400
+	}
+	return tail(filepath.Join(k.dir, "kioskd.log"), n)
+}
 
 // metrics scrapes /metrics on the API socket into name{labels} -> value.
 func (k *kiosk) metrics() (map[string]float64, error) {
@@ -369,7 +388,8 @@ func (e *env) kioskSale(ctx context.Context, name string, scannerYAML func() str
 	if _, err := k.waitScanner(ctx, true); err != nil {
 		return "", err
 	}
-	if name == "keyboard" && usbhidBound(portKbd) {
+	keyboard := strings.HasPrefix(name, "keyboard")
+	if keyboard && usbhidBound(portKbd) {
 		return "", errors.New("usbhid still drives the keyboard while kioskd reads it")
 	}
 	if _, err := e.ctl.Do("pole-reset"); err != nil {
@@ -387,7 +407,7 @@ func (e *env) kioskSale(ctx context.Context, name string, scannerYAML func() str
 		return "", err
 	}
 	extra := ""
-	if name == "keyboard" {
+	if keyboard {
 		if _, err := waitFor(5*time.Second, func() string {
 			if usbhidBound(portKbd) {
 				return "yes"

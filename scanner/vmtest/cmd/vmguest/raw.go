@@ -208,7 +208,7 @@ func rawKeyboard(ctx context.Context, e *env) (string, error) {
 	}
 	done := make(chan res, 1)
 	go func() { // ends when the host has typed the text
-		took, err := e.ctl.Do("type", vmtest.B64(want), "10")
+		took, err := e.ctl.Do("type", vmtest.B64(want), "15") // pacing: see feedKeyboard
 		done <- res{took, err}
 	}()
 	var got []byte
