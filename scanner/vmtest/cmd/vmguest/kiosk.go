@@ -85,6 +85,8 @@ func kioskScenarios() []scenario {
 		{"kiosk-replug-keyboard", func(ctx context.Context, e *env) (string, error) {
 			return e.kioskReplug(ctx, "replug-keyboard", kbd("usb"), e.feedKeyboard, e.qmpUnplug("kbd0"), e.qmpPlug("kbd0"))
 		}},
+		// Last: udevd stays out of every other scenario's way.
+		{"udev-rules", udevScenario},
 	}
 }
 

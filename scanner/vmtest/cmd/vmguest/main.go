@@ -21,7 +21,7 @@ import (
 type env struct {
 	ctl    *vmtest.Ctl
 	hidPOS *gadget   // Honeywell HID POS scanner, 0c2e:10d3 on dummy_udc.0
-	acm    *gadget   // CDC-ACM scanner, 0c2e:0b6a on dummy_udc.1
+	acm    *gadget   // CDC-ACM scanner, 0c2e:0720 (Honeywell serial) on dummy_udc.1
 	qr     []byte    // the payload scanned when no simulator provides one
 	sim    *exec.Cmd // smartpay-sim, started by the first kiosk scenario
 }
@@ -127,7 +127,7 @@ func (e *env) setupGadgets() error {
 	}); err != nil {
 		return err
 	}
-	e.acm, err = newGadget("acm", "dummy_udc.1", 0x0c2e, 0x0b6a, "Scanner CDC", "VMACM0001")
+	e.acm, err = newGadget("acm", "dummy_udc.1", 0x0c2e, 0x0720, "Scanner CDC", "VMACM0001")
 	if err != nil {
 		return err
 	}
