@@ -16,6 +16,7 @@ type QMPError struct {
 	Desc  string `json:"desc"`
 }
 
+// Error returns the class and QEMU's description.
 func (e *QMPError) Error() string { return "qmp: " + e.Class + ": " + e.Desc }
 
 // QMPEvent is an asynchronous QMP event such as DEVICE_DELETED.
