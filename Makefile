@@ -1,4 +1,4 @@
-# kioskd make targets. The unit tests run through ./test.sh (CI: .ci/run).
+# kioskd make targets. The whole suite (unit tests, then test-vm) is .ci/test; CI runs .ci/run.
 
 .PHONY: test-vm
 
