@@ -309,8 +309,12 @@ func poleVFD(ctx context.Context, e *env) (string, error) {
 	return fmt.Sprintf("host decoded %q", seen), nil
 }
 
+// posConfig selects the HID POS gadget by serial number too: the USB
+// strings must come through (karalabe/hid returns them empty without
+// -DNO_ICONV in a guest without gconv modules).
 func posConfig(driver string) scanner.Config {
-	return scanner.Config{Name: "pos0", Driver: driver, VID: 0x0c2e, PID: 0x10d3, Interface: -1, Mode: "pos", Report: "honeywell"}
+	return scanner.Config{Name: "pos0", Driver: driver, VID: 0x0c2e, PID: 0x10d3, Serial: "VMPOS0001", Interface: -1,
+		Mode: "pos", Report: "honeywell"}
 }
 
 func kbdConfig(driver string) scanner.Config {
