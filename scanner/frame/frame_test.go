@@ -65,7 +65,12 @@ func TestFramerRecorded(t *testing.T) {
 		{name: "gap not yet passed", reads: []chunk{{0, "abc"}}, expire: 49 * time.Millisecond, starts: 1},
 		{name: "gap noticed at the next read", reads: []chunk{{0, "abc"}, {80 * time.Millisecond, "def\r"}}, want: []string{"abc", "def"}, by: []Reason{ByGap, BySuffix}, starts: 2},
 		{name: "slow bytes within the gap", reads: []chunk{{0, "a"}, {40 * time.Millisecond, "b"}, {80 * time.Millisecond, "c"}}, expire: 129 * time.Millisecond, starts: 1},
-		{name: "broken json ends by gap", reads: []chunk{{0, `{"a":"b`}, {time.Millisecond, "\r"}}, expire: 60 * time.Millisecond, want: []string{`{"a":"b`}, by: []Reason{ByGap}, starts: 1},
+		{name: "broken json ends by the json gap", reads: []chunk{{0, `{"a":"b`}, {time.Millisecond, "\r"}}, expire: DefaultJSONGap + 10*time.Millisecond, want: []string{`{"a":"b`}, by: []Reason{ByGap}, starts: 1},
+		{name: "open json outlasts the short gap", reads: []chunk{{0, `{"a":"b`}}, expire: 500 * time.Millisecond, starts: 1},
+		// A keyboard-mode scanner on a loaded host pauses mid-QR for longer
+		// than the gap; the object's closing brace still ends the frame.
+		{name: "json paused mid-object stays whole", reads: []chunk{{0, `{"a":`}, {300 * time.Millisecond, `"b"}`}}, want: []string{`{"a":"b"}`}, by: []Reason{ByJSON}, starts: 1},
+		{name: "gap mode ignores json", cfg: Config{Mode: Gap}, reads: []chunk{{0, `{"a":`}, {300 * time.Millisecond, `"b"}`}}, expire: time.Second, want: []string{`{"a":`, `"b"}`}, starts: 2},
 		{name: "custom gap", cfg: Config{Gap: 200 * time.Millisecond}, reads: []chunk{{0, "a"}, {150 * time.Millisecond, "b"}}, expire: 350 * time.Millisecond, want: []string{"ab"}, starts: 1},
 		{name: "cr mode", cfg: Config{Mode: CR}, reads: []chunk{{0, "a\nb\r" + qr + "\r"}}, want: []string{"ab", qr}, by: []Reason{BySuffix, BySuffix}, starts: 2},
 		{name: "cr mode drops a frame without suffix", cfg: Config{Mode: CR}, reads: []chunk{{0, "abc\n"}}, expire: time.Second, starts: 1, stats: Stats{Incomplete: 1}},

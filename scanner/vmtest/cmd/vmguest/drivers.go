@@ -318,9 +318,9 @@ func posConfig(driver string) scanner.Config {
 }
 
 func kbdConfig(driver string) scanner.Config {
-	// Gap: see kioskScenarios; emulated typing is slower than the default gap.
-	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us",
-		Gap: 500 * time.Millisecond}
+	// Default framing: emulated typing pauses longer than the 50 ms gap,
+	// but not inside an open JSON object (see kioskScenarios).
+	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us"}
 }
 
 // feedPOS plays a HID POS scanner: the gadget sends the code as Honeywell
