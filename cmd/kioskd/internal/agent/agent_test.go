@@ -336,7 +336,8 @@ func BenchmarkScanToCommit(b *testing.B) {
 		}
 	}
 	rtt := loopbackRTT(b, b.N)
-	fsync := journalWrites(b, b.N)
+	side := sideJournal(b)
+	fsync := make([]time.Duration, 0, b.N)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
@@ -345,6 +346,7 @@ func BenchmarkScanToCommit(b *testing.B) {
 		k.waitFor(b, smartpay.PathKassaStatus)
 		k.waitIdle(b) // a scan during a sale would be ignored
 		time.Sleep(settle)
+		fsync = append(fsync, side())
 	}
 	b.StopTimer()
 	if os.Getenv("KIOSKD_BENCH_VERBOSE") != "" {
@@ -364,9 +366,10 @@ func BenchmarkScanToCommit(b *testing.B) {
 	b.ReportMetric(float64(f99.Microseconds()), "journal-write-p99-µs")
 }
 
-// journalWrites times n new-sale records written (with fsync) to a journal
-// beside the agent's: the part of scan-to-commit that is the disk's.
-func journalWrites(b *testing.B, n int) []time.Duration {
+// sideJournal opens a journal beside the agent's and returns a function that
+// times one new-sale record written (with fsync) to it: the part of
+// scan-to-commit that is the disk's, sampled over the same minutes as the scans.
+func sideJournal(b *testing.B) func() time.Duration {
 	dir := b.TempDir()
 	if d := os.Getenv("KIOSKD_BENCH_JOURNAL_DIR"); d != "" {
 		dir = d
@@ -376,18 +379,15 @@ func journalWrites(b *testing.B, n int) []time.Duration {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer os.Remove(path)
-	defer j.Close()
+	b.Cleanup(func() { j.Close(); os.Remove(path) })
 	code := []byte(`{"id_loyalty":"u","encrypted":"` + strings.Repeat("A", 344) + `","sign":"` + strings.Repeat("B", 96) + `"}`)
-	out := make([]time.Duration, n)
-	for i := range out {
+	return func() time.Duration {
 		t0 := time.Now()
 		if _, err := j.NewSale(code, time.Now()); err != nil {
 			b.Fatal(err)
 		}
-		out[i] = time.Since(t0)
+		return time.Since(t0)
 	}
-	return out
 }
 
 // loopbackRTT times n one-byte round trips over loopback TCP.
