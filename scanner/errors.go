@@ -34,7 +34,7 @@ const (
 	hintPermission = "add the service user to the dialout group or install the udev rules"
 	// hid and usb open /dev/bus/usb through libusb: only the udev rules help.
 	hintPermissionUSB = "install the udev rules (`kioskd udev-rules`): libusb needs group access to /dev/bus/usb"
-	hintBusy       = "another process holds the device (ModemManager, brltty, a second kioskd?)"
+	hintBusy          = "another process holds the device (ModemManager, brltty, a second kioskd?)"
 )
 
 // OpenError reports a device that could not be opened. Kind is one of the

@@ -44,7 +44,7 @@ func ParseMode(s string) (Mode, error) {
 
 // Defaults of Config.
 const (
-	DefaultGap     = 50 * time.Millisecond
+	DefaultGap = 50 * time.Millisecond
 	// DefaultJSONGap is the gap that ends a frame in Auto mode while a JSON
 	// object is still open. Its closing brace ends the frame at once, so
 	// waiting longer costs nothing on a good read, and a keyboard-mode scanner
