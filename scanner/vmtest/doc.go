@@ -5,7 +5,8 @@
 //
 // The pieces:
 //   - run.sh builds the guest binaries, packs the initramfs and starts
-//     cmd/vmhost (the top-level Makefile's test-vm target calls it);
+//     cmd/vmhost; `bash scanner/vmtest/run.sh` is the one command (.ci/test
+//     runs it after the unit tests);
 //   - cmd/vmhost boots QEMU and plays the devices QEMU emulates: it writes
 //     scanner bytes into usb-serial chardev sockets, types on the usb-kbd
 //     through QMP, unplugs and plugs devices, and decodes what the guest sends

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make test-vm: build the guest, pack the initramfs, boot QEMU, run every
+# bash scanner/vmtest/run.sh: build the guest, pack the initramfs, boot QEMU, run every
 # scenario, print the summary; exits non-zero on any failure.
 # Environment: KIOSKD_VM_ONLY=a,b runs only those scenarios; KIOSKD_VM_DEBUG=1
 # logs the drivers on the guest console;
