@@ -10,7 +10,9 @@
 //     than a fat Scanner interface;
 //   - one Supervisor that opens, reads, reopens with backoff, reports every
 //     scanner's status and drops duplicate reads, calling the Handler directly
-//     from the reading goroutine so that no scan ever waits in a queue.
+//     from the reading goroutine so that no scan ever waits in a queue; a
+//     kernel hotplug event (netlink uevent) cuts a down scanner's backoff
+//     short, so a replugged one is read again as soon as its node exists.
 //
 // Drivers live in sub-packages and register themselves in init:
 // scanner/serial ("serial"), scanner/hid ("hid"), scanner/usb ("usb").

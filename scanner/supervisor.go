@@ -5,10 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults of SupervisorOptions.
@@ -42,6 +44,16 @@ type SupervisorOptions struct {
 	// changes (opened, failed, reason changed). It runs on the scanner's
 	// goroutine and must return quickly (update a metric, notify health).
 	OnStatus func(Status)
+	// NoHotplug turns off the kernel hotplug listener. With it on (the
+	// default) a uevent for a tty, hidraw, input or USB device makes every
+	// down scanner retry at once instead of waiting out its backoff, so a
+	// replugged scanner is read again as soon as its node exists.
+	NoHotplug bool
+
+	// Test hooks: hotplugEvents replaces the listener (each value wakes
+	// the down scanners); openHotplug replaces how it is opened.
+	hotplugEvents <-chan struct{}
+	openHotplug   func() (*hotplugListener, error)
 }
 
 // State is whether a scanner is being read.
@@ -92,6 +104,9 @@ type Supervisor struct {
 
 	mu      sync.Mutex
 	running bool
+
+	wakeMu sync.Mutex
+	wake   chan struct{} // closed and replaced at every hotplug wake-up
 }
 
 // source is the per-scanner state; its mutex guards status and open so that
@@ -132,7 +147,10 @@ func NewSupervisor(sources []Source, h Handler, log *zap.Logger, opts Supervisor
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = opts.MinBackoff
 	}
-	s := &Supervisor{log: log, h: h, opts: opts}
+	if opts.openHotplug == nil {
+		opts.openHotplug = openHotplug
+	}
+	s := &Supervisor{log: log, h: h, opts: opts, wake: make(chan struct{})}
 	seen := map[string]bool{}
 	for _, src := range sources {
 		if src.Name == "" || src.Open == nil {
@@ -162,15 +180,37 @@ func (s *Supervisor) Run(ctx context.Context) error {
 	s.running = true
 	s.mu.Unlock()
 
+	var hp sync.WaitGroup // the hotplug goroutine
+	var l *hotplugListener
+	switch {
+	case s.opts.NoHotplug || len(s.sources) == 0:
+	case s.opts.hotplugEvents != nil:
+		hp.Go(func() { s.forwardHotplug(ctx, s.opts.hotplugEvents) })
+	default:
+		var err error
+		if l, err = s.opts.openHotplug(); err != nil {
+			// Not fatal: the backoff still finds a replugged scanner,
+			// only up to MaxBackoff later.
+			s.log.Info("no hotplug events; replugged scanners are found by retrying alone", zap.Error(err))
+			l = nil
+			break
+		}
+		hp.Go(func() { s.listenHotplug(l) })
+	}
+
 	var wg sync.WaitGroup
 	for _, src := range s.sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			src.run(ctx)
-		}()
+		wg.Go(func() { src.run(ctx) })
 	}
 	wg.Wait()
+	// Every source runs until ctx ends, so this is the end of Run: stop
+	// the listener (Close unblocks its read) and wait for it.
+	if l != nil {
+		if err := l.Close(); err != nil {
+			s.log.Debug("closing hotplug listener", zap.Error(err))
+		}
+	}
+	hp.Wait()
 	return ctx.Err()
 }
 
@@ -233,11 +273,70 @@ func (s *Supervisor) current(name string) (Scanner, error) {
 	return nil, fmt.Errorf("scanner %q: %w: no such scanner", name, ErrNotFound)
 }
 
+// listenHotplug wakes the down scanners at every uevent that may bring one
+// back, until l is closed. A listener that fails otherwise is given up:
+// the backoff remains.
+func (s *Supervisor) listenHotplug(l *hotplugListener) {
+	for {
+		e, ok, err := l.next()
+		switch {
+		case errors.Is(err, os.ErrClosed):
+			return
+		case errors.Is(err, unix.ENOBUFS):
+			// Events were dropped; one of them may have been ours.
+			s.log.Debug("hotplug events lost", zap.Error(err))
+			s.wakeAll()
+			continue
+		case err != nil:
+			s.log.Warn("hotplug listener failed; replugged scanners are found by retrying alone", zap.Error(err))
+			return
+		}
+		if ok && e.wakes() {
+			s.log.Debug("hotplug event", zap.String("action", e.Action),
+				zap.String("subsystem", e.Subsystem), zap.String("devpath", e.DevPath))
+			s.wakeAll()
+		}
+	}
+}
+
+// forwardHotplug is listenHotplug for events injected by a test.
+func (s *Supervisor) forwardHotplug(ctx context.Context, events <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-events:
+			if !ok {
+				return
+			}
+			s.wakeAll()
+		}
+	}
+}
+
+// wakeAll makes every scanner waiting out its backoff retry now. Closing a
+// channel reaches any number of waiters without knowing who they are.
+func (s *Supervisor) wakeAll() {
+	s.wakeMu.Lock()
+	close(s.wake)
+	s.wake = make(chan struct{})
+	s.wakeMu.Unlock()
+}
+
+// wakeup returns the channel the next wakeAll closes. A scanner takes it
+// before its open attempt, so an event during the attempt is not lost.
+func (s *Supervisor) wakeup() <-chan struct{} {
+	s.wakeMu.Lock()
+	defer s.wakeMu.Unlock()
+	return s.wake
+}
+
 // run is the one goroutine of a scanner: open, read, close, back off, again.
 func (src *source) run(ctx context.Context) {
 	log := src.sup.log.With(zap.String("scanner", src.Name))
 	backoff := src.sup.opts.MinBackoff
 	for ctx.Err() == nil {
+		wake := src.sup.wakeup()
 		sc, err := src.Open(ctx)
 		if err == nil && sc == nil {
 			err = fmt.Errorf("scanner %q: opener returned no scanner: %w", src.Name, ErrNotFound)
@@ -247,16 +346,18 @@ func (src *source) run(ctx context.Context) {
 				break
 			}
 			src.down(log, "cannot open scanner", err)
-			if !sleep(ctx, backoff) {
+			if !src.wait(ctx, log, wake, &backoff) {
 				break
 			}
-			backoff = min(2*backoff, src.sup.opts.MaxBackoff)
 			continue
 		}
 		src.up(log, sc)
 		opened := time.Now()
 		err = sc.Read(ctx, handler{src})
 		src.closeOpen(log, sc)
+		// Events while it was up (another device) are no reason to
+		// skip the backoff now.
+		wake = src.sup.wakeup()
 		if ctx.Err() != nil {
 			break
 		}
@@ -275,12 +376,31 @@ func (src *source) run(ctx context.Context) {
 			src.flapping = true
 		}
 		src.down(log, "scanner read failed; reopening", err)
-		if !sleep(ctx, backoff) {
+		if !src.wait(ctx, log, wake, &backoff) {
 			break
 		}
-		backoff = min(2*backoff, src.sup.opts.MaxBackoff)
 	}
 	src.setStatus(func(st *Status) { st.State = StateDown; st.Err = ctx.Err(); st.Since = time.Now() })
+}
+
+// wait sleeps out *backoff, or less if wake is closed first, and sets the
+// next backoff; it reports whether ctx is still live. After a wake-up the
+// next backoff starts again from MinBackoff: the open may still fail
+// because udev has not made the symlink or fixed the permissions yet, and
+// then a quick retry (or udev's own event) catches it.
+func (src *source) wait(ctx context.Context, log *zap.Logger, wake <-chan struct{}, backoff *time.Duration) bool {
+	t := time.NewTimer(*backoff)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-wake:
+		log.Debug("hotplug event: retrying now")
+		*backoff = src.sup.opts.MinBackoff
+	case <-t.C:
+		*backoff = min(2**backoff, src.sup.opts.MaxBackoff)
+	}
+	return true
 }
 
 // stableAfter is how long a device must be read before its failure counts
@@ -375,16 +495,4 @@ func (h handler) CodeRead(c Code) {
 	src.status.Codes++
 	src.mu.Unlock()
 	src.sup.h.CodeRead(c)
-}
-
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

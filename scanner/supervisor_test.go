@@ -235,7 +235,8 @@ func TestSupervisorFlappingDevice(t *testing.T) {
 	dev := scannertest.NewFake("dev")
 	dev.SetReadError(syscall.EIO)
 	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, &scannertest.Recorder{},
-		zap.New(core), scanner.SupervisorOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+		// NoHotplug: a uevent from elsewhere on the machine would add a reopen.
+		zap.New(core), scanner.SupervisorOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, NoHotplug: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,5 +256,152 @@ func TestSupervisorFlappingDevice(t *testing.T) {
 	}
 	if st := sup.Status()[0]; st.Failures < 3 {
 		t.Errorf("status = %+v", st)
+	}
+}
+
+// attempts wraps an Opener and records when each open was tried.
+type attempts struct {
+	open scanner.Opener
+
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (a *attempts) Open(ctx context.Context) (scanner.Scanner, error) {
+	a.mu.Lock()
+	a.times = append(a.times, time.Now())
+	a.mu.Unlock()
+	return a.open(ctx)
+}
+
+func (a *attempts) since(t time.Time) []time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var d []time.Duration
+	for _, at := range a.times {
+		if !at.Before(t) {
+			d = append(d, at.Sub(t))
+		}
+	}
+	return d
+}
+
+func (a *attempts) count() int { return len(a.since(time.Time{})) }
+
+// TestSupervisorHotplugRetriesAtOnce: a down scanner waiting out a 5 s
+// backoff is opened as soon as a hotplug event comes, and every down
+// scanner is woken by the same event.
+func TestSupervisorHotplugRetriesAtOnce(t *testing.T) {
+	devs := []*scannertest.Fake{scannertest.NewFake("a"), scannertest.NewFake("b")}
+	var srcs []scanner.Source
+	var tries []*attempts
+	for i, d := range devs {
+		d.SetOpenError(syscall.ENOENT)
+		a := &attempts{open: d.Opener()}
+		tries = append(tries, a)
+		srcs = append(srcs, scanner.Source{Name: []string{"front", "side"}[i], Open: a.Open})
+	}
+	events := make(chan struct{})
+	sup, err := scanner.NewSupervisor(srcs, &scannertest.Recorder{}, nil,
+		scanner.WithHotplugEvents(scanner.SupervisorOptions{MinBackoff: 5 * time.Second, MaxBackoff: 5 * time.Second}, events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup)
+	defer stop()
+	waitFor(t, "first failed opens", func() bool { return tries[0].count() == 1 && tries[1].count() == 1 })
+
+	var opened []<-chan struct{}
+	for _, d := range devs {
+		opened = append(opened, d.Opened())
+		d.SetOpenError(nil) // plugged back
+	}
+	plugged := time.Now()
+	events <- struct{}{}
+	for i, ch := range opened {
+		select {
+		case <-ch:
+		case <-time.After(time.Second):
+			t.Fatalf("scanner %d not reopened within 1 s of the event (backoff is 5 s)", i)
+		}
+	}
+	if d := time.Since(plugged); d > 500*time.Millisecond {
+		t.Errorf("reopened %v after the event, want at once", d)
+	}
+	waitFor(t, "up", func() bool {
+		return sup.Status()[0].State == scanner.StateUp && sup.Status()[1].State == scanner.StateUp
+	})
+}
+
+// TestSupervisorHotplugShortRetry: a wake-up whose open still fails (udev
+// not done yet) is followed by retries from MinBackoff, not by the long
+// backoff reached before.
+func TestSupervisorHotplugShortRetry(t *testing.T) {
+	dev := scannertest.NewFake("dev")
+	dev.SetOpenError(syscall.EACCES)
+	a := &attempts{open: dev.Opener()}
+	events := make(chan struct{})
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: a.Open}}, &scannertest.Recorder{}, nil,
+		scanner.WithHotplugEvents(scanner.SupervisorOptions{MinBackoff: 20 * time.Millisecond, MaxBackoff: 2 * time.Second}, events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup)
+	defer stop()
+	// Tries at 0, 20, 60, 140, 300, 620, 1260 ms: the next wait is 1.28 s.
+	waitFor(t, "7 failed opens", func() bool { return a.count() >= 7 })
+	t0 := time.Now()
+	events <- struct{}{}
+	time.Sleep(400 * time.Millisecond)
+	// Expected: at once, then after 20 and 40 ms more (~0, 20, 60 ms).
+	if d := a.since(t0); len(d) < 3 || d[0] > 100*time.Millisecond || d[2] > 300*time.Millisecond {
+		t.Errorf("opens after the event at %v, want 3 within 300 ms starting at once", d)
+	}
+}
+
+// TestSupervisorNoHotplug: with NoHotplug, events do not shorten the backoff.
+func TestSupervisorNoHotplug(t *testing.T) {
+	dev := scannertest.NewFake("dev")
+	dev.SetOpenError(syscall.ENOENT)
+	a := &attempts{open: dev.Opener()}
+	events := make(chan struct{}, 1)
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: a.Open}}, &scannertest.Recorder{}, nil,
+		scanner.WithHotplugEvents(scanner.SupervisorOptions{MinBackoff: 5 * time.Second, MaxBackoff: 5 * time.Second, NoHotplug: true}, events))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup)
+	defer stop()
+	waitFor(t, "first failed open", func() bool { return a.count() == 1 })
+	events <- struct{}{}
+	time.Sleep(200 * time.Millisecond)
+	if n := a.count(); n != 1 {
+		t.Errorf("%d opens, want 1: the event was not to be heard", n)
+	}
+}
+
+// TestSupervisorHotplugUnavailable: a uevent socket that cannot be opened
+// is logged once at info and the scanner is still found by the backoff.
+func TestSupervisorHotplugUnavailable(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	dev := scannertest.NewFake("dev")
+	dev.SetOpenError(syscall.ENOENT)
+	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: "front", Open: dev.Opener()}}, &scannertest.Recorder{}, zap.New(core),
+		scanner.WithoutUeventSocket(scanner.SupervisorOptions{MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup)
+	defer stop()
+	waitFor(t, "down", func() bool { return sup.Status()[0].Failures >= 3 })
+	opened := dev.Opened()
+	dev.SetOpenError(nil)
+	<-opened
+	l := logs.FilterMessage("no hotplug events; replugged scanners are found by retrying alone")
+	if l.Len() != 1 {
+		t.Fatalf("fallback logged %d times, want once", l.Len())
+	}
+	if e := l.All()[0]; e.Level != zapcore.InfoLevel || e.ContextMap()["error"] != scanner.ErrNoUeventSocket.Error() {
+		t.Errorf("fallback log = %v %v", e.Level, e.ContextMap())
 	}
 }
