@@ -210,7 +210,10 @@ func TestPtyUnplugReplug(t *testing.T) {
 	}
 	expectPicture(t, e, [2]string{"Show your QR code   ", "to pay              "})
 
-	master.Close() // unplug
+	// Unplug as udev does: the link goes first, so it never points at a
+	// freed /dev/pts/N that a test running in parallel may be given next.
+	os.Remove(link)
+	master.Close()
 	slave.Close()
 	for range e.updates {
 	}

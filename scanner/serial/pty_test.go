@@ -14,6 +14,7 @@ import (
 type device struct {
 	master *os.File
 	slave  *os.File // kept open by the test so the pty lives until unplug
+	links  []string // symlinks made by link, removed again by unplug
 }
 
 func newDevice(t testing.TB) *device {
@@ -50,6 +51,7 @@ func (d *device) link(t testing.TB, path string) {
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
+	d.links = append(d.links, path)
 }
 
 func (d *device) write(t testing.TB, s string) {
@@ -59,9 +61,18 @@ func (d *device) write(t testing.TB, s string) {
 	}
 }
 
-// unplug closes both sides: the driver's reads fail with EIO and the
-// /dev/pts node goes away once the driver closes its descriptors.
+// unplug removes the device's links, as udev does, and closes both sides:
+// the driver's reads fail with EIO and the /dev/pts node goes away once the
+// driver closes its descriptors. The links go first because a link left
+// pointing at a freed /dev/pts/N would, once another process (a test running
+// in parallel) is given pty N, make the reopening driver read that pty and
+// steal its bytes: root ignores the driver's TIOCEXCL.
 func (d *device) unplug() {
+	for _, l := range d.links {
+		if target, err := os.Readlink(l); err == nil && target == d.slave.Name() {
+			os.Remove(l)
+		}
+	}
 	d.master.Close()
 	d.slave.Close()
 }
