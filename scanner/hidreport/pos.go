@@ -3,6 +3,8 @@ package hidreport
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kioskd/kioskd/scanner/frame"
 )
 
 // POSFormat is the byte layout of a HID POS input report.
@@ -209,7 +211,7 @@ func (d *POS) Feed(report []byte) (Result, error) {
 	res.Data = append([]byte(nil), payload...)
 	if d.hasAIM {
 		res.AIM = string(d.aim[:])
-		res.Symbology = aimSymbology(d.aim[1], d.aim[2])
+		res.Symbology = frame.Symbology(d.aim[1], d.aim[2])
 	}
 	if res.Symbology == "" {
 		if d.cfg.Format == Newland {
@@ -247,34 +249,6 @@ func (d *POS) normalize(report []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: report id 0x%02x, want 0x%02x", ErrMalformed, report[0], d.cfg.ReportID)
 	}
 	return report[:posReportLen], nil
-}
-
-// aimSymbology maps the AIM symbology character (ISO/IEC 15424) to a name.
-func aimSymbology(c, modifier byte) string {
-	switch c {
-	case 'Q':
-		return "qr"
-	case 'd':
-		return "datamatrix"
-	case 'z':
-		return "aztec"
-	case 'L':
-		return "pdf417"
-	case 'C':
-		return "code128"
-	case 'A':
-		return "code39"
-	case 'E':
-		if modifier == '4' {
-			return "ean8"
-		}
-		return "ean13"
-	case 'I':
-		return "itf"
-	case 'e':
-		return "databar"
-	}
-	return ""
 }
 
 // honeywellSymbology maps Honeywell's proprietary code id (byte 61).
