@@ -508,15 +508,34 @@ func (f *Flow) callCtx(ctx context.Context) (context.Context, context.CancelFunc
 }
 
 // classify turns a call error into a fact: a service refusal is final, the
-// rest says nothing about the outcome.
+// rest says nothing about the outcome. Only a 4xx answer carrying a service
+// code is a refusal; a code-less answer (a proxy's), a 401 left after the
+// client's one re-login, 408, 429, a 2xx login without a cookie and any 5xx
+// say nothing about whether the call took effect, so they are unknown and
+// the call is repeated or the status asked.
 func classify(err error, info *stepInfo) factKind {
 	info.err = err
 	var ae *smartpay.APIError
-	if errors.As(err, &ae) && !errors.Is(err, smartpay.ErrOutcomeUnknown) && ae.Code != smartpay.CodeUnavailable {
+	if !errors.As(err, &ae) || errors.Is(err, smartpay.ErrOutcomeUnknown) {
+		return fUnknown
+	}
+	if refusal(ae) {
 		info.code, info.message = ae.Code, ae.Message
 		return fRejected
 	}
 	return fUnknown
+}
+
+// refusal reports whether ae is the service's definitive "no".
+func refusal(ae *smartpay.APIError) bool {
+	if ae.Code == 0 || ae.Code == smartpay.CodeUnavailable || ae.HTTPStatus < 400 || ae.HTTPStatus >= 500 {
+		return false
+	}
+	switch ae.HTTPStatus {
+	case 401, 408, 429: // unauthorised after the re-login, timeout, rate limit: try again
+		return false
+	}
+	return true
 }
 
 func (f *Flow) doCommit(ctx context.Context, s *sale) (fact, stepInfo) {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -758,5 +759,45 @@ func TestFiscalForwardedAfterOutage(t *testing.T) {
 	}
 	if st.Requests[sim.MethodFiscalV1] < 3 {
 		t.Fatalf("v1 sent %d times; the outage was not waited out", st.Requests[sim.MethodFiscalV1])
+	}
+}
+
+// Answers that do not say whether the call took effect (a proxy's code-less
+// 403, a 429) are not refusals: the confirm is repeated until the service
+// accepts it, instead of the paid sale ending Declined with goods handed over.
+func TestConfirmNotRefusedByProxyOr429(t *testing.T) {
+	var proxied atomic.Int32
+	mw := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == sp.PathKassaStatus && proxied.Add(1) == 1 {
+				w.Header().Set("Content-Type", "text/html")
+				w.WriteHeader(http.StatusForbidden)
+				io.WriteString(w, "<html>forbidden by proxy</html>")
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	e := start(t, sim.Config{Middleware: mw}, payment.Config{})
+	e.scan(e.sim.QR(t, "pete"))
+	e.state(payment.WaitingAmount)
+	e.call("POST", "/v1/sale", `{"amount": 2500}`, 200, nil)
+	paid := e.state(payment.Paid)
+	// The middleware answers the first confirm; the simulator the second with 429.
+	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultStatus, Status: http.StatusTooManyRequests, Code: sp.CodeBadRequest}); err != nil {
+		t.Fatal(err)
+	}
+	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
+	e.state(payment.Completed)
+	for _, ev := range e.seen {
+		if ev.State == payment.Declined || ev.State == payment.Cancelled {
+			t.Fatalf("an unknown outcome was shown as %s; events: %s", ev.State, e.trace())
+		}
+	}
+	if p := e.purchase(paid.PurchaseID); !p.Confirmed || confirmations(p) != "success" {
+		t.Fatalf("simulator: %+v", p)
+	}
+	if n := proxied.Load(); n < 3 {
+		t.Fatalf("%d confirms, want the proxy's, the 429's and the accepted one", n)
 	}
 }
