@@ -146,6 +146,11 @@ func decide(cur State, f fact) State {
 	case WaitingAmount:
 		switch f.kind {
 		case fAmount:
+			if f.cancel {
+				// A cancel (host, replacing QR, paid elsewhere) queued
+				// behind the amount: the release must not go out.
+				return Cancelling
+			}
 			return Releasing
 		case fCancel, fTimeout:
 			return Cancelling

@@ -21,6 +21,7 @@ func TestDecide(t *testing.T) {
 		{"commit refused declines", Committing, fact{kind: fRejected}, Declined},
 		{"commit unknown repeats", Committing, fact{kind: fUnknown, cancel: true}, Committing},
 		{"amount releases", WaitingAmount, fact{kind: fAmount}, Releasing},
+		{"amount with a cancel queued behind it cancels", WaitingAmount, fact{kind: fAmount, haveAmount: true, cancel: true}, Cancelling},
 		{"amount timeout cancels", WaitingAmount, fact{kind: fTimeout}, Cancelling},
 		{"replace cancels", WaitingAmount, fact{kind: fCancel}, Cancelling},
 		{"released polls", Releasing, fact{kind: fReleased}, Paying},
