@@ -135,6 +135,7 @@ type input struct {
 // where noted.
 type sale struct {
 	id         string // kassa_purchase_id; fixed, read by other goroutines
+	asked      int64  // the amount the host set (or the sale started with); guarded by Flow.mu
 	code       []byte // the scanned payload; fixed, read by other goroutines
 	rec        journal.Sale
 	qr         smartpay.QR
@@ -323,6 +324,7 @@ func (f *Flow) newSale(payload []byte) (*sale, error) {
 	} else if f.pendingAmount > 0 {
 		s.rec.Amount, f.pendingAmount = f.pendingAmount, 0
 	}
+	s.asked = s.rec.Amount
 	f.cur = s
 	f.status = Status{State: Committing, SaleID: rec.ID, Amount: s.rec.Amount, Handover: f.cfg.Handover}
 	f.publishLocked(Event{Kind: KindState, State: Committing, SaleID: rec.ID, Amount: s.rec.Amount})
@@ -843,6 +845,11 @@ func (f *Flow) FrameStarted() {
 func (f *Flow) send(in input, ok func(State) bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	return f.sendLocked(in, ok)
+}
+
+// sendLocked is send with f.mu held.
+func (f *Flow) sendLocked(in input, ok func(State) bool) error {
 	if f.ctx == nil {
 		return ErrNotRunning
 	}
@@ -858,7 +865,9 @@ func (f *Flow) send(in input, ok func(State) bool) error {
 }
 
 // StartSale sets the amount (kopecks) of the current sale, or of the next
-// one when no QR has been scanned yet.
+// one when no QR has been scanned yet. The amount of a sale is set once:
+// the same amount again succeeds (a host's retry), a different one is
+// refused with ErrWrongState rather than silently ignored.
 func (f *Flow) StartSale(amount int64) error {
 	if amount <= 0 {
 		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
@@ -867,17 +876,25 @@ func (f *Flow) StartSale(amount int64) error {
 		return fmt.Errorf("%w: the kassa has a fixed amount", ErrWrongState)
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.ctx != nil && f.cur == nil {
 		f.pendingAmount = amount
 		f.status.PendingAmount = amount
 		f.publishLocked(Event{Kind: KindAmount, State: f.status.State, Amount: amount})
-		f.mu.Unlock()
 		return nil
 	}
-	f.mu.Unlock()
-	return f.send(input{kind: fAmount, amount: amount}, func(s State) bool {
-		return s == Committing || s == WaitingAmount
-	})
+	unreleased := func(s State) bool { return s == Committing || s == WaitingAmount }
+	if cur := f.cur; f.ctx != nil && cur != nil && !cur.recovering && unreleased(f.status.State) && cur.asked > 0 {
+		if cur.asked == amount {
+			return nil
+		}
+		return fmt.Errorf("%w: the sale's amount is already %d", ErrWrongState, cur.asked)
+	}
+	if err := f.sendLocked(input{kind: fAmount, amount: amount}, unreleased); err != nil {
+		return err
+	}
+	f.cur.asked = amount
+	return nil
 }
 
 // Cancel cancels the current sale (or the amount waiting for a scan).

@@ -801,3 +801,23 @@ func TestConfirmNotRefusedByProxyOr429(t *testing.T) {
 		t.Fatalf("%d confirms, want the proxy's, the 429's and the accepted one", n)
 	}
 }
+
+// The amount of a sale is set once: a different amount before the release
+// is refused instead of answered 200 and ignored; the same amount again (a
+// host's retry) succeeds.
+func TestChangedAmountRefused(t *testing.T) {
+	e := start(t, sim.Config{}, payment.Config{Handover: payment.HandoverAuto})
+	// Hold the commit so both amounts reach the sale while it is Committing.
+	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDelay, Delay: 700 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	e.scan(e.sim.QR(t, "quinn"))
+	e.state(payment.Committing)
+	e.call("POST", "/v1/sale", `{"amount": 100}`, 200, nil)
+	e.call("POST", "/v1/sale", `{"amount": 150}`, http.StatusConflict, nil)
+	e.call("POST", "/v1/sale", `{"amount": 100}`, 200, nil)
+	done := e.state(payment.Completed)
+	if p := e.purchase(done.PurchaseID); p.Amount != 100 {
+		t.Fatalf("simulator: %+v", p)
+	}
+}
