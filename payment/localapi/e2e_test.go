@@ -611,6 +611,8 @@ func TestMalformedRequestsChangeNothing(t *testing.T) {
 		{"POST", "/v1/sale", ``},
 		{"POST", "/v1/sale/handover", `{}`},
 		{"POST", "/v1/sale/cancel", `{"now": true}`},
+		{"POST", "/v1/sale/cancel", `{}garbage`},
+		{"POST", "/v1/sale/cancel", `{} {}`},
 		{"POST", "/v1/refunds", `{"purchase_id": "x"}`},
 		{"POST", "/v1/scan", `{"data": ""}`},
 		{"POST", "/v1/sale/fiscal", `{"kkt_reg_number": "12", "fiscal_sign": "1"}`},

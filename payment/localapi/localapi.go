@@ -444,6 +444,10 @@ func (s *Server) decodeEmpty(w http.ResponseWriter, r *http.Request) bool {
 		writeError(w, http.StatusBadRequest, "malformed request: "+err.Error())
 		return false
 	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "malformed request: data after the JSON object")
+		return false
+	}
 	return true
 }
 
