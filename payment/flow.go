@@ -739,6 +739,15 @@ func (f *Flow) take(s *sale, in input) (fact, bool) {
 		return fact{kind: fCancel}, true
 	case fHandover:
 		if s.state != Paid {
+			// A duplicate queued behind the one that moved the sale on:
+			// answer it with where the sale stands instead of leaving
+			// the host waiting for an ack that never comes.
+			if in.ack != nil {
+				select {
+				case in.ack <- s.state:
+				default:
+				}
+			}
 			return fact{}, false
 		}
 		s.ack = in.ack
@@ -922,14 +931,22 @@ func (f *Flow) Handover(ok bool) error {
 		return fmt.Errorf("%w: hand-over mode is auto", ErrWrongState)
 	}
 	ack := make(chan State, 1)
-	if err := f.send(input{kind: fHandover, ok: ok, ack: ack}, func(s State) bool { return s == Paid }); err != nil {
+	f.mu.Lock()
+	if ok && f.ctx != nil && (f.status.State == Confirming || f.status.State == Completed) {
+		// A repeated "handed over" (the host's retry): already recorded.
+		f.mu.Unlock()
+		return nil
+	}
+	err := f.sendLocked(input{kind: fHandover, ok: ok, ack: ack}, func(s State) bool { return s == Paid })
+	f.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	t := time.NewTimer(f.cfg.Timeouts.Call)
 	defer t.Stop()
 	select {
 	case st := <-ack:
-		if ok && st != Confirming {
+		if ok && st != Confirming && st != Completed {
 			// The hand-over timeout won the race: the payment is being cancelled.
 			return fmt.Errorf("%w: %s", ErrWrongState, st)
 		}

@@ -823,3 +823,42 @@ func TestChangedAmountRefused(t *testing.T) {
 		t.Fatalf("simulator: %+v", p)
 	}
 }
+
+// A repeated "handed over" is the host's retry, not a failure: concurrent
+// duplicates and one after the confirm all succeed, and the purchase is
+// confirmed once.
+func TestRepeatedHandoverSucceeds(t *testing.T) {
+	e := start(t, sim.Config{}, payment.Config{})
+	e.scan(e.sim.QR(t, "rita"))
+	e.state(payment.WaitingAmount)
+	e.call("POST", "/v1/sale", `{"amount": 1700}`, 200, nil)
+	paid := e.state(payment.Paid)
+	var wg sync.WaitGroup
+	codes := make([]int, 3)
+	for i := range codes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := e.hc.Post("http://kioskd/v1/sale/handover", "application/json", strings.NewReader(`{"ok": true}`))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Fatalf("concurrent hand-over %d: HTTP %d, want 200 (all: %v)", i, c, codes)
+		}
+	}
+	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
+	e.state(payment.Completed)
+	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
+	if p := e.purchase(paid.PurchaseID); !p.Confirmed || confirmations(p) != "success" {
+		t.Fatalf("simulator: %+v", p)
+	}
+}
