@@ -56,6 +56,11 @@ func (f *Flow) Refund(purchaseID string, amount int64) (RefundInfo, error) {
 		if errors.As(err, &se) {
 			return refundInfo(r), err
 		}
+		if errors.Is(err, errRefundJournal) {
+			// Nothing more happens without its record; the next start
+			// resumes the refund from its last journaled phase.
+			return refundInfo(r), err
+		}
 		// Outcome unknown: the background run repeats the request with
 		// the same kassa_refund_id.
 	}
@@ -79,19 +84,29 @@ func (f *Flow) RefundInfo(id string) (RefundInfo, error) {
 	return refundInfo(r), nil
 }
 
-// putRefund journals r and publishes it.
-func (f *Flow) putRefund(r *journal.Refund, phase journal.Phase) {
+// errRefundJournal marks a refund record that could not be written.
+var errRefundJournal = errors.New("payment: refund journal write failed")
+
+// putRefund journals r and publishes it. When the journal cannot be written
+// it leaves r's phase as it was and returns an error: the caller must stop
+// rather than make the next call without its record (as enter does).
+func (f *Flow) putRefund(r *journal.Refund, phase journal.Phase) error {
 	if r.Phase == phase {
-		return
+		return nil
+	}
+	rec := *r
+	rec.Phase, rec.Updated = phase, f.now()
+	if err := f.j.PutRefund(rec); err != nil {
+		f.log.Error("journal write failed; stopping the refund", zap.String("kassa_refund_id", r.ID), zap.Error(err))
+		f.notice(Event{Kind: KindFault, Message: "journal: " + err.Error()})
+		return fmt.Errorf("%w: refund %s: %w", errRefundJournal, r.ID, err)
 	}
 	f.log.Info("refund "+string(r.Phase)+" -> "+string(phase), zap.String("kassa_refund_id", r.ID),
 		zap.String("refund_id", r.RefundID), zap.String("outcome", r.Outcome))
-	r.Phase, r.Updated = phase, f.now()
-	if err := f.j.PutRefund(*r); err != nil {
-		f.log.Error("journal write failed", zap.String("kassa_refund_id", r.ID), zap.Error(err))
-	}
+	*r = rec
 	info := refundInfo(*r)
 	f.notice(Event{Kind: KindRefund, PurchaseID: r.PurchaseID, Amount: r.Amount, Code: r.SvcCode, Message: r.SvcMessage, Refund: &info})
+	return nil
 }
 
 // requestRefund makes one refund request for r (in PhaseRequesting).
@@ -103,13 +118,17 @@ func (f *Flow) requestRefund(ctx context.Context, r journal.Refund) (journal.Ref
 		var info stepInfo
 		if classify(err, &info) == fRejected {
 			r.Outcome, r.SvcCode, r.SvcMessage = "rejected", info.code, info.message
-			f.putRefund(&r, journal.PhaseDone)
+			if perr := f.putRefund(&r, journal.PhaseDone); perr != nil {
+				return r, perr
+			}
 			return r, &ServiceError{Code: info.code, Message: info.message, Err: err}
 		}
 		return r, err
 	}
 	r.RefundID = resp.RefundID
-	f.putRefund(&r, journal.PhaseRequested)
+	if err := f.putRefund(&r, journal.PhaseRequested); err != nil {
+		return r, err
+	}
 	return r, nil
 }
 
@@ -138,7 +157,9 @@ func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 			if f.now().Sub(r.Updated) > f.cfg.Timeouts.Payment {
 				// Not final in time: give up on it, as with a payment.
 				r.Outcome, r.SvcMessage = "timeout", "refund not final in time"
-				f.putRefund(&r, journal.PhaseRefundAbort)
+				if f.putRefund(&r, journal.PhaseRefundAbort) != nil {
+					return
+				}
 				continue
 			}
 			if !wait(pollDelay(polls)) {
@@ -154,10 +175,13 @@ func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 				switch resp.Status {
 				case smartpay.RefundSuccess:
 					r.Outcome = string(resp.Status)
-					f.putRefund(&r, journal.PhaseConfirming)
+					err = f.putRefund(&r, journal.PhaseConfirming)
 				case smartpay.RefundFailed, smartpay.RefundCancelled:
 					r.Outcome = string(resp.Status)
-					f.putRefund(&r, journal.PhaseRefundAbort)
+					err = f.putRefund(&r, journal.PhaseRefundAbort)
+				}
+				if err != nil {
+					return
 				}
 				continue
 			}
@@ -174,7 +198,9 @@ func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 			if err == nil || classify(err, &info) == fRejected {
 				// Accepted, or refused because the refund already ended:
 				// either way nothing is left to tell the service.
-				f.putRefund(&r, journal.PhaseDone)
+				if f.putRefund(&r, journal.PhaseDone) != nil {
+					return
+				}
 				continue
 			}
 		default:
@@ -183,7 +209,7 @@ func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 		}
 		if err != nil {
 			var se *ServiceError
-			if errors.As(err, &se) || ctx.Err() != nil {
+			if errors.As(err, &se) || errors.Is(err, errRefundJournal) || ctx.Err() != nil {
 				return
 			}
 			f.log.Warn("refund call failed; retrying", zap.String("kassa_refund_id", r.ID), zap.Error(err))
