@@ -141,10 +141,10 @@ type sale struct {
 	qr         smartpay.QR
 	state      State
 	recovering bool
-	cancel     bool       // cancel asked while a call was in flight
-	reason     string     // why the sale is being cancelled
-	replace    []byte     // the QR to commit after this one is cancelled
-	ack        chan State // gets the state after the next enter: the host's request is journaled
+	cancel     bool         // cancel asked while a call was in flight
+	reason     string       // why the sale is being cancelled
+	replace    []byte       // the QR to commit after this one is cancelled
+	acks       []chan State // get the state after the next enter: the host's request is journaled
 	inputs     chan input
 	deadline   time.Time
 	polls      int           // status checks since the release
@@ -410,10 +410,12 @@ func (f *Flow) runSale(ctx context.Context, s *sale) error {
 			f.pause(ctx, s, backoff(s.tries))
 		}
 		err := f.enter(s, next, info)
-		if s.ack != nil {
-			s.ack <- s.state
-			s.ack = nil
+		for _, ack := range s.acks {
+			if ack != nil {
+				ack <- s.state // cap 1, one send per request
+			}
 		}
+		s.acks = nil
 		if err != nil {
 			return err
 		}
@@ -738,6 +740,12 @@ func (f *Flow) take(s *sale, in input) (fact, bool) {
 		}
 		return fact{kind: fCancel}, true
 	case fHandover:
+		if s.state == Paid && len(s.acks) > 0 {
+			// A duplicate of the hand-over being applied: it learns the
+			// outcome with the first, once it is journaled.
+			s.acks = append(s.acks, in.ack)
+			return fact{}, false
+		}
 		if s.state != Paid {
 			// A duplicate queued behind the one that moved the sale on:
 			// answer it with where the sale stands instead of leaving
@@ -750,7 +758,7 @@ func (f *Flow) take(s *sale, in input) (fact, bool) {
 			}
 			return fact{}, false
 		}
-		s.ack = in.ack
+		s.acks = append(s.acks, in.ack)
 		return fact{kind: fHandover, ok: in.ok}, true
 	}
 	return fact{}, false
@@ -946,8 +954,10 @@ func (f *Flow) Handover(ok bool) error {
 	defer t.Stop()
 	select {
 	case st := <-ack:
-		if ok && st != Confirming && st != Completed {
-			// The hand-over timeout won the race: the payment is being cancelled.
+		done := st == Confirming || st == Completed
+		if ok != done {
+			// ok: the hand-over timeout won the race and the payment is
+			// being cancelled; !ok: a hand-over already confirmed it.
 			return fmt.Errorf("%w: %s", ErrWrongState, st)
 		}
 		return nil
