@@ -138,6 +138,10 @@ func (f *Flow) requestRefund(ctx context.Context, r journal.Refund) (journal.Ref
 // ctx ends.
 func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 	tries, polls := 0, 0
+	// The wait is timed from here on the monotonic clock, not from
+	// r.Updated: after a power cut or a clock step the wall-clock age says
+	// nothing about how long this refund has been watched.
+	started := time.Now()
 	wait := func(d time.Duration) bool {
 		t := time.NewTimer(d)
 		defer t.Stop()
@@ -154,8 +158,9 @@ func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
 		case journal.PhaseRequesting:
 			r, err = f.requestRefund(ctx, r)
 		case journal.PhaseRequested:
-			if f.now().Sub(r.Updated) > f.cfg.Timeouts.Payment {
-				// Not final in time: give up on it, as with a payment.
+			if polls > 0 && time.Since(started) > f.cfg.Timeouts.Payment {
+				// Not final in time, and asked at least once since the
+				// start: give up on it, as with a payment.
 				r.Outcome, r.SvcMessage = "timeout", "refund not final in time"
 				if f.putRefund(&r, journal.PhaseRefundAbort) != nil {
 					return

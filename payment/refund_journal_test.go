@@ -22,6 +22,8 @@ type refundStub struct {
 	j        *journal.Journal
 	statuses atomic.Int32
 	kassa    atomic.Int32
+	mu       sync.Mutex
+	sent     []smartpay.KassaStatus // refund kassa/status calls, in order
 }
 
 func (s *refundStub) Refund(context.Context, smartpay.RefundRequest) (smartpay.RefundResponse, error) {
@@ -34,7 +36,10 @@ func (s *refundStub) RefundStatus(context.Context, string) (smartpay.RefundStatu
 	return smartpay.RefundStatusResponse{RefundID: "ref-1", Status: smartpay.RefundSuccess}, nil
 }
 
-func (s *refundStub) RefundKassaStatus(context.Context, string, smartpay.KassaStatus) error {
+func (s *refundStub) RefundKassaStatus(_ context.Context, _ string, st smartpay.KassaStatus) error {
+	s.mu.Lock()
+	s.sent = append(s.sent, st)
+	s.mu.Unlock()
 	s.kassa.Add(1)
 	return nil
 }
@@ -66,5 +71,49 @@ func TestRefundJournalFailureStops(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // the first status poll would be due after 100ms
 	if n, k := svc.statuses.Load(), svc.kassa.Load(); n != 0 || k != 0 {
 		t.Fatalf("%d refund status and %d kassa status calls made without a journal record", n, k)
+	}
+}
+
+// A refund found requested at start, whose record is older than the
+// payment timeout (a long power cut, a clock step), is checked before it is
+// given up: the service says success, so it is confirmed, not cancelled.
+func TestRecoveredRefundIsCheckedBeforeCancel(t *testing.T) {
+	log := zap.NewNop()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	old := time.Now().Add(-time.Hour)
+	r, err := j.NewRefund("pur-1", 100, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.RefundID, r.Phase, r.Updated = "ref-1", journal.PhaseRequested, old
+	if err := j.PutRefund(r); err != nil {
+		t.Fatal(err)
+	}
+	svc := &refundStub{j: j}
+	f, err := payment.New(payment.Config{Timeouts: payment.Timeouts{Payment: 2 * time.Second}}, svc, j, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); f.Run(ctx) }()
+	defer func() { cancel(); wg.Wait() }()
+	deadline := time.Now().Add(5 * time.Second)
+	for svc.kassa.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the recovered refund was never confirmed or cancelled")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	svc.mu.Lock()
+	sent := append([]smartpay.KassaStatus(nil), svc.sent...)
+	svc.mu.Unlock()
+	if svc.statuses.Load() == 0 || sent[0] != smartpay.KassaSuccess {
+		t.Fatalf("refund kassa/status %v after %d status checks; want success after a check", sent, svc.statuses.Load())
 	}
 }
