@@ -40,10 +40,13 @@ func (f *Flow) Refund(purchaseID string, amount int64) (RefundInfo, error) {
 		return RefundInfo{}, fmt.Errorf("%w: purchase_id and a positive amount are required", ErrInvalid)
 	}
 	f.mu.Lock()
-	ctx, wg := f.ctx, f.wg
+	ctx, wg, ready := f.ctx, f.wg, f.ready
 	f.mu.Unlock()
-	if ctx == nil {
-		return RefundInfo{}, ErrNotRunning
+	if ctx == nil || !ready {
+		// Until Run has read the open refunds and started their runners,
+		// a new record could be picked up by recovery too and get two
+		// runners: the host tries again once the flow is ready.
+		return RefundInfo{}, fmt.Errorf("%w: recovery not finished", ErrNotRunning)
 	}
 	r, err := f.j.NewRefund(purchaseID, amount, f.now())
 	if err != nil {
