@@ -973,19 +973,24 @@ func (f *Flow) PaidElsewhere(receipt json.RawMessage) error {
 	if err := checkReceipt(receipt); err != nil {
 		return err
 	}
+	// Check the state and queue the cancel under one hold of f.mu: once it
+	// is queued the sale can no longer be released (decide cancels), so
+	// the receipt queued next is for a sale that is not paid by QR. The
+	// other order left a receipt queued when the sale had moved on to
+	// Releasing in between and the cancel was refused.
 	f.mu.Lock()
 	cur := f.cur
-	ok := cur != nil && !cur.recovering && (f.status.State == Committing || f.status.State == WaitingAmount)
-	f.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: no unreleased sale", ErrWrongState)
-	}
-	if err := f.enqueueFiscal(journal.Fiscal{Version: 2, SaleID: cur.id, Code: cur.code, Receipt: receipt}); err != nil {
-		return err
-	}
-	return f.send(input{kind: fCancel, reason: "paid by another method"}, func(s State) bool {
+	err := f.sendLocked(input{kind: fCancel, reason: "paid by another method"}, func(s State) bool {
 		return s == Committing || s == WaitingAmount
 	})
+	f.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, ErrWrongState) {
+			return fmt.Errorf("%w: no unreleased sale", err)
+		}
+		return err
+	}
+	return f.enqueueFiscal(journal.Fiscal{Version: 2, SaleID: cur.id, Code: cur.code, Receipt: receipt})
 }
 
 // FiscalData is the fiscal record of a paid sale as the host sends it.
