@@ -453,7 +453,7 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) error {
 	case WaitingAmount:
 		s.deadline = now.Add(f.cfg.Timeouts.Amount)
 	case Releasing:
-		if prev != Checking { // a re-release keeps the payment deadline
+		if s.released.IsZero() { // a re-release (from Paying or Checking) keeps the payment deadline
 			s.deadline = time.Time{}
 		}
 	case Paying, Checking:
