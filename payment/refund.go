@@ -36,6 +36,14 @@ func refundInfo(r journal.Refund) RefundInfo {
 // the refund goes on in the background (poll, confirm) and RefundInfo
 // follows it.
 func (f *Flow) Refund(purchaseID string, amount int64) (RefundInfo, error) {
+	return f.RefundOnce(purchaseID, amount, "")
+}
+
+// RefundOnce is Refund with the host's idempotency key requestID (may be
+// empty): a repeated request with the same key gets the refund the first
+// one made (its refusal again, if it was refused) instead of a second
+// refund; the same key with another purchase or amount is ErrInvalid.
+func (f *Flow) RefundOnce(purchaseID string, amount int64, requestID string) (RefundInfo, error) {
 	if purchaseID == "" || amount <= 0 {
 		return RefundInfo{}, fmt.Errorf("%w: purchase_id and a positive amount are required", ErrInvalid)
 	}
@@ -48,9 +56,21 @@ func (f *Flow) Refund(purchaseID string, amount int64) (RefundInfo, error) {
 		// runners: the host tries again once the flow is ready.
 		return RefundInfo{}, fmt.Errorf("%w: recovery not finished", ErrNotRunning)
 	}
-	r, err := f.j.NewRefund(purchaseID, amount, f.now())
+	r, existed, err := f.j.NewRefundOnce(purchaseID, amount, requestID, f.now())
+	if errors.Is(err, journal.ErrRequestReused) {
+		return RefundInfo{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
 	if err != nil {
 		return RefundInfo{}, err
+	}
+	if existed {
+		// The first request (or recovery) drives it; answer as it did.
+		f.log.Info("refund repeated by the host", zap.String("kassa_refund_id", r.ID), zap.String("request_id", requestID))
+		if r.Phase == journal.PhaseDone && r.Outcome == "rejected" {
+			return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage,
+				Err: &smartpay.APIError{Method: smartpay.PathRefund, HTTPStatus: 409, Code: r.SvcCode, Message: r.SvcMessage}}
+		}
+		return refundInfo(r), nil
 	}
 	f.log.Info("refund requested", zap.String("kassa_refund_id", r.ID), zap.String("purchase_id", purchaseID), zap.Int64("amount", amount))
 	r, err = f.requestRefund(ctx, r)

@@ -72,6 +72,7 @@ type Refund struct {
 	SvcMessage string    `json:"svc_message,omitempty"`
 	Created    time.Time `json:"created"`
 	Updated    time.Time `json:"updated"`
+	RequestID  string    `json:"request_id,omitempty"` // the host's idempotency key, if it sent one
 }
 
 // Fiscal is one queued fiscal record: v1 (purchase id, KKT number, fiscal
@@ -284,16 +285,50 @@ func (j *Journal) SaleByPurchase(purchaseID string) (Sale, error) {
 	return *found, nil
 }
 
+// ErrRequestReused is returned when a host's refund request id comes again
+// with a different purchase or amount.
+var ErrRequestReused = errors.New("journal: refund request id reused with different parameters")
+
 // NewRefund issues a kassa_refund_id and stores a refund in
 // PhaseRequesting, durably, before the refund call is made.
 func (j *Journal) NewRefund(purchaseID string, amount int64, now time.Time) (Refund, error) {
-	var r Refund
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	r, _, err := j.NewRefundOnce(purchaseID, amount, "", now)
+	return r, err
+}
+
+// NewRefundOnce is NewRefund with the host's idempotency key requestID:
+// when a refund with that key is already stored (a host repeating a
+// request whose answer it lost) it is returned with existed true and
+// nothing is stored. The look-up and the insert are one transaction, so
+// concurrent repeats make one refund. An empty requestID never matches.
+func (j *Journal) NewRefundOnce(purchaseID string, amount int64, requestID string, now time.Time) (r Refund, existed bool, err error) {
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		if requestID != "" {
+			err := tx.Bucket(bucketRefunds).ForEach(func(_, v []byte) error {
+				var old Refund
+				if err := json.Unmarshal(v, &old); err != nil {
+					return err
+				}
+				if old.RequestID == requestID && !existed {
+					r, existed = old, true
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			if existed {
+				if r.PurchaseID != purchaseID || r.Amount != amount {
+					return fmt.Errorf("%w: %q is refund %s", ErrRequestReused, requestID, r.ID)
+				}
+				return nil
+			}
+		}
 		id, err := nextIDLocked(tx, now)
 		if err != nil {
 			return err
 		}
-		r = Refund{ID: id, PurchaseID: purchaseID, Amount: amount, Phase: PhaseRequesting, Created: now, Updated: now}
+		r = Refund{ID: id, PurchaseID: purchaseID, Amount: amount, Phase: PhaseRequesting, Created: now, Updated: now, RequestID: requestID}
 		key, err := idKey(id)
 		if err != nil {
 			return err
@@ -301,9 +336,9 @@ func (j *Journal) NewRefund(purchaseID string, amount int64, now time.Time) (Ref
 		return put(tx, bucketRefunds, key, r)
 	})
 	if err != nil {
-		return Refund{}, fmt.Errorf("journal: new refund: %w", err)
+		return Refund{}, false, fmt.Errorf("journal: new refund: %w", err)
 	}
-	return r, nil
+	return r, existed, nil
 }
 
 // PutRefund stores r (which must come from NewRefund), durably.

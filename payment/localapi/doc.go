@@ -9,7 +9,7 @@
 //	POST /v1/sale/handover          {"ok": bool}
 //	POST /v1/sale/paid-elsewhere    {"receipt": {...}}
 //	POST /v1/sale/fiscal            {"kkt_reg_number", "fiscal_sign", "receipt"?, "purchase_id"?}
-//	POST /v1/refunds                {"purchase_id", "amount"}
+//	POST /v1/refunds                {"purchase_id", "amount", "request_id"?} (or header Idempotency-Key: a repeat returns the first refund)
 //	GET  /v1/refunds/{id}
 //	POST /v1/scan                   {"data": "..."}
 //	GET  /v1/events                 text/event-stream

@@ -862,3 +862,42 @@ func TestRepeatedHandoverSucceeds(t *testing.T) {
 		t.Fatalf("simulator: %+v", p)
 	}
 }
+
+// A host repeating POST /v1/refunds with the same idempotency key (body
+// request_id or Idempotency-Key header) gets the first refund back, not a
+// second refund.
+func TestRefundRepeatedWithKeyRefundsOnce(t *testing.T) {
+	e := start(t, sim.Config{}, payment.Config{})
+	pid := e.paidSale("sven", 10000)
+	body := fmt.Sprintf(`{"purchase_id": %q, "amount": 3000, "request_id": "host-42"}`, pid)
+	var first, again, byHeader payment.RefundInfo
+	e.call("POST", "/v1/refunds", body, http.StatusAccepted, &first)
+	e.call("POST", "/v1/refunds", body, http.StatusAccepted, &again)
+	req, _ := http.NewRequest("POST", "http://kioskd/v1/refunds", strings.NewReader(fmt.Sprintf(`{"purchase_id": %q, "amount": 3000}`, pid)))
+	req.Header.Set("Idempotency-Key", "host-42")
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&byHeader)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("header repeat: HTTP %d, %v", resp.StatusCode, err)
+	}
+	if first.ID == "" || again.ID != first.ID || byHeader.ID != first.ID {
+		t.Fatalf("repeats made new refunds: %s, %s, %s", first.ID, again.ID, byHeader.ID)
+	}
+	e.call("POST", "/v1/refunds", fmt.Sprintf(`{"purchase_id": %q, "amount": 2000, "request_id": "host-42"}`, pid), http.StatusBadRequest, nil)
+	if got := e.refundDone(first.ID); got.Outcome != "success" {
+		t.Fatalf("refund %+v", got)
+	}
+	var late payment.RefundInfo
+	e.call("POST", "/v1/refunds", body, http.StatusAccepted, &late)
+	if late.ID != first.ID || !late.Done {
+		t.Fatalf("repeat after the end: %+v", late)
+	}
+	st := e.sim.Sim.State()
+	if p, _ := st.Purchase(pid); len(st.Refunds) != 1 || p.Refunded != 3000 {
+		t.Fatalf("simulator: %d refunds, %d refunded; want one of 3000", len(st.Refunds), p.Refunded)
+	}
+}

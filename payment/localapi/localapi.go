@@ -29,7 +29,7 @@ type Flow interface {
 	Handover(ok bool) error
 	PaidElsewhere(receipt json.RawMessage) error
 	Fiscal(d payment.FiscalData) error
-	Refund(purchaseID string, amount int64) (payment.RefundInfo, error)
+	RefundOnce(purchaseID string, amount int64, requestID string) (payment.RefundInfo, error)
 	RefundInfo(id string) (payment.RefundInfo, error)
 	Scan(data []byte, source string, at time.Time)
 	Subscribe() (<-chan payment.Event, func())
@@ -284,11 +284,19 @@ func (s *Server) routes() {
 		var in struct {
 			PurchaseID string `json:"purchase_id"`
 			Amount     int64  `json:"amount"`
+			RequestID  string `json:"request_id"` // idempotency key; or the Idempotency-Key header
 		}
 		if !s.decode(w, r, &in) {
 			return
 		}
-		info, err := s.flow.Refund(in.PurchaseID, in.Amount)
+		if h := r.Header.Get("Idempotency-Key"); h != "" {
+			if in.RequestID != "" && in.RequestID != h {
+				writeError(w, http.StatusBadRequest, "malformed request: request_id and Idempotency-Key differ")
+				return
+			}
+			in.RequestID = h
+		}
+		info, err := s.flow.RefundOnce(in.PurchaseID, in.Amount, in.RequestID)
 		if err != nil {
 			s.reply(w, err)
 			return
