@@ -141,6 +141,7 @@ type sale struct {
 	qr         smartpay.QR
 	state      State
 	recovering bool
+	refused    State        // Confirming or Cancelling once the service refused that kassa/status
 	cancel     bool         // cancel asked while a call was in flight
 	reason     string       // why the sale is being cancelled
 	replace    []byte       // the QR to commit after this one is cancelled
@@ -402,6 +403,10 @@ func (f *Flow) runSale(ctx context.Context, s *sale) error {
 		fc.cancel = s.cancel
 		fc.auto = f.auto
 		fc.recovering = s.recovering
+		if fc.kind == fRejected && (s.state == Confirming || s.state == Cancelling) {
+			s.refused = s.state
+		}
+		fc.refused = s.refused
 		next := decide(s.state, fc)
 		if fc.kind == fUnknown && next == s.state && s.state != Checking {
 			// Repeat the same call after a pause (Checking has its own
@@ -457,14 +462,28 @@ func (f *Flow) enter(s *sale, next State, info stepInfo) error {
 			s.deadline = time.Time{}
 		}
 	case Paying, Checking:
-		if s.released.IsZero() {
+		if s.refused != Idle {
+			// Checking after a refused kassa/status: no timeout, only
+			// the service's final status ends it.
+			s.deadline = time.Time{}
+			if s.released.IsZero() {
+				s.released, s.polls = now, 0
+			}
+		} else if s.released.IsZero() {
 			s.released, s.polls = now, 0
 			s.deadline = now.Add(f.cfg.Timeouts.Payment)
 		}
 	case Paid:
 		s.deadline = now.Add(f.cfg.Timeouts.Handover)
 	}
-	if phase := next.phase(); phase != s.rec.Phase {
+	phase := next.phase()
+	if s.refused != Idle && !next.Terminal() {
+		// Keep the phase of the refused call (handed over, or
+		// cancelling): a restart repeats it and asks again, and never
+		// mistakes handed-over goods for a payment to cancel.
+		phase = s.rec.Phase
+	}
+	if phase != s.rec.Phase {
 		rec := s.rec
 		rec.Phase, rec.Updated = phase, now
 		if next.Terminal() {
@@ -616,7 +635,11 @@ func (f *Flow) doPoll(ctx context.Context, s *sale) (fact, stepInfo) {
 	resp, err := f.svc.Status(cctx, s.rec.PurchaseID)
 	cancel()
 	if err != nil {
-		classify(err, &info)
+		if classify(err, &info) == fRejected && s.refused != Idle {
+			// After a refused kassa/status a refused status too means
+			// the service does not know the purchase: decide ends it.
+			return fact{kind: fRejected}, info
+		}
 		return fact{kind: fUnknown}, info // a refused status says nothing about the payment
 	}
 	switch {

@@ -123,6 +123,7 @@ type fact struct {
 	cancel     bool                    // a cancel is pending (asked during a call)
 	auto       bool                    // hand-over mode auto
 	recovering bool                    // the sale was found open at start: nobody waits for it
+	refused    State                   // Confirming or Cancelling: the service refused that kassa/status
 }
 
 // decide is the state machine: the next state of a sale in cur after f.
@@ -170,6 +171,9 @@ func decide(cur State, f fact) State {
 			return Checking
 		}
 	case Paying, Checking:
+		if f.refused != Idle {
+			return afterRefusedKassa(f)
+		}
 		switch f.kind {
 		case fStatus:
 			switch f.status {
@@ -215,15 +219,45 @@ func decide(cur State, f fact) State {
 		case fConfirmed:
 			return Completed
 		case fRejected:
-			return Declined
+			// The refusal does not say how the purchase ended: ask.
+			return Checking
 		}
 	case Cancelling:
 		switch f.kind {
-		case fCancelAcked, fRejected:
-			// A refused cancel means the purchase already ended (failed,
-			// expired, cancelled): there is nothing left to undo.
+		case fCancelAcked:
 			return Cancelled
+		case fRejected:
+			// Refused: the purchase may have ended (cancelled, expired)
+			// or be confirmed (only a refund returns the money): ask.
+			return Checking
 		}
 	}
 	return cur
+}
+
+// afterRefusedKassa is decide in Checking after the service refused a
+// kassa/status: only the purchase's final status ends the sale. There is no
+// deadline and no cancel to make (the call was refused), and a success is
+// the service keeping the money: a cancel is refused only once confirmed,
+// a confirm only when the purchase is not (or no longer) payable.
+func afterRefusedKassa(f fact) State {
+	switch f.kind {
+	case fStatus:
+	case fRejected: // the status refused too: the service does not know the purchase
+		if f.refused == Cancelling {
+			return Cancelled // nothing to undo
+		}
+		return Declined
+	default:
+		return Checking
+	}
+	switch f.status {
+	case smartpay.Success:
+		return Completed
+	case smartpay.Failed, smartpay.Expired:
+		return Declined
+	case smartpay.Cancelled:
+		return Cancelled
+	}
+	return Checking
 }
