@@ -1,6 +1,7 @@
 package payment_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"testing"
@@ -8,6 +9,8 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -31,4 +34,21 @@ func TestMain(m *testing.M) {
 		}
 	}
 	os.Exit(code)
+}
+
+// runFlow runs a flow over svc and j until stop is called (or the test
+// ends); it returns the flow's events.
+func runFlow(t *testing.T, cfg payment.Config, svc payment.Service, j *journal.Journal) (*payment.Flow, <-chan payment.Event, func()) {
+	t.Helper()
+	f, err := payment.New(cfg, svc, j, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, unsub := f.Subscribe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = f.Run(ctx) }()
+	stop := func() { cancel(); <-done; unsub() }
+	t.Cleanup(stop)
+	return f, events, stop
 }

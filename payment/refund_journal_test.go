@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay"
@@ -47,21 +45,13 @@ func (s *refundStub) RefundKassaStatus(_ context.Context, _ string, st smartpay.
 // A refund whose record cannot be written stops there: the host gets the
 // error and no further call is made without its record.
 func TestRefundJournalFailureStops(t *testing.T) {
-	log := zap.NewNop()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := &refundStub{j: j}
-	f, err := payment.New(payment.Config{}, svc, j, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); f.Run(ctx) }()
-	defer func() { cancel(); wg.Wait() }()
+	f, _, stop := runFlow(t, payment.Config{}, svc, j)
+	defer stop()
 	for !f.Snapshot().Ready {
 		time.Sleep(time.Millisecond)
 	}
@@ -78,7 +68,6 @@ func TestRefundJournalFailureStops(t *testing.T) {
 // payment timeout (a long power cut, a clock step), is checked before it is
 // given up: the service says success, so it is confirmed, not cancelled.
 func TestRecoveredRefundIsCheckedBeforeCancel(t *testing.T) {
-	log := zap.NewNop()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -94,15 +83,8 @@ func TestRecoveredRefundIsCheckedBeforeCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := &refundStub{j: j}
-	f, err := payment.New(payment.Config{Timeouts: payment.Timeouts{Payment: 2 * time.Second}}, svc, j, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); f.Run(ctx) }()
-	defer func() { cancel(); wg.Wait() }()
+	_, _, stop := runFlow(t, payment.Config{Timeouts: payment.Timeouts{Payment: 2 * time.Second}}, svc, j)
+	defer stop() // before the deferred j.Close
 	deadline := time.Now().Add(5 * time.Second)
 	for svc.kassa.Load() == 0 {
 		if time.Now().After(deadline) {

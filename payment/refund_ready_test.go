@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-
-	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
@@ -47,7 +44,6 @@ func (s *recoveryStub) RefundKassaStatus(context.Context, string, smartpay.Kassa
 // ErrNotRunning: recovery reads the open refunds, and a record made
 // meanwhile would get a second runner.
 func TestRefundRefusedUntilRecoveryDone(t *testing.T) {
-	log := zap.NewNop()
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -62,15 +58,8 @@ func TestRefundRefusedUntilRecoveryDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	svc := &recoveryStub{release: make(chan struct{})}
-	f, err := payment.New(payment.Config{Timeouts: payment.Timeouts{Call: 5 * time.Second}}, svc, j, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); f.Run(ctx) }()
-	defer func() { cancel(); wg.Wait() }()
+	f, _, stop := runFlow(t, payment.Config{Timeouts: payment.Timeouts{Call: 5 * time.Second}}, svc, j)
+	defer stop() // before the deferred j.Close
 	for f.Snapshot().State != payment.Cancelling {
 		time.Sleep(time.Millisecond)
 	}

@@ -1,7 +1,6 @@
 package payment_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -13,22 +12,6 @@ import (
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
-
-// runFlow runs a flow over j until stop is called; it returns the events.
-func runFlow(t *testing.T, cfg payment.Config, se *simenv.Env, j *journal.Journal) (*payment.Flow, <-chan payment.Event, func()) {
-	t.Helper()
-	f, err := payment.New(cfg, se.Client, j, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, unsub := f.Subscribe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = f.Run(ctx) }()
-	stop := func() { cancel(); <-done; unsub() }
-	t.Cleanup(stop)
-	return f, events, stop
-}
 
 func waitTerminal(t *testing.T, events <-chan payment.Event) payment.Event {
 	t.Helper()
@@ -57,7 +40,7 @@ func TestRefusedCancelAsksTheStatus(t *testing.T) {
 	}
 	defer j.Close()
 	cfg := payment.Config{FixedAmount: 300, Linger: time.Millisecond}
-	f, events, stop := runFlow(t, cfg, se, j)
+	f, events, stop := runFlow(t, cfg, se.Client, j)
 	for !f.Snapshot().Ready {
 		time.Sleep(time.Millisecond)
 	}
@@ -77,7 +60,7 @@ func TestRefusedCancelAsksTheStatus(t *testing.T) {
 	if err := j.PutSale(rec); err != nil {
 		t.Fatal(err)
 	}
-	_, events, _ = runFlow(t, cfg, se, j)
+	_, events, _ = runFlow(t, cfg, se.Client, j)
 	if end := waitTerminal(t, events); end.State != payment.Completed {
 		t.Fatalf("a refused cancel of a confirmed purchase ended %s, want completed", end.State)
 	}
