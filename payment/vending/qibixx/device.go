@@ -50,6 +50,7 @@ func (o Options) withDefaults() Options {
 
 // Stats counts what the device read; for tests and metrics.
 type Stats struct {
+	Bytes      uint64 // bytes read from the adapter
 	Lines      uint64 // lines understood
 	Malformed  uint64 // lines with bad fields or noise (ErrMalformedLine)
 	Unknown    uint64 // lines of no known kind (ErrUnknownLine)
@@ -202,6 +203,7 @@ func (d *Device) read(rctx context.Context, p *port, in chan<- input) {
 	}
 	var sp splitter
 	err := p.readLoop(rctx, func(b []byte, at time.Time) {
+		d.count(func(s *Stats) { s.Bytes += uint64(len(b)) })
 		sp.feed(b, func(raw []byte) {
 			l, perr := ParseLine(raw)
 			give(input{line: l, err: perr, at: at})
