@@ -3,6 +3,11 @@
 //
 //	smartpay-sim serve -listen 127.0.0.1:8443 -admin 127.0.0.1:8444 -dir ./sim
 //	smartpay-sim qr -dir ./sim [-user ID]
+//	smartpay-sim vmc -link /run/kioskd/mdb0 [-product ITEM:NAME:KOPECKS]…
+//
+// vmc plays a vending machine with a Qibixx MDB adapter (package
+// payment/vending/vmcsim) on a pty, for kioskd's vending: section; it reads
+// commands typed on stdin (help lists them).
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 const usage = `usage:
   smartpay-sim serve -listen ADDR -admin ADDR -dir DIR [-kassas N] [-success-delay D] [-session-ttl D] [-stale D]
   smartpay-sim qr -dir DIR [-user ID]
+  smartpay-sim vmc -link PATH [-product ITEM:NAME:KOPECKS]… [-vmc-timeout D] [-dispense D] [-trace] [-repl=false]
 `
 
 func main() {
@@ -53,6 +59,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "qr":
 		return qr(args[1:], stdout, stderr)
+	case "vmc":
+		return vmc(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])

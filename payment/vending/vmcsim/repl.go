@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 const replHelp = `commands:
@@ -75,7 +76,8 @@ func (m *Machine) REPL(ctx context.Context, in io.ReadCloser, out io.Writer) err
 
 func (m *Machine) list(out io.Writer) {
 	for _, p := range m.cfg.Products {
-		fmt.Fprintf(out, "  %3d  %-24s %s\n", p.Item, p.Name, rubles(p.Price))
+		pad := max(1, 26-utf8.RuneCountInString(p.Name)) // %-26s would count bytes
+		fmt.Fprintf(out, "  %3d  %s%s%s\n", p.Item, p.Name, strings.Repeat(" ", pad), rubles(p.Price))
 	}
 }
 
