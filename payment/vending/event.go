@@ -147,12 +147,7 @@ var causeNames = [...]string{"vmc", "vmc_reset", "disabled", "link_lost", "not_a
 	"superseded", "no_result", "not_representable", "price_mismatch"}
 
 // String returns the cause's label.
-func (c Cause) String() string {
-	if c < 0 || int(c) >= len(causeNames) {
-		return fmt.Sprintf("Cause(%d)", int(c))
-	}
-	return causeNames[c]
-}
+func (c Cause) String() string { return label(causeNames[:], c, "Cause") }
 
 // ResetBy says who reset the reader.
 type ResetBy int

@@ -58,12 +58,7 @@ const (
 var adapterNames = [...]string{"missing", "configuring", "not_answering", "ready"}
 
 // String returns the state's label.
-func (s AdapterState) String() string {
-	if s < 0 || int(s) >= len(adapterNames) {
-		return fmt.Sprintf("AdapterState(%d)", int(s))
-	}
-	return adapterNames[s]
-}
+func (s AdapterState) String() string { return label(adapterNames[:], s, "AdapterState") }
 
 // ReaderState is the cashless reader's MDB state as the VMC drives it.
 type ReaderState int
@@ -82,11 +77,14 @@ const (
 var readerNames = [...]string{"unknown", "inactive", "disabled", "enabled", "session_idle", "vend"}
 
 // String returns the state's label.
-func (s ReaderState) String() string {
-	if s < 0 || int(s) >= len(readerNames) {
-		return fmt.Sprintf("ReaderState(%d)", int(s))
+func (s ReaderState) String() string { return label(readerNames[:], s, "ReaderState") }
+
+// label returns names[v], or type(v) for a value out of range.
+func label[T ~int](names []string, v T, typ string) string {
+	if v < 0 || int(v) >= len(names) {
+		return fmt.Sprintf("%s(%d)", typ, int(v))
 	}
-	return readerNames[s]
+	return names[v]
 }
 
 // Status is the adapter's and the reader's state.

@@ -559,15 +559,23 @@ func (d *Device) lost(ctx context.Context, cause vending.Cause, a vending.Adapte
 	d.setAdapter(ctx, a, err)
 }
 
-// detach forgets the closed port.
+// detach forgets the closed port. The adapter's state says why it was
+// closed: gone, not answering, refusing the configuration, or about to be
+// configured again.
 func (d *Device) detach(ctx context.Context, err error) {
 	d.mu.Lock()
 	d.p = nil
 	d.mu.Unlock()
-	if err == nil || ctx.Err() != nil {
+	state, cause := vending.AdapterMissing, vending.CauseLinkLost
+	switch {
+	case err == nil || ctx.Err() != nil:
 		err = errors.New("qibixx: stopped")
+	case errors.Is(err, errNoAnswer):
+		state, cause = vending.AdapterNotAnswering, vending.CauseNotAnswering
+	case errors.Is(err, errRefused), errors.Is(err, errRecovered):
+		state = vending.AdapterConfiguring
 	}
-	d.lost(ctx, vending.CauseLinkLost, vending.AdapterMissing, err)
+	d.lost(ctx, cause, state, err)
 }
 
 // emit delivers ev to Next, waiting while the queue is full (the reader

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ type rig struct {
 
 type rigOptions struct {
 	sim    vmcsim.Config
+	before func(*vmcsim.Machine) error // runs on the machine before the device starts
 	cfg    func(*qibixx.Config)
 	opts   qibixx.Options
 	noPump bool
@@ -82,6 +84,11 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	r := &rig{t: t, ctx: ctx, m: m, dev: dev, logs: logs, evs: make(chan vending.Event, 4096)}
 	done := make(chan error, 3)
 	go func() { done <- m.Run(ctx) }()
+	if o.before != nil {
+		if err := o.before(m); err != nil {
+			t.Fatal(err)
+		}
+	}
 	go func() { done <- dev.Run(ctx) }()
 	n := 2
 	if !o.noPump {
@@ -172,15 +179,37 @@ func expect[T vending.Event](t testing.TB, ev vending.Event) T {
 	return got
 }
 
-func (r *rig) outcome(n int) vmcsim.Outcome {
+// machine waits until the machine's state satisfies cond.
+func (r *rig) machine(what string, cond func(vmcsim.Snapshot) bool) vmcsim.Snapshot {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(r.ctx, wait)
 	defer cancel()
-	s, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool { return len(s.Outcomes) >= n })
+	s, err := r.m.Wait(ctx, cond)
 	if err != nil {
-		r.t.Fatalf("machine outcome %d: %v; outcomes %+v", n, err, s.Outcomes)
+		r.t.Fatalf("machine never %s: %v; %+v", what, err, s)
 	}
+	return s
+}
+
+func (r *rig) outcome(n int) vmcsim.Outcome {
+	r.t.Helper()
+	s := r.machine("ended vend "+fmt.Sprint(n), func(s vmcsim.Snapshot) bool { return len(s.Outcomes) >= n })
 	return s.Outcomes[n-1]
+}
+
+// dispensing makes the machine hang on approved vends, requests item and
+// approves it; it returns once the machine is dispensing.
+func (r *rig) dispensing(item int) vending.VendRequest {
+	r.t.Helper()
+	if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
+		r.t.Fatal(err)
+	}
+	req := r.request(item)
+	if err := r.dev.Approve(r.ctx, req.ID, req.Amount); err != nil {
+		r.t.Fatal(err)
+	}
+	r.machine("dispensed", func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" })
+	return req
 }
 
 func (r *rig) request(item int) vending.VendRequest {
@@ -382,30 +411,15 @@ func TestUnrepresentablePriceDenied(t *testing.T) {
 	if d.Cause != vending.CauseNotRepresentable || d.Item != 5 {
 		t.Errorf("denied %+v", d)
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, wait)
-	defer cancel()
-	if _, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool {
+	r.machine("got C,STOP", func(s vmcsim.Snapshot) bool {
 		return len(s.Commands) > 0 && s.Commands[len(s.Commands)-1] == "C,STOP"
-	}); err != nil {
-		t.Error("no C,STOP sent:", err)
-	}
+	})
 }
 
 func TestUnplugAndReopen(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.ready()
-	if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-		t.Fatal(err)
-	}
-	req := r.request(21)
-	if err := r.dev.Approve(r.ctx, req.ID, req.Amount); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, wait)
-	defer cancel()
-	if _, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" }); err != nil {
-		t.Fatal(err)
-	}
+	req := r.dispensing(21)
 	if err := r.m.Unplug(); err != nil {
 		t.Fatal(err)
 	}
@@ -473,18 +487,7 @@ func count(lines []string, s string) int {
 func TestAdapterResetHangup(t *testing.T) {
 	r := newRig(t, rigOptions{sim: vmcsim.Config{BootTime: 300 * time.Millisecond}})
 	r.ready()
-	if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-		t.Fatal(err)
-	}
-	req := r.request(11)
-	if err := r.dev.Approve(r.ctx, req.ID, req.Amount); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, wait)
-	defer cancel()
-	if _, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" }); err != nil {
-		t.Fatal(err)
-	}
+	req := r.dispensing(11)
 	if err := r.m.ResetAdapter(true); err != nil {
 		t.Fatal(err)
 	}
@@ -543,18 +546,7 @@ func TestAdapterResetSilent(t *testing.T) {
 func TestVMCResetAfterApprovalIsSuccess(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	r.ready()
-	if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-		t.Fatal(err)
-	}
-	req := r.request(21)
-	if err := r.dev.Approve(r.ctx, req.ID, req.Amount); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, wait)
-	defer cancel()
-	if _, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" }); err != nil {
-		t.Fatal(err)
-	}
+	req := r.dispensing(21)
 	if err := r.m.ResetVMC(); err != nil {
 		t.Fatal(err)
 	}
@@ -673,18 +665,7 @@ func TestOutOfOrderLines(t *testing.T) {
 	expect[vending.VendSuccess](t, r.nextVend())
 	r.ready()
 
-	if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-		t.Fatal(err)
-	}
-	req2 := r.request(11)
-	if err := r.dev.Approve(r.ctx, req2.ID, req2.Amount); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(r.ctx, wait)
-	defer cancel()
-	if _, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" }); err != nil {
-		t.Fatal(err)
-	}
+	req2 := r.dispensing(11)
 	if err := r.m.Raw("c,STATUS,ENABLED\n"); err != nil { // the session ends with no result
 		t.Fatal(err)
 	}
@@ -745,11 +726,37 @@ func TestDisplay(t *testing.T) {
 	if err := r.dev.Display(r.ctx, "Отсканируйте QR"); err == nil {
 		t.Error("Cyrillic accepted for an MDB display")
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, wait)
-	defer cancel()
-	if _, err := r.m.Wait(ctx, func(s vmcsim.Snapshot) bool {
+	r.machine("displayed the text", func(s vmcsim.Snapshot) bool {
 		return len(s.Displays) == 1 && s.Displays[0] == "Scan the QR code"
-	}); err != nil {
-		t.Error(err)
+	})
+}
+
+// TestSilentAdapter: an adapter that answers nothing is reported as not
+// answering, and configured once it answers.
+func TestSilentAdapter(t *testing.T) {
+	r := newRig(t, rigOptions{
+		before: func(m *vmcsim.Machine) error { return m.Silence(true) },
+		opts:   qibixx.Options{AnswerTimeout: 100 * time.Millisecond},
+	})
+	r.waitStatus("not answering", func(s vending.Status) bool {
+		return errors.Is(s.Problem(), vending.ErrAdapterNotAnswering)
+	})
+	if err := r.m.Silence(false); err != nil {
+		t.Fatal(err)
+	}
+	r.ready()
+}
+
+// TestRefusedConfiguration: a firmware that does not know a key keeps the
+// device unconfigured, saying which key, and retried.
+func TestRefusedConfiguration(t *testing.T) {
+	r := newRig(t, rigOptions{sim: vmcsim.Config{UnknownKeys: []string{"mdb-always-idle"}}})
+	r.waitStatus("refused", func(s vending.Status) bool {
+		p := s.Problem()
+		return errors.Is(p, vending.ErrNotConfigured) && strings.Contains(p.Error(), "mdb-always-idle=1")
+	})
+	r.machine("retried", func(s vmcsim.Snapshot) bool { return count(s.Commands, "C,0") >= 2 })
+	if s := r.m.Snapshot(); s.SlaveOn {
+		t.Error("the slave was switched on with a refused configuration")
 	}
 }

@@ -101,11 +101,8 @@ func decide(s session, f fact) (session, actions) {
 	case factReader:
 		return readerChanged(s, f)
 	case factApprove:
-		switch {
-		case s.phase == phaseNone || s.vend.ID != f.vend.ID:
-			a.err = fmt.Errorf("%w: request %d", vending.ErrNotPending, f.vend.ID)
-		case s.phase == phaseApproved:
-			a.err = fmt.Errorf("%w: request %d", vending.ErrApproved, f.vend.ID)
+		switch a.err = s.answerable(f.vend.ID); {
+		case a.err != nil:
 		case f.vend.Amount != s.vend.Amount:
 			a.err = fmt.Errorf("%w: request %d asks %d kopecks, approval of %d refused",
 				vending.ErrAmountMismatch, f.vend.ID, s.vend.Amount, f.vend.Amount)
@@ -119,12 +116,7 @@ func decide(s session, f fact) (session, actions) {
 			s.phase = phaseApproved
 		}
 	case factDeny:
-		switch {
-		case s.phase == phaseNone || s.vend.ID != f.vend.ID:
-			a.err = fmt.Errorf("%w: request %d", vending.ErrNotPending, f.vend.ID)
-		case s.phase == phaseApproved:
-			a.err = fmt.Errorf("%w: request %d cannot be denied any more", vending.ErrApproved, f.vend.ID)
-		default:
+		if a.err = s.answerable(f.vend.ID); a.err == nil {
 			a.send = CmdStop()
 			s.phase = phaseNone
 		}
@@ -132,6 +124,18 @@ func decide(s session, f fact) (session, actions) {
 		return endWith(s, f.cause, f.cause, f.at)
 	}
 	return s, a
+}
+
+// answerable says whether request id may be approved or denied now: it
+// must be the pending request, not yet approved.
+func (s session) answerable(id uint64) error {
+	switch {
+	case s.phase == phaseNone || s.vend.ID != id:
+		return fmt.Errorf("%w: request %d", vending.ErrNotPending, id)
+	case s.phase == phaseApproved:
+		return fmt.Errorf("%w: request %d", vending.ErrApproved, id)
+	}
+	return nil
 }
 
 // endForRequest ends the vend in progress because the VMC asked for a new

@@ -44,6 +44,9 @@ type Config struct {
 	SetupDelay time.Duration
 	// BootTime is how long the adapter takes to reboot. Default 500 ms.
 	BootTime time.Duration
+	// UnknownKeys are SETCONF keys this adapter's firmware refuses, as an
+	// older firmware would.
+	UnknownKeys []string
 	// Narrate, when set, gets a sentence for people about each thing that
 	// happens (the REPL prints it); Trace adds every line on the wire.
 	Narrate io.Writer

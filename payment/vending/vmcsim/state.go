@@ -180,7 +180,7 @@ func (s *state) setconf(kv string) {
 	switch {
 	case s.slaveOn:
 		s.send(`c,ERR,"SETCONF -1"`) // parameters only change while the slave is off [V]
-	case !ok || v == "" || !slices.Contains(setconfKeys, k):
+	case !ok || v == "" || !slices.Contains(setconfKeys, k) || slices.Contains(s.m.cfg.UnknownKeys, k):
 		s.send(`c,ERR,"SETCONF -2"`)
 	default:
 		s.conf[k] = v
