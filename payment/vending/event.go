@@ -104,15 +104,32 @@ type AdapterError struct {
 	At   time.Time
 }
 
-func (e VendRequest) When() time.Time       { return e.At }
-func (e VendSuccess) When() time.Time       { return e.At }
-func (e VendFailure) When() time.Time       { return e.At }
+// When implements Event.
+func (e VendRequest) When() time.Time { return e.At }
+
+// When implements Event.
+func (e VendSuccess) When() time.Time { return e.At }
+
+// When implements Event.
+func (e VendFailure) When() time.Time { return e.At }
+
+// When implements Event.
 func (e VendResultUnknown) When() time.Time { return e.At }
-func (e SessionCancelled) When() time.Time  { return e.At }
-func (e VendDenied) When() time.Time        { return e.At }
-func (e Reset) When() time.Time             { return e.At }
-func (e StatusChanged) When() time.Time     { return e.At }
-func (e AdapterError) When() time.Time      { return e.At }
+
+// When implements Event.
+func (e SessionCancelled) When() time.Time { return e.At }
+
+// When implements Event.
+func (e VendDenied) When() time.Time { return e.At }
+
+// When implements Event.
+func (e Reset) When() time.Time { return e.At }
+
+// When implements Event.
+func (e StatusChanged) When() time.Time { return e.At }
+
+// When implements Event.
+func (e AdapterError) When() time.Time { return e.At }
 
 func (VendRequest) isEvent()       {}
 func (VendSuccess) isEvent()       {}

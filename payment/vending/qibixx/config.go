@@ -59,7 +59,7 @@ func ConfigKeys() []Key {
 	return []Key{
 		{"port", "", "the adapter's serial port or ttyACM, an absolute path; prefer /dev/serial/by-id/… (required)"},
 		{"address", "0x10", "MDB address: 0x10 (cashless #1) or 0x60 (cashless #2, beside a card reader)"},
-		{"scale_factor", "1", "MDB scale factor, 1–255: a price P on the bus is P × scale_factor × 10^-decimal_places rubles"},
+		{"scale_factor", "1", "MDB scale factor, 1–255: a price P on the bus is P × scale_factor × 10^-decimal_places rubles; a machine with 16-bit prices (MDB level 1/2) then tops out at 65535 units, 655.35 ₽ with the defaults"},
 		{"decimal_places", "2", "MDB decimal places, 0–3; a money unit must be a whole number of kopecks"},
 		{"currency", "RUB", "the machine's currency; only RUB (ISO 4217 643) is paid by Smart Pay"},
 		{"vend_timeout", "60s", "how long a vend request may wait for approval (whole seconds, 1s–255s): the customer's time to scan and pay"},

@@ -177,6 +177,9 @@ func (d *Device) connect(ctx context.Context) (ready bool, err error) {
 	defer func() {
 		stop()
 		<-finished
+		d.mu.Lock()
+		d.p = nil // no Approve or Display reaches the closed port
+		d.mu.Unlock()
 		p.close()
 		d.detach(ctx, err)
 	}()
@@ -559,13 +562,10 @@ func (d *Device) lost(ctx context.Context, cause vending.Cause, a vending.Adapte
 	d.setAdapter(ctx, a, err)
 }
 
-// detach forgets the closed port. The adapter's state says why it was
-// closed: gone, not answering, refusing the configuration, or about to be
-// configured again.
+// detach ends what the closed port leaves open. The adapter's state says
+// why it was closed: gone, not answering, refusing the configuration, or
+// about to be configured again.
 func (d *Device) detach(ctx context.Context, err error) {
-	d.mu.Lock()
-	d.p = nil
-	d.mu.Unlock()
 	state, cause := vending.AdapterMissing, vending.CauseLinkLost
 	switch {
 	case err == nil || ctx.Err() != nil:

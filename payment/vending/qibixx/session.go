@@ -18,6 +18,7 @@ const (
 
 var phaseNames = [...]string{"none", "requested", "approved"}
 
+// String returns the phase's name for logs.
 func (p phase) String() string { return phaseNames[p] }
 
 // session is the state of the vend in progress. It changes only through

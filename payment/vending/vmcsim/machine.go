@@ -104,6 +104,7 @@ const (
 var outcomeNames = [...]string{"vended", "vend_failed", "denied", "timed_out", "customer_cancelled",
 	"reset_before_approval", "reset_after_approval", "adapter_lost", "wrong_amount"}
 
+// String returns the kind's label.
 func (k OutcomeKind) String() string {
 	if k < 0 || int(k) >= len(outcomeNames) {
 		return fmt.Sprintf("OutcomeKind(%d)", int(k))
