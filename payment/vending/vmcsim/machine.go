@@ -153,7 +153,7 @@ var ErrStopped = errors.New("vmcsim: machine stopped")
 // machine and the customer do; each returns once the action was applied.
 type Machine struct {
 	cfg     Config
-	acts    chan func()
+	acts    chan action
 	stopped chan struct{}
 
 	mu      sync.Mutex
@@ -178,7 +178,7 @@ func New(cfg Config) (*Machine, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Machine{cfg: cfg, acts: make(chan func()), stopped: make(chan struct{}), changed: make(chan struct{})}
+	m := &Machine{cfg: cfg, acts: make(chan action), stopped: make(chan struct{}), changed: make(chan struct{})}
 	m.st = state{m: m, link: l, conf: map[string]string{}, lines: make(chan string)}
 	m.publish()
 	return m, nil
@@ -212,8 +212,11 @@ func (m *Machine) Run(ctx context.Context) error {
 			return ctx.Err()
 		case line := <-s.lines:
 			s.host(line)
-		case act := <-m.acts:
-			act()
+		case a := <-m.acts:
+			err := a.f(s)
+			m.publish()
+			a.done <- err
+			continue
 		case <-s.timer.C:
 			s.runDue()
 		}
@@ -221,12 +224,19 @@ func (m *Machine) Run(ctx context.Context) error {
 	}
 }
 
-// do runs f on Run's goroutine and returns its error.
+// action is a script method's work for Run's goroutine.
+type action struct {
+	f    func(*state) error
+	done chan<- error
+}
+
+// do runs f on Run's goroutine and returns its error once the snapshot
+// shows its effect.
 func (m *Machine) do(f func(s *state) error) error {
-	errc := make(chan error, 1)
+	done := make(chan error, 1)
 	select {
-	case m.acts <- func() { errc <- f(&m.st) }:
-		return <-errc
+	case m.acts <- action{f: f, done: done}:
+		return <-done
 	case <-m.stopped:
 		return ErrStopped
 	}
@@ -250,7 +260,8 @@ func (m *Machine) publish() {
 	m.mu.Unlock()
 }
 
-// Snapshot returns the machine's current state.
+// Snapshot returns the machine's state as of its last completed step (a
+// script method's effect shows once the method returned).
 func (m *Machine) Snapshot() Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()

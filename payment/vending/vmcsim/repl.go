@@ -160,6 +160,11 @@ func (m *Machine) command(out io.Writer, f []string) (quit bool, err error) {
 		_, text, _ := strings.Cut(strings.Join(f, " "), " ")
 		return false, m.Raw(text + "\n")
 	case "status":
+		// Through Run's goroutine, so that everything already narrated
+		// shows in the snapshot.
+		if err := m.do(func(*state) error { return nil }); err != nil {
+			return false, err
+		}
 		s := m.Snapshot()
 		fmt.Fprintf(out, "linked %v, slave on %v, reader %v, session %q item %d, silent %v, booting %v\nconfig: %v\n",
 			s.Linked, s.SlaveOn, s.Reader, s.Session.Phase, s.Session.Item, s.Silent, s.Booting, s.Config)
