@@ -1,0 +1,17 @@
+// Package fiscal issues 54-ФЗ fiscal receipts for kioskd's own sales
+// through the operator's ККТ or cloud kassa (VENDING.md §4).
+//
+// The package owns the small Provider interface and the concepts every
+// backend shares: a Receipt whose ID is fixed by the caller before the first
+// attempt (so retries and crashes never make two receipts), the Result the
+// ККТ confirmed (registration number, FN, FD number, fiscal sign, date), the
+// receipt QR string the customer display shows, shifts with their 24 h limit,
+// and one Error type whose Kind tells the caller what to do next.
+//
+// Backends live in subpackages: fiscal/atol (ATOL driver v10 web server, a
+// local HTTP JSON task queue) and fiscal/atolonline (ATOL Online v4, a cloud
+// kassa). fiscal/fiscalsim simulates both over real HTTP.
+//
+// Money is an int64 number of kopecks everywhere; backends format it as
+// decimal rubles from the integers (Rubles), never through a float.
+package fiscal
