@@ -210,7 +210,7 @@ func (c *Client) post(ctx context.Context, op, id string, task Task) (existed bo
 			Code: pa.Error.Code, Text: pa.Error.Description}
 	}
 	return false, &fiscal.Error{Kind: fiscal.Malformed, Provider: provider, Op: op, ID: id,
-		Text: fmt.Sprintf("unexpected answer to the task: HTTP %d %s", ans.Status, snippet(ans.Body))}
+		Text: fmt.Sprintf("unexpected answer to the task: HTTP %d %s", ans.Status, backend.Snippet(ans.Body))}
 }
 
 // await polls the task until it is done or the wait is over.
@@ -248,14 +248,14 @@ func (c *Client) poll(ctx context.Context, op, id string) (TaskResult, bool, err
 		return TaskResult{}, true, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op, ID: id, Code: ans.Status,
 			Text: "the web server refused the login; set the web server's login and password"}
 	case ans.Status != http.StatusOK:
-		return malformed(fmt.Sprintf("HTTP %d %s", ans.Status, snippet(ans.Body)), nil)
+		return malformed(fmt.Sprintf("HTTP %d %s", ans.Status, backend.Snippet(ans.Body)), nil)
 	}
 	var rb ResultsBody
 	if err := json.Unmarshal(ans.Body, &rb); err != nil {
-		return malformed("results are not JSON: "+snippet(ans.Body), err)
+		return malformed("results are not JSON: "+backend.Snippet(ans.Body), err)
 	}
 	if len(rb.Results) == 0 {
-		return malformed("no results in "+snippet(ans.Body), nil)
+		return malformed("no results in "+backend.Snippet(ans.Body), nil)
 	}
 	tr := rb.Results[0]
 	switch tr.Status {
@@ -290,7 +290,7 @@ func (c *Client) receiptResult(op fiscal.Operation, r fiscal.Receipt, id string,
 	}
 	var fr FiscalResult
 	if err := json.Unmarshal(tr.Result, &fr); err != nil {
-		return bad("result is not JSON: "+snippet(tr.Result), err)
+		return bad("result is not JSON: "+backend.Snippet(tr.Result), err)
 	}
 	if fr.FiscalParams == nil {
 		return bad("result has no fiscalParams", nil)
@@ -343,15 +343,6 @@ func optInt(n json.Number) (int64, error) {
 	return strconv.ParseInt(string(n), 10, 64)
 }
 
-// snippet quotes the start of a body for an error text.
-func snippet(b []byte) string {
-	const max = 200
-	if len(b) > max {
-		return strconv.Quote(string(b[:max])) + "…"
-	}
-	return strconv.Quote(string(b))
-}
-
 // Shift asks the shift's state (a getShiftStatus task; no document).
 func (c *Client) Shift(ctx context.Context) (fiscal.Shift, error) {
 	tr, err := c.run(ctx, Task{Type: TaskShiftStatus})
@@ -361,7 +352,7 @@ func (c *Client) Shift(ctx context.Context) (fiscal.Shift, error) {
 	var sr ShiftStatusResult
 	if err := json.Unmarshal(tr.Result, &sr); err != nil || sr.ShiftStatus == nil {
 		return fiscal.Shift{}, &fiscal.Error{Kind: fiscal.Malformed, Provider: provider, Op: TaskShiftStatus,
-			Text: "no shiftStatus in " + snippet(tr.Result), Err: err}
+			Text: "no shiftStatus in " + backend.Snippet(tr.Result), Err: err}
 	}
 	st := sr.ShiftStatus
 	sh := fiscal.Shift{Number: st.Number}

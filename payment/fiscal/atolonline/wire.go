@@ -83,15 +83,15 @@ type (
 	// Receipt is the receipt of a ReceiptRequest [V: client, company,
 	// items, payments, vats, total].
 	Receipt struct {
-		Client   Client      `json:"client"`
+		Client   Buyer       `json:"client"`
 		Company  Company     `json:"company"`
 		Items    []Item      `json:"items"`
 		Payments []Payment   `json:"payments"`
 		Vats     []Vat       `json:"vats,omitempty"`
 		Total    json.Number `json:"total"`
 	}
-	// Client is the buyer's contact: an e-mail or a phone is required [V].
-	Client struct {
+	// Buyer is the receipt's client: an e-mail or a phone is required [V].
+	Buyer struct {
 		Email string `json:"email,omitempty"`
 		Phone string `json:"phone,omitempty"`
 	}

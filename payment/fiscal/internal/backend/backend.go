@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -212,4 +213,13 @@ func (c *Chain) Walk(ctx context.Context, provider, op, id string, max int, atte
 	c.set(id, max)
 	return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op, ID: id,
 		Text: fmt.Sprintf("all %d attempt ids of the receipt were refused; make a new receipt", max), Err: last}
+}
+
+// Snippet quotes the start of a body for an error text.
+func Snippet(b []byte) string {
+	const max = 200
+	if len(b) > max {
+		return strconv.Quote(string(b[:max])) + "…"
+	}
+	return strconv.Quote(string(b))
 }
