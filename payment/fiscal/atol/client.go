@@ -102,28 +102,20 @@ func (c *Client) SellReturn(ctx context.Context, r fiscal.Receipt) (fiscal.Resul
 }
 
 func (c *Client) issue(ctx context.Context, op fiscal.Operation, r fiscal.Receipt) (fiscal.Result, error) {
-	if err := r.Validate(); err != nil {
-		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op.String(), ID: r.ID, Err: err}
-	}
 	task := c.receiptTask(op, r)
-	res, err := c.chain.Walk(ctx, provider, op.String(), r.ID, c.cfg.MaxAttempts,
-		func(ctx context.Context, id string) (fiscal.Result, bool, error) {
+	return c.chain.Issue(ctx, c.log, provider, op, r, c.cfg.MaxAttempts, backend.Steps{
+		Submit: func(ctx context.Context, id string) (string, bool, error) {
 			existed, err := c.post(ctx, op.String(), id, task)
-			if err != nil {
-				return fiscal.Result{}, false, err
-			}
+			return "", existed, err
+		},
+		Await: func(ctx context.Context, id, _ string) (fiscal.Result, error) {
 			tr, err := c.await(ctx, op.String(), id)
 			if err != nil {
-				return fiscal.Result{}, existed, err
+				return fiscal.Result{}, err
 			}
-			res, err := c.receiptResult(op, r, id, tr)
-			return res, existed, err
-		})
-	if err == nil {
-		c.log.Info("receipt registered", zap.String("op", op.String()), zap.String("id", res.ID),
-			zap.Int64("fd", res.FDNumber), zap.Int("shift", res.ShiftNumber))
-	}
-	return res, err
+			return c.receiptResult(op, r, id, tr)
+		},
+	})
 }
 
 // taxation maps our taxation systems to the driver's names [V: the

@@ -139,31 +139,22 @@ func (c *Client) Check(ctx context.Context) (fiscal.Status, error) {
 }
 
 func (c *Client) issue(ctx context.Context, op fiscal.Operation, r fiscal.Receipt) (fiscal.Result, error) {
-	if err := r.Validate(); err != nil {
-		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op.String(), ID: r.ID, Err: err}
-	}
 	path := OpSell
 	if op == fiscal.SellReturn {
 		path = OpSellRefund
 	}
-	res, err := c.chain.Walk(ctx, provider, op.String(), r.ID, c.cfg.MaxAttempts,
-		func(ctx context.Context, id string) (fiscal.Result, bool, error) {
-			uuid, existed, err := c.post(ctx, op.String(), id, path, c.request(r, id))
-			if err != nil {
-				return fiscal.Result{}, false, err
-			}
+	return c.chain.Issue(ctx, c.log, provider, op, r, c.cfg.MaxAttempts, backend.Steps{
+		Submit: func(ctx context.Context, id string) (string, bool, error) {
+			return c.post(ctx, op.String(), id, path, c.request(r, id))
+		},
+		Await: func(ctx context.Context, id, uuid string) (fiscal.Result, error) {
 			rep, err := c.await(ctx, op.String(), id, uuid)
 			if err != nil {
-				return fiscal.Result{}, existed, err
+				return fiscal.Result{}, err
 			}
-			res, err := c.result(op, r, id, rep)
-			return res, existed, err
-		})
-	if err == nil {
-		c.log.Info("receipt registered", zap.String("op", op.String()), zap.String("id", res.ID),
-			zap.Int64("fd", res.FDNumber), zap.Int("shift", res.ShiftNumber))
-	}
-	return res, err
+			return c.result(op, r, id, rep)
+		},
+	})
 }
 
 // paymentObjects maps ours to v4's names [V: ili/atol-online v4 strings].

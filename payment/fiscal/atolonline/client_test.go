@@ -1,7 +1,6 @@
 package atolonline_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -50,45 +49,24 @@ func newEnv(t *testing.T, tweak func(*atolonline.Config)) *env {
 }
 
 func newReceipt() fiscal.Receipt {
-	return fiscal.Receipt{
-		ID:       fiscal.NewID(),
-		Taxation: fiscal.TaxOSN,
-		Items: []fiscal.Item{
-			{Name: "Вода 0,5 л", Price: 7990, Quantity: fiscal.One, Amount: 7990, VAT: fiscal.VAT20},
-			{Name: "Жвачка", Price: 4500, Quantity: 2 * fiscal.One, Amount: 9000, VAT: fiscal.VAT20, Object: fiscal.ObjectCommodity},
-		},
-		Total:           16990,
-		MachineNumber:   "VM-7",
-		PaymentsPlace:   "Автомат у входа",
-		PaymentsAddress: "г. Казань, ул. Образцовая, 5",
-		Electronic:      true,
-	}
-}
-
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	t.Cleanup(cancel)
-	return c
+	r := simtest.NewReceipt()
+	r.Taxation = fiscal.TaxOSN
+	return r
 }
 
 func checkAgainstSim(t *testing.T, e *env, res fiscal.Result, id string) fiscalsim.Receipt {
 	t.Helper()
-	st := e.sim.Sim.State()
-	rc, ok := st.Receipt(id)
-	if !ok {
-		t.Fatalf("the cloud has no receipt %s: %+v", id, st.Receipts)
-	}
-	f := rc.Fiscal
-	if res.ID != id || res.RegistrationNumber != f.RegistrationNumber || res.FNNumber != f.FNNumber ||
-		res.FDNumber != f.FDNumber || res.FiscalSign != f.FiscalSign || !res.DateTime.Equal(f.DateTime) ||
-		res.ShiftNumber != f.ShiftNumber || res.ReceiptNumber != f.ReceiptNumber || res.Total != rc.Total ||
-		res.OFDReceiptURL == "" || !strings.HasSuffix(res.OFDReceiptURL, rc.DocUUID) {
-		t.Fatalf("result %+v is not the cloud's document %+v", res, rc)
-	}
-	if f.FiscalSign != fiscalsim.Sign(rc) {
-		t.Fatalf("the sign %s is not derived from the receipt", f.FiscalSign)
-	}
+	rc := simtest.Confirmed(t, e.sim.Sim.State(), res, id)
+	checkOFDURL(t, res, rc)
 	return rc
+}
+
+// checkOFDURL: the cloud's result links the receipt at the OFD.
+func checkOFDURL(t *testing.T, res fiscal.Result, rc fiscalsim.Receipt) {
+	t.Helper()
+	if !strings.HasSuffix(res.OFDReceiptURL, "/"+rc.DocUUID) {
+		t.Fatalf("OFD URL %q, document %s", res.OFDReceiptURL, rc.DocUUID)
+	}
 }
 
 func inject(t *testing.T, e *env, f fiscalsim.Fault) {
@@ -98,22 +76,32 @@ func inject(t *testing.T, e *env, f fiscalsim.Fault) {
 	}
 }
 
-func TestSellOnceAndRetry(t *testing.T) {
+func TestConformance(t *testing.T) {
+	simtest.Conformance(t, func(t *testing.T, wait time.Duration) simtest.Backend {
+		e := newEnv(t, func(c *atolonline.Config) { c.Wait = wait })
+		return simtest.Backend{Provider: e.client, Sim: e.sim.Sim, Submit: fiscalsim.OnlineOperation, Query: fiscalsim.OnlineReport,
+			Extra: checkOFDURL}
+	})
+}
+
+// TestSellRequest checks what the cloud registers from a receipt, that the
+// token is cached, and that the password is not logged.
+func TestSellRequest(t *testing.T) {
 	e := newEnv(t, nil)
 	r := newReceipt()
-	res, err := e.client.Sell(ctx(t), r)
+	res, err := e.client.Sell(simtest.Context(t), r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rc := checkAgainstSim(t, e, res, r.ID)
 	if rc.Type != "sell" || rc.Taxation != "osn" || rc.PaymentsPlace != r.PaymentsPlace || len(rc.Items) != 2 ||
-		rc.Items[1] != (fiscalsim.Item{Name: "Жвачка", Price: 4500, Quantity: "2", Amount: 9000, VAT: "vat20", PaymentObject: "commodity"}) {
+		rc.Items[1] != (fiscalsim.Item{Name: "Сахар", Price: 333, Quantity: "1.5", Amount: 500, VAT: "vat20", PaymentObject: "commodity"}) {
 		t.Fatalf("the cloud registered %+v", rc)
 	}
-	if !strings.HasPrefix(res.QR(), "t="+rc.Fiscal.DateTime.Format("20060102T1504")+"&s=169.90&fn=") {
+	if !strings.HasPrefix(res.QR(), "t="+rc.Fiscal.DateTime.Format("20060102T1504")+"&s=154.50&fn=") {
 		t.Fatalf("QR %q", res.QR())
 	}
-	again, err := e.client.Sell(ctx(t), r)
+	again, err := e.client.Sell(simtest.Context(t), r)
 	if err != nil || again != res {
 		t.Fatalf("retry: %+v %v", again, err)
 	}
@@ -129,136 +117,19 @@ func TestSellOnceAndRetry(t *testing.T) {
 	}
 }
 
-func TestLostAnswerToOperation(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineOperation, Kind: fiscalsim.FaultLoseAnswer})
-	if _, err := e.client.Sell(ctx(t), r); !errors.Is(err, fiscal.ErrUnreachable) {
-		t.Fatalf("lost answer: %v", err)
-	}
-	res, err := e.client.Sell(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAgainstSim(t, e, res, r.ID)
-	if st := e.sim.Sim.State(); len(st.Receipts) != 1 {
-		t.Fatalf("%d receipts", len(st.Receipts))
-	}
-}
-
-func TestBadReportsWhilePolling(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	for _, k := range []fiscalsim.FaultKind{fiscalsim.FaultLoseAnswer, fiscalsim.FaultDrop, fiscalsim.FaultStatus} {
-		inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineReport, Kind: k})
-	}
-	res, err := e.client.Sell(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAgainstSim(t, e, res, r.ID)
-}
-
-func TestSellReturn(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	res, err := e.client.SellReturn(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc := checkAgainstSim(t, e, res, r.ID); rc.Type != "sellReturn" || !strings.HasSuffix(res.QR(), "&n=2") {
-		t.Fatalf("return %+v %s", rc, res.QR())
-	}
-}
-
-func TestPollsUntilDone(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineOperation, Kind: fiscalsim.FaultPending, Polls: 3})
-	res, err := e.client.Sell(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAgainstSim(t, e, res, r.ID)
-	if task, _ := e.sim.Sim.State().Task(r.ID); task.Polls != 3 {
-		t.Fatalf("polls %d", task.Polls)
-	}
-}
-
-func TestNeverCompletes(t *testing.T) {
-	e := newEnv(t, func(c *atolonline.Config) { c.Wait = 300 * time.Millisecond })
-	r := newReceipt()
-	inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineOperation, Kind: fiscalsim.FaultPending, Polls: -1})
-	for i := 0; i < 2; i++ {
-		if _, err := e.client.Sell(ctx(t), r); fiscal.KindOf(err) != fiscal.Pending {
-			t.Fatalf("call %d: %v", i, err)
-		}
-	}
-	if st := e.sim.Sim.State(); len(st.Receipts) != 0 || len(st.Tasks) != 1 {
-		t.Fatalf("state %+v", st)
-	}
-}
-
-func TestMalformedReport(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineReport, Kind: fiscalsim.FaultMalformed})
-	if _, err := e.client.Sell(ctx(t), r); !errors.Is(err, fiscal.ErrMalformed) {
-		t.Fatalf("malformed: %v", err)
-	}
-	res, err := e.client.Sell(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAgainstSim(t, e, res, r.ID)
-}
-
-func TestFailedDocumentThenRetry(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineOperation, Kind: fiscalsim.FaultKKTError, Code: -3804, Text: "Количество позиции равно нулю"})
-	_, err := e.client.Sell(ctx(t), r)
-	var fe *fiscal.Error
-	if !errors.As(err, &fe) || fe.Kind != fiscal.Refused || fe.Code != -3804 || !strings.Contains(fe.Text, "(driver)") {
-		t.Fatalf("fail: %v", err)
-	}
-	res, err := e.client.Sell(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAgainstSim(t, e, res, fiscal.AttemptID(r.ID, 1))
-	if st := e.sim.Sim.State(); len(st.Receipts) != 1 || len(st.Tasks) != 2 {
-		t.Fatalf("%d receipts, %d tasks", len(st.Receipts), len(st.Tasks))
-	}
-}
-
-func TestMissingFiscalSign(t *testing.T) {
-	e := newEnv(t, nil)
-	r := newReceipt()
-	inject(t, e, fiscalsim.Fault{Method: fiscalsim.OnlineReport, Kind: fiscalsim.FaultNoSign})
-	if res, err := e.client.Sell(ctx(t), r); !errors.Is(err, fiscal.ErrMalformed) || !strings.Contains(err.Error(), "fiscal sign missing") || res != (fiscal.Result{}) {
-		t.Fatalf("no sign: %+v %v", res, err)
-	}
-	res, err := e.client.Sell(ctx(t), r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAgainstSim(t, e, res, r.ID)
-}
-
 func TestTokenRenewal(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	e := newEnv(t, func(c *atolonline.Config) { c.Now = clock })
-	if _, err := e.client.Sell(ctx(t), newReceipt()); err != nil {
+	if _, err := e.client.Sell(simtest.Context(t), newReceipt()); err != nil {
 		t.Fatal(err)
 	}
 	// The cloud forgets the token: the next call gets 401, logs in again
 	// and is repeated once.
 	e.sim.Sim.ExpireTokens()
 	r := newReceipt()
-	res, err := e.client.Sell(ctx(t), r)
+	res, err := e.client.Sell(simtest.Context(t), r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +141,7 @@ func TestTokenRenewal(t *testing.T) {
 	mu.Lock()
 	now = now.Add(23*time.Hour + time.Minute)
 	mu.Unlock()
-	if _, err := e.client.Sell(ctx(t), newReceipt()); err != nil {
+	if _, err := e.client.Sell(simtest.Context(t), newReceipt()); err != nil {
 		t.Fatal(err)
 	}
 	if st := e.sim.Sim.State(); st.Tokens != 3 || len(st.Receipts) != 3 {
@@ -284,7 +155,7 @@ func TestTokenRenewal(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := e.client.Sell(ctx(t), newReceipt())
+			_, err := e.client.Sell(simtest.Context(t), newReceipt())
 			errs <- err
 		}()
 	}
@@ -303,11 +174,11 @@ func TestTokenRenewal(t *testing.T) {
 func TestWrongPassword(t *testing.T) {
 	e := newEnv(t, func(c *atolonline.Config) { c.Password = "wrong" })
 	var fe *fiscal.Error
-	if _, err := e.client.Sell(ctx(t), newReceipt()); !errors.As(err, &fe) || fe.Kind != fiscal.Refused ||
+	if _, err := e.client.Sell(simtest.Context(t), newReceipt()); !errors.As(err, &fe) || fe.Kind != fiscal.Refused ||
 		fe.Code != atolonline.CodeWrongLogin || !strings.Contains(fe.Text, "check the cloud kassa's login and password") {
 		t.Fatalf("sell: %v", err)
 	}
-	if _, err := e.client.Check(ctx(t)); fiscal.KindOf(err) != fiscal.Refused {
+	if _, err := e.client.Check(simtest.Context(t)); fiscal.KindOf(err) != fiscal.Refused {
 		t.Fatalf("check: %v", err)
 	}
 	if n := len(e.sim.Sim.State().Tasks); n != 0 {
@@ -317,7 +188,7 @@ func TestWrongPassword(t *testing.T) {
 
 func TestCheck(t *testing.T) {
 	e := newEnv(t, nil)
-	st, err := e.client.Check(ctx(t))
+	st, err := e.client.Check(simtest.Context(t))
 	if err != nil || st.Provider != "atolonline" || st.Shift != nil || !strings.Contains(st.Detail, "vending-1") {
 		t.Fatalf("check: %+v %v", st, err)
 	}
@@ -328,25 +199,25 @@ func TestBuyerContact(t *testing.T) {
 	// cloud refuses the receipt (validation, code 32).
 	e := newEnv(t, func(c *atolonline.Config) { c.ClientEmail = "" })
 	var fe *fiscal.Error
-	if _, err := e.client.Sell(ctx(t), newReceipt()); !errors.As(err, &fe) || fe.Code != atolonline.CodeIncomingValidation {
+	if _, err := e.client.Sell(simtest.Context(t), newReceipt()); !errors.As(err, &fe) || fe.Code != atolonline.CodeIncomingValidation {
 		t.Fatalf("no contact: %v", err)
 	}
 	r := newReceipt()
 	r.CustomerContact = "+79990000000"
-	if _, err := e.client.Sell(ctx(t), r); err != nil {
+	if _, err := e.client.Sell(simtest.Context(t), r); err != nil {
 		t.Fatalf("a phone: %v", err)
 	}
 }
 
 func TestCloudRenewsItsShift(t *testing.T) {
 	e := newEnv(t, nil)
-	first, err := e.client.Sell(ctx(t), newReceipt())
+	first, err := e.client.Sell(simtest.Context(t), newReceipt())
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.sim.Sim.AdvanceClock(25 * time.Hour)
 	r := newReceipt()
-	res, err := e.client.Sell(ctx(t), r)
+	res, err := e.client.Sell(simtest.Context(t), r)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 )
 
@@ -71,4 +72,25 @@ func serve(t testing.TB, api, admin http.Handler) string {
 		}
 	})
 	return "http://" + ln.Addr().String()
+}
+
+// Confirmed checks that res is the document the simulator made under id
+// (every fiscal field equal, the sign the one Sign derives from the
+// receipt) and returns that document.
+func Confirmed(t testing.TB, st fiscalsim.State, res fiscal.Result, id string) fiscalsim.Receipt {
+	t.Helper()
+	rc, ok := st.Receipt(id)
+	if !ok {
+		t.Fatalf("the simulator has no receipt %s: %+v", id, st.Receipts)
+	}
+	f := rc.Fiscal
+	if res.ID != id || res.RegistrationNumber != f.RegistrationNumber || res.FNNumber != f.FNNumber ||
+		res.FDNumber != f.FDNumber || res.FiscalSign != f.FiscalSign || !res.DateTime.Equal(f.DateTime) ||
+		res.ShiftNumber != f.ShiftNumber || res.ReceiptNumber != f.ReceiptNumber || res.Total != rc.Total {
+		t.Fatalf("result %+v is not the simulator's document %+v", res, rc)
+	}
+	if f.FiscalSign != fiscalsim.Sign(rc) {
+		t.Fatalf("the simulator's sign %s is not derived from the receipt", f.FiscalSign)
+	}
+	return rc
 }

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/kioskd/kioskd/payment/fiscal"
 )
 
@@ -157,9 +159,18 @@ func Poll(ctx context.Context, provider, op, id string, wait, first, max time.Du
 	}
 }
 
-// Attempt submits (or finds) one attempt id of a receipt and waits for it.
-// existed reports that the backend already knew the id before this call.
-type Attempt func(ctx context.Context, attemptID string) (res fiscal.Result, existed bool, err error)
+// Steps are a backend's two steps of one attempt.
+type Steps struct {
+	// Submit posts the attempt under id (or finds it). existed reports
+	// that the backend already knew id before this call; handle is what
+	// Await needs to find it (the cloud's uuid).
+	Submit func(ctx context.Context, id string) (handle string, existed bool, err error)
+	// Await waits for the attempt and reads its confirmation.
+	Await func(ctx context.Context, id, handle string) (fiscal.Result, error)
+}
+
+// attempt submits (or finds) one attempt id of a receipt and waits for it.
+type attempt func(ctx context.Context, attemptID string) (res fiscal.Result, existed bool, err error)
 
 // Chain remembers, per receipt id, the first attempt not known to be
 // refused, so that repeated calls in one process do not walk the refused
@@ -189,12 +200,33 @@ func (c *Chain) set(id string, n int) {
 	c.next[id] = n
 }
 
-// Walk follows a receipt's attempt ids (fiscal.AttemptID) from the first
+// Issue validates r, then walks its attempt ids with s and logs the
+// registered receipt.
+func (c *Chain) Issue(ctx context.Context, log *zap.Logger, provider string, op fiscal.Operation, r fiscal.Receipt, max int, s Steps) (fiscal.Result, error) {
+	if err := r.Validate(); err != nil {
+		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op.String(), ID: r.ID, Err: err}
+	}
+	res, err := c.walk(ctx, provider, op.String(), r.ID, max, func(ctx context.Context, id string) (fiscal.Result, bool, error) {
+		h, existed, err := s.Submit(ctx, id)
+		if err != nil {
+			return fiscal.Result{}, false, err
+		}
+		res, err := s.Await(ctx, id, h)
+		return res, existed, err
+	})
+	if err == nil {
+		log.Info("receipt registered", zap.String("op", op.String()), zap.String("id", res.ID),
+			zap.Int64("fd", res.FDNumber), zap.Int("shift", res.ShiftNumber))
+	}
+	return res, err
+}
+
+// walk follows a receipt's attempt ids (fiscal.AttemptID) from the first
 // not known to be refused: an attempt that was definitely refused (no
 // document made) is passed by, so a call after a fix tries anew under the
 // next id; any other outcome (a result, a new refusal, an unknown state)
 // ends the walk. At most max attempt ids per receipt.
-func (c *Chain) Walk(ctx context.Context, provider, op, id string, max int, attempt Attempt) (fiscal.Result, error) {
+func (c *Chain) walk(ctx context.Context, provider, op, id string, max int, attempt attempt) (fiscal.Result, error) {
 	var last error
 	for n := c.start(id); n < max; n++ {
 		res, existed, err := attempt(ctx, fiscal.AttemptID(id, n))
