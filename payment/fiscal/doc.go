@@ -14,4 +14,14 @@
 //
 // Money is an int64 number of kopecks everywhere; backends format it as
 // decimal rubles from the integers (Rubles), never through a float.
+//
+// A caller (the payment flow) uses it like this: make the Receipt with
+// NewID and journal it before the first call; call Issue (it renews an
+// expired shift once); on success forward the Result (Smart Pay's v1 and
+// v2 fiscal records) and show Result.QR; on an error keep the receipt
+// queued and act on KindOf: Unreachable, Pending and Malformed call again
+// later with the same Receipt, Refused needs its cause fixed (the Code and
+// Text say which; FN marks a fault of the fiscal storage), ShiftExpired is
+// what Issue already handles. For providers that implement Shifts, run
+// KeepShift on a timer so that a shift is renewed before its 24 h end.
 package fiscal

@@ -105,12 +105,12 @@ func (c *Caller) Call(ctx context.Context, op, id, method, url string, header ht
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Answer{}, c.unreachable(op, id, err)
+		return Answer{}, c.unreachable(op, id, req.URL.Host, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
-		return Answer{}, c.unreachable(op, id, err)
+		return Answer{}, c.unreachable(op, id, req.URL.Host, err)
 	}
 	if len(b) > maxBody {
 		return Answer{}, &fiscal.Error{Kind: fiscal.Malformed, Provider: c.provider, Op: op, ID: id,
@@ -119,13 +119,14 @@ func (c *Caller) Call(ctx context.Context, op, id, method, url string, header ht
 	return Answer{Status: resp.StatusCode, Body: b}, nil
 }
 
-func (c *Caller) unreachable(op, id string, err error) error {
+func (c *Caller) unreachable(op, id, host string, err error) error {
 	// url.Error repeats method and URL; the cause is enough next to op.
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return &fiscal.Error{Kind: fiscal.Unreachable, Provider: c.provider, Op: op, ID: id, Err: err}
+	return &fiscal.Error{Kind: fiscal.Unreachable, Provider: c.provider, Op: op, ID: id, Err: err,
+		Text: "no whole answer from " + host + " (is it running and reachable?); call again with the same receipt id"}
 }
 
 // Poll calls step at once and then with growing pauses (first, ×1.5, up to
@@ -204,7 +205,8 @@ func (c *Chain) set(id string, n int) {
 // registered receipt.
 func (c *Chain) Issue(ctx context.Context, log *zap.Logger, provider string, op fiscal.Operation, r fiscal.Receipt, max int, s Steps) (fiscal.Result, error) {
 	if err := r.Validate(); err != nil {
-		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op.String(), ID: r.ID, Err: err}
+		// The error names the receipt; no id twice.
+		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op.String(), Err: err}
 	}
 	res, err := c.walk(ctx, provider, op.String(), r.ID, max, func(ctx context.Context, id string) (fiscal.Result, bool, error) {
 		h, existed, err := s.Submit(ctx, id)
