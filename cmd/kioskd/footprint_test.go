@@ -14,28 +14,17 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // footprintKiosk writes a devices.yaml with a serial scanner and a pole
 // display on ptys and the web display, against a simulator on loopback.
 func footprintKiosk(tb testing.TB) (config, socket string) {
 	tb.Helper()
-	dir := tb.TempDir()
-	srv, err := sim.New(sim.Config{Dir: dir}, zap.NewNop())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	srv := simtest.NewServer(tb, sim.Config{})
+	dir := srv.Dir // devices.yaml names the key files relative to itself
 
 	var ports []string
 	for range 2 {
@@ -59,7 +48,7 @@ func footprintKiosk(tb testing.TB) (config, socket string) {
   id: %s
   fixed_amount: 10000
 service:
-  url: https://%s
+  url: %s
   ca: ca.crt
   cert: kassa.crt
   key: kassa.key
@@ -79,7 +68,7 @@ displays:
     listen: %q
 log:
   level: warn
-`, sim.KassaID(1), ln.Addr(), ports[0], ports[1], webAddr)
+`, sim.KassaID(1), srv.URL, ports[0], ports[1], webAddr)
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		tb.Fatal(err)
 	}
