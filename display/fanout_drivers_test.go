@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/display/term"
 	_ "github.com/kioskd/kioskd/display/vfd" // registers "vfd"
 	"github.com/kioskd/kioskd/display/web"
 )
@@ -130,5 +132,69 @@ func TestFanoutRealDrivers(t *testing.T) {
 		if !st.Up || !st.Known {
 			t.Errorf("stats %+v, want up", st)
 		}
+	}
+}
+
+// syncBuffer is an io.Writer whose content can be read while a driver writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Several flow states map to one screen (releasing and paying to "paying";
+// paid, confirming and completed to "paid"): the terminal prints each
+// screen once, and a screen shown again after another one is printed again.
+func TestFanoutShowsAScreenOnce(t *testing.T) {
+	var out syncBuffer
+	f := display.NewFanout(zaptest.NewLogger(t), display.FanoutOptions{},
+		display.Target{Name: "term", Display: term.New(&out, term.Plain)})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	seq := []display.Screen{
+		{State: display.Paying, Amount: 100}, {State: display.Paying, Amount: 100},
+		{State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100},
+		{State: display.Ready},
+	}
+	lines := func() []string { return strings.Split(strings.TrimSpace(out.String()), "\n") }
+	for i, s := range seq {
+		f.Show(s)
+		// Wait until the Fanout has taken s (shown or skipped) before the next.
+		deadline := time.Now().Add(10 * time.Second)
+		for f.Stats()[0].Shown+f.Stats()[0].Skipped < uint64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("screen %d not taken; output:\n%s", i, out.String())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := lines(); len(got) != 3 {
+		t.Fatalf("printed %d lines, want 3 (paying, paid, ready):\n%s", len(got), out.String())
+	}
+	f.Show(display.Screen{State: display.Paying, Amount: 100}) // not the current screen: printed again
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lines()) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a screen shown again after another was not printed:\n%s", out.String())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
