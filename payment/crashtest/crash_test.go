@@ -117,18 +117,18 @@ func (k killPoint) String() string {
 
 // agent runs and kills the agent process.
 type agent struct {
-	t       *testing.T
-	env     []string
-	sock    string
-	hc      *http.Client
-	tr      *http.Transport
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	out     lockedBuffer
-	killed  bool
-	armed   *killPoint
-	fired   bool
+	t      *testing.T
+	env    []string
+	sock   string
+	hc     *http.Client
+	tr     *http.Transport
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	out    lockedBuffer
+	killed bool
+	armed  *killPoint
+	fired  bool
 }
 
 func (a *agent) start() {
