@@ -20,8 +20,9 @@ import (
 )
 
 // footprintKiosk writes a devices.yaml with a serial scanner and a pole
-// display on ptys and the web display, against a simulator on loopback.
-func footprintKiosk(tb testing.TB) (config, socket string) {
+// display on ptys and the web display, against a simulator on loopback;
+// the agent logs at logLevel.
+func footprintKiosk(tb testing.TB, logLevel string) (config, socket string) {
 	tb.Helper()
 	srv := simtest.NewServer(tb, sim.Config{})
 	dir := srv.Dir // devices.yaml names the key files relative to itself
@@ -67,8 +68,8 @@ displays:
     driver: web
     listen: %q
 log:
-  level: warn
-`, sim.KassaID(1), srv.URL, ports[0], ports[1], webAddr)
+  level: %s
+`, sim.KassaID(1), srv.URL, ports[0], ports[1], webAddr, logLevel)
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -130,7 +131,7 @@ func BenchmarkFootprint(b *testing.B) {
 	}
 	idle := 10 * time.Second
 	for range b.N {
-		config, socket := footprintKiosk(b)
+		config, socket := footprintKiosk(b, "warn")
 		client := unixClient(socket)
 		cmd := exec.Command(filepath.Join(bin, "kioskd"), "run", "-config", config)
 		cmd.Stderr = os.Stderr
