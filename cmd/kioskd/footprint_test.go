@@ -25,7 +25,7 @@ import (
 func footprintKiosk(tb testing.TB, logLevel string) (config, socket string) {
 	tb.Helper()
 	srv := simtest.NewServer(tb, sim.Config{})
-	dir := srv.Dir // devices.yaml names the key files relative to itself
+	dir := srv.Dir
 
 	var ports []string
 	for range 2 {
@@ -48,12 +48,7 @@ func footprintKiosk(tb testing.TB, logLevel string) (config, socket string) {
 	yaml := fmt.Sprintf(`kassa:
   id: %s
   fixed_amount: 10000
-service:
-  url: %s
-  ca: ca.crt
-  cert: kassa.crt
-  key: kassa.key
-journal: journal.db
+%sjournal: journal.db
 api:
   socket: api.sock
 scanners:
@@ -69,7 +64,7 @@ displays:
     listen: %q
 log:
   level: %s
-`, sim.KassaID(1), srv.URL, ports[0], ports[1], webAddr, logLevel)
+`, sim.KassaID(1), srv.ServiceYAML(), ports[0], ports[1], webAddr, logLevel)
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		tb.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package smartpay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -22,8 +23,8 @@ import (
 	"go.uber.org/zap"
 )
 
-// Config configures a Client. The zero value of every duration and count
-// takes the default in its comment.
+// Config configures a Client. A zero duration or count takes the default in
+// its comment.
 type Config struct {
 	URL      string // https://host:port
 	CAFile   string // PEM of the CA that signed the service's certificate
@@ -87,18 +88,10 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if cfg.AttemptTimeout <= 0 {
-		cfg.AttemptTimeout = 5 * time.Second
-	}
-	if cfg.KeepWarm <= 0 {
-		cfg.KeepWarm = 30 * time.Second
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = 2
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = 100 * time.Millisecond
-	}
+	cfg.AttemptTimeout = cmp.Or(cfg.AttemptTimeout, 5*time.Second)
+	cfg.KeepWarm = cmp.Or(cfg.KeepWarm, 30*time.Second)
+	cfg.Retries = cmp.Or(cfg.Retries, 2)
+	cfg.RetryBackoff = cmp.Or(cfg.RetryBackoff, 100*time.Millisecond)
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("smartpay: URL %q: want https://host:port", cfg.URL)
@@ -343,12 +336,10 @@ func (c *Client) observe(method string, took time.Duration, err error) {
 // Commit fixes a scanned QR with the service. Repeated after an unknown
 // outcome: the kassa_purchase_id makes a repeat return the same purchase.
 func (c *Client) Commit(ctx context.Context, r CommitRequest) (CommitResponse, error) {
-	var out CommitResponse
 	body := CommitBody{KassaPurchaseID: r.KassaPurchaseID, IDLoyalty: r.QR.IDLoyalty, Encrypted: r.QR.Encrypted, Sign: r.QR.Sign}
-	err := c.do(ctx, call{path: PathCommit, in: body, out: &out, repeatable: true, check: func() error {
+	return fetch(ctx, c, call{path: PathCommit, in: body, repeatable: true}, func(out *CommitResponse) error {
 		return need(out.PurchaseID != "", "answer without purchase_id")
-	}})
-	return out, err
+	})
 }
 
 // Release starts the payment of amount kopecks. Not repeated after an
@@ -356,17 +347,15 @@ func (c *Client) Commit(ctx context.Context, r CommitRequest) (CommitResponse, e
 // (it may be refused as a bad state, which would read as a decline), and
 // the status, which the caller asks next, says whether the first one landed.
 func (c *Client) Release(ctx context.Context, purchaseID string, amount int64) (ReleaseResponse, error) {
-	var out ReleaseResponse
-	err := c.do(ctx, call{path: PathRelease, in: ReleaseBody{PurchaseID: purchaseID, Amount: amount}, out: &out})
-	return out, err
+	return fetch[ReleaseResponse](ctx, c, call{path: PathRelease, in: ReleaseBody{PurchaseID: purchaseID, Amount: amount}}, nil)
 }
 
 // Status returns the purchase's state. A read: always repeatable.
 func (c *Client) Status(ctx context.Context, purchaseID string) (StatusResponse, error) {
-	var out StatusResponse
-	err := c.do(ctx, call{path: PathStatus, in: PurchaseIDBody{PurchaseID: purchaseID}, out: &out, repeatable: true,
-		check: func() error { return need(out.Status.Valid(), "unknown purchase status %q", out.Status) }})
-	return out, err
+	return fetch(ctx, c, call{path: PathStatus, in: PurchaseIDBody{PurchaseID: purchaseID}, repeatable: true},
+		func(out *StatusResponse) error {
+			return need(out.Status.Valid(), "unknown purchase status %q", out.Status)
+		})
 }
 
 // KassaStatus confirms (KassaSuccess) or abandons (KassaCancel) a purchase.
@@ -393,19 +382,17 @@ func (c *Client) FiscalV2(ctx context.Context, r FiscalV2Request) error {
 // Refund asks for a refund. Repeated after an unknown outcome: the
 // kassa_refund_id makes a repeat return the same refund.
 func (c *Client) Refund(ctx context.Context, r RefundRequest) (RefundResponse, error) {
-	var out RefundResponse
-	err := c.do(ctx, call{path: PathRefund, in: r, out: &out, repeatable: true, check: func() error {
+	return fetch(ctx, c, call{path: PathRefund, in: r, repeatable: true}, func(out *RefundResponse) error {
 		return need(out.RefundID != "", "answer without refund_id")
-	}})
-	return out, err
+	})
 }
 
 // RefundStatus returns a refund's state. A read: always repeatable.
 func (c *Client) RefundStatus(ctx context.Context, refundID string) (RefundStatusResponse, error) {
-	var out RefundStatusResponse
-	err := c.do(ctx, call{path: PathRefundStatus, in: RefundIDBody{RefundID: refundID}, out: &out, repeatable: true,
-		check: func() error { return need(out.Status.Valid(), "unknown refund status %q", out.Status) }})
-	return out, err
+	return fetch(ctx, c, call{path: PathRefundStatus, in: RefundIDBody{RefundID: refundID}, repeatable: true},
+		func(out *RefundStatusResponse) error {
+			return need(out.Status.Valid(), "unknown refund status %q", out.Status)
+		})
 }
 
 // RefundKassaStatus confirms (KassaSuccess) or abandons (KassaCancel) a
@@ -418,9 +405,9 @@ func (c *Client) RefundKassaStatus(ctx context.Context, refundID string, s Kassa
 func (c *Client) Ping(ctx context.Context) error { return c.ping(ctx, true) }
 
 func (c *Client) ping(ctx context.Context, retry bool) error {
-	var out PingResponse
-	return c.do(ctx, call{path: PathPing, get: true, out: &out, repeatable: true, once: !retry,
-		check: func() error { return need(out.Status == "ok", "ping status %q", out.Status) }})
+	_, err := fetch(ctx, c, call{path: PathPing, get: true, repeatable: true, once: !retry},
+		func(out *PingResponse) error { return need(out.Status == "ok", "ping status %q", out.Status) })
+	return err
 }
 
 // ErrorAnswers returns the service's list of error codes, cached after the
@@ -437,8 +424,8 @@ func (c *Client) ErrorAnswers(ctx context.Context) ([]ErrorAnswer, error) {
 
 // fetchErrorAnswers reads the list; a read, always repeatable.
 func (c *Client) fetchErrorAnswers(ctx context.Context) ([]ErrorAnswer, error) {
-	var out []ErrorAnswer
-	if err := c.do(ctx, call{path: PathErrorAnswers, get: true, out: &out, repeatable: true}); err != nil {
+	out, err := fetch[[]ErrorAnswer](ctx, c, call{path: PathErrorAnswers, get: true, repeatable: true}, nil)
+	if err != nil {
 		return nil, err
 	}
 	if out == nil {
@@ -448,6 +435,18 @@ func (c *Client) fetchErrorAnswers(ctx context.Context) ([]ErrorAnswer, error) {
 	c.answers = out
 	c.mu.Unlock()
 	return append([]ErrorAnswer(nil), out...), nil
+}
+
+// fetch performs cl and decodes its answer into an Out; valid, when set,
+// checks the answer (a failure makes the outcome unknown).
+func fetch[Out any](ctx context.Context, c *Client, cl call, valid func(*Out) error) (Out, error) {
+	var out Out
+	cl.out = &out
+	if valid != nil {
+		cl.check = func() error { return valid(&out) }
+	}
+	err := c.do(ctx, cl)
+	return out, err
 }
 
 // need returns an error with the formatted text unless ok.

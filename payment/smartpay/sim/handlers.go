@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,18 +23,11 @@ import (
 // Method names, as used in State.Requests and Fault.Method: the client's
 // names (smartpay.Method*), repeated here so tests read sim.MethodCommit.
 const (
-	MethodAuth              = sp.MethodAuth
-	MethodCommit            = sp.MethodCommit
-	MethodRelease           = sp.MethodRelease
-	MethodStatus            = sp.MethodStatus
-	MethodKassaStatus       = sp.MethodKassaStatus
-	MethodFiscalV1          = sp.MethodFiscalV1
-	MethodFiscalV2          = sp.MethodFiscalV2
-	MethodRefund            = sp.MethodRefund
-	MethodRefundStatus      = sp.MethodRefundStatus
-	MethodRefundKassaStatus = sp.MethodRefundKassaStatus
-	MethodPing              = sp.MethodPing
-	MethodErrorAnswers      = sp.MethodErrorAnswers
+	MethodAuth, MethodCommit, MethodRelease, MethodStatus = sp.MethodAuth, sp.MethodCommit, sp.MethodRelease, sp.MethodStatus
+	MethodKassaStatus, MethodFiscalV1, MethodFiscalV2     = sp.MethodKassaStatus, sp.MethodFiscalV1, sp.MethodFiscalV2
+	MethodRefund, MethodRefundStatus                      = sp.MethodRefund, sp.MethodRefundStatus
+	MethodRefundKassaStatus, MethodPing                   = sp.MethodRefundKassaStatus, sp.MethodPing
+	MethodErrorAnswers                                    = sp.MethodErrorAnswers
 )
 
 // SessionCookie is the name of the session cookie.
@@ -313,7 +308,7 @@ func (s *Server) ping(string, []byte) (any, *apiErr) { return sp.PingResponse{St
 
 func (s *Server) errorAnswers(string, []byte) (any, *apiErr) {
 	out := []sp.ErrorAnswer{}
-	for _, c := range sortedCodes() {
+	for _, c := range slices.Sorted(maps.Keys(messages)) {
 		out = append(out, sp.ErrorAnswer{Code: c, Message: messages[c]})
 	}
 	return out, nil
@@ -464,23 +459,33 @@ func (s *Server) status(kassa string, in *sp.PurchaseIDBody) (any, *apiErr) {
 	})
 }
 
-// confirmation is a kassa/status request on a purchase or a refund: the
-// state change it asks for is applied, then recorded among the
-// confirmations.
-func confirmation(st sp.KassaStatus, confirmations *[]sp.KassaStatus, cancel, success func() *apiErr) (any, *apiErr) {
+// confirmable is what a kassa/status request changes: a purchase or a
+// refund. Success confirms one that succeeded; cancel is the object's own.
+// Every accepted request is recorded.
+type confirmable struct {
+	status        string // its state, for the refusal's text
+	succeeded     bool
+	confirmed     *bool
+	confirmations *[]sp.KassaStatus
+	cancel        func() *apiErr
+}
+
+func (c confirmable) apply(st sp.KassaStatus) (any, *apiErr) {
 	var e *apiErr
-	switch st {
-	case sp.KassaCancel:
-		e = cancel()
-	case sp.KassaSuccess:
-		e = success()
-	default:
+	switch {
+	case st == sp.KassaCancel:
+		e = c.cancel()
+	case st != sp.KassaSuccess:
 		e = fail(sp.CodeBadRequest, "status must be success or cancel")
+	case !c.succeeded:
+		e = fail(sp.CodeBadState, c.status)
+	default:
+		*c.confirmed = true
 	}
 	if e != nil {
 		return nil, e
 	}
-	*confirmations = append(*confirmations, st)
+	*c.confirmations = append(*c.confirmations, st)
 	return struct{}{}, nil
 }
 
@@ -489,7 +494,7 @@ func (s *Server) kassaStatus(kassa string, in *sp.KassaStatusBody) (any, *apiErr
 		return nil, e
 	}
 	return s.onPurchase(kassa, in.PurchaseID, func(p *purchase) (any, *apiErr) {
-		return confirmation(in.Status, &p.KassaConfirmations, func() *apiErr {
+		return confirmable{string(p.Status), p.Status == sp.Success, &p.Confirmed, &p.KassaConfirmations, func() *apiErr {
 			switch p.Status {
 			case sp.Committed, sp.Released, sp.Processing:
 				p.Status = sp.Cancelled
@@ -501,13 +506,7 @@ func (s *Server) kassaStatus(kassa string, in *sp.KassaStatusBody) (any, *apiErr
 				p.Status, p.Reversed = sp.Cancelled, true
 			}
 			return nil
-		}, func() *apiErr {
-			if p.Status != sp.Success {
-				return fail(sp.CodeBadState, string(p.Status))
-			}
-			p.Confirmed = true
-			return nil
-		})
+		}}.apply(in.Status)
 	})
 }
 
@@ -621,7 +620,7 @@ func (s *Server) refundKassaStatus(kassa string, in *sp.RefundKassaStatusBody) (
 		return nil, e
 	}
 	return s.onRefund(kassa, in.RefundID, func(r *refund) (any, *apiErr) {
-		return confirmation(in.Status, &r.KassaConfirmations, func() *apiErr {
+		return confirmable{string(r.Status), r.Status == sp.RefundSuccess, &r.Confirmed, &r.KassaConfirmations, func() *apiErr {
 			switch {
 			case r.Confirmed:
 				return fail(sp.CodeBadState, "refund confirmed")
@@ -630,12 +629,6 @@ func (s *Server) refundKassaStatus(kassa string, in *sp.RefundKassaStatusBody) (
 				s.purchases[r.PurchaseID].Refunded -= r.Amount // the amount can be refunded again
 			}
 			return nil
-		}, func() *apiErr {
-			if r.Status != sp.RefundSuccess {
-				return fail(sp.CodeBadState, string(r.Status))
-			}
-			r.Confirmed = true
-			return nil
-		})
+		}}.apply(in.Status)
 	})
 }

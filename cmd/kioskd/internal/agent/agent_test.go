@@ -80,31 +80,8 @@ func startKiosk(tb testing.TB, log *zap.Logger, opts Options) *kiosk {
 	}
 	web := freeAddr(tb)
 	k.web = "http://" + web + "/"
-	cfg, err := config.Parse(filepath.Join(dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
-  id: %s
-  fixed_amount: 10000
-service:
-  url: %s
-  ca: ca.crt
-  cert: kassa.crt
-  key: kassa.key
-journal: %s
-api:
-  socket: api.sock
-scanners:
-  - name: front
-    driver: serial
-    port: %s
-displays:
-  - name: log
-    driver: log
-  - name: screen
-    driver: web
-    listen: %q
-`, sim.KassaID(1), k.sim.URL, filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano())), slave.Name(), web)))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	journal := filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano()))
+	cfg := parseConfig(tb, k.sim, journal, slave.Name(), fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
@@ -131,6 +108,31 @@ displays:
 		tb.Fatal("agent not ready within 20s")
 	}
 	return k
+}
+
+// parseConfig parses the devices.yaml of a kiosk (written in srv's
+// directory) with one serial scanner on port, a log display and the
+// displays given, served by srv.
+func parseConfig(tb testing.TB, srv *simtest.Server, journal, port, displays string) *config.Config {
+	tb.Helper()
+	cfg, err := config.Parse(filepath.Join(srv.Dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
+  id: %s
+  fixed_amount: 10000
+%sjournal: %s
+api:
+  socket: api.sock
+scanners:
+  - name: front
+    driver: serial
+    port: %s
+displays:
+  - name: log
+    driver: log
+%s`, sim.KassaID(1), srv.ServiceYAML(), journal, port, displays)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
 }
 
 // freeAddr returns a loopback address nothing listens on.
@@ -296,29 +298,8 @@ func promtoolCheck(t *testing.T, exposition string) {
 func TestHealthWithoutService(t *testing.T) {
 	srv := simtest.NewServer(t, sim.Config{})
 	srv.Down() // the key material stays; nothing listens
+	cfg := parseConfig(t, srv, "journal.db", "/dev/kiosk/absent", "")
 	dir := srv.Dir
-	cfg, err := config.Parse(filepath.Join(dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
-  id: kassa-1
-  fixed_amount: 100
-service:
-  url: %s
-  ca: ca.crt
-  cert: kassa.crt
-  key: kassa.key
-journal: journal.db
-api:
-  socket: api.sock
-scanners:
-  - name: front
-    driver: serial
-    port: /dev/kiosk/absent
-displays:
-  - name: log
-    driver: log
-`, srv.URL)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	k := &kiosk{socket: filepath.Join(dir, "api.sock")}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -105,6 +105,13 @@ func (s *Server) Up() {
 // KassaFiles returns the CA, certificate and key files of kassa n (1-based).
 func (s *Server) KassaFiles(n int) (ca, cert, key string) { return sim.KassaFiles(s.Dir, n) }
 
+// ServiceYAML is the service section of a devices.yaml for kassa 1 of this
+// simulator, with absolute paths, for tests that run the agent.
+func (s *Server) ServiceYAML() string {
+	ca, cert, key := s.KassaFiles(1)
+	return fmt.Sprintf("service:\n  url: %s\n  ca: %s\n  cert: %s\n  key: %s\n", s.URL, ca, cert, key)
+}
+
 // ClientConfig is the configuration of a client of kassa n: short attempt
 // timeouts and backoff for tests, the rest defaults.
 func (s *Server) ClientConfig(n int) smartpay.Config {
