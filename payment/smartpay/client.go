@@ -40,7 +40,8 @@ type Config struct {
 	// KeepWarm is the keep-warm period (default 30s). Once a period the
 	// client pings the service, or logs in again when the session is about
 	// to expire, so the connection stays open and the Observer hears
-	// whether the service answers even while no sale runs. Keep it below
+	// whether the service answers even while no sale runs; after a failure
+	// it tries sooner (from 1s, doubling up to the period). Keep it below
 	// the service's idle timeout (the simulator's is 2 minutes).
 	KeepWarm time.Duration
 	// Retries is how many times a call is repeated after a failure that
@@ -162,8 +163,9 @@ func clientTLS(cfg Config) (*tls.Config, error) {
 // Start logs in, fetches and caches the error answers and starts the
 // keep-warm goroutine, which ends with ctx or Close. It returns the error of
 // that first login or fetch; the keep-warm goroutine runs all the same and
-// tries again every KeepWarm period, so a kiosk that boots while the service
-// is unreachable gets its session as soon as the service answers.
+// tries again (from 1s on, backing off to the KeepWarm period), so a kiosk
+// that boots while the service is unreachable gets its session soon after
+// the service answers.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.done != nil {
@@ -180,7 +182,7 @@ func (c *Client) Start(ctx context.Context) error {
 	}
 	go func() {
 		defer close(done)
-		c.keepWarm(kctx)
+		c.keepWarm(kctx, err != nil)
 	}()
 	return err
 }
@@ -199,11 +201,19 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// keepWarm makes one keep-warm call every period. A failure is logged once
-// per distinct error, and the recovery once, to keep the log readable
-// through an outage.
-func (c *Client) keepWarm(ctx context.Context) {
-	t := time.NewTicker(c.cfg.KeepWarm)
+// keepWarm makes one keep-warm call every period. After a failure (or a
+// failed Start) it tries again sooner, from 1s doubling up to the period,
+// so a kiosk whose network comes up late is ready in seconds. A failure is
+// logged once per distinct error, and the recovery once, to keep the log
+// readable through an outage.
+func (c *Client) keepWarm(ctx context.Context, failed bool) {
+	period := c.cfg.KeepWarm
+	first := min(time.Second, period)
+	wait, backoff := period, first
+	if failed {
+		wait, backoff = first, min(2*first, period)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	var failing string
 	for {
@@ -216,29 +226,37 @@ func (c *Client) keepWarm(ctx context.Context) {
 		switch {
 		case ctx.Err() != nil:
 			return
-		case err == nil && failing != "":
-			c.log.Info("keep-warm: the service answers again")
-			failing = ""
-		case err != nil && err.Error() != failing:
-			c.log.Warn("keep-warm failed; trying again every period", zap.Duration("period", c.cfg.KeepWarm), zap.Error(err))
-			failing = err.Error()
+		case err == nil:
+			if failing != "" {
+				c.log.Info("keep-warm: the service answers again")
+			}
+			failing, wait, backoff = "", period, first
+		default:
+			if err.Error() != failing {
+				c.log.Warn("keep-warm failed; trying again", zap.Duration("in", backoff), zap.Error(err))
+			}
+			failing, wait, backoff = err.Error(), backoff, min(2*backoff, period)
 		}
+		t.Reset(wait)
 	}
 }
 
-// keepWarmCall is one period's call: a login when the session is missing or
-// about to expire, the error answers while they are not cached, else a
-// ping. It is not retried: the next period is its retry.
+// keepWarmCall is one period's calls: a login when the session is missing
+// or about to expire, then the error answers while they are not cached (what
+// Start did not finish), else a ping, which makes one attempt: the loop is
+// its retry.
 func (c *Client) keepWarmCall(ctx context.Context) error {
 	c.mu.Lock()
 	renew := c.renewDueLocked(time.Now())
 	gen := c.sessionGen
 	haveAnswers := c.answers != nil
 	c.mu.Unlock()
-	switch {
-	case renew:
-		return c.auth(ctx, gen)
-	case !haveAnswers:
+	if renew {
+		if err := c.auth(ctx, gen); err != nil || haveAnswers {
+			return err
+		}
+	}
+	if !haveAnswers {
 		_, err := c.fetchErrorAnswers(ctx)
 		return err
 	}

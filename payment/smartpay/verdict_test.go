@@ -219,3 +219,33 @@ func TestUnhandledRepeatedForAnyCall(t *testing.T) {
 		t.Fatalf("refused release: %v after %d requests", err, e.Requests(sim.MethodRelease))
 	}
 }
+
+// A kiosk that starts while the service cannot be reached gets its session
+// soon after the service answers, well within the keep-warm period: after a
+// failure the keep-warm loop tries again from 1s on.
+func TestStartRecoversBeforeThePeriod(t *testing.T) {
+	e := newEnv(t, sim.Config{})
+	e.Down()
+	rec := &recorder{}
+	cfg := e.ClientConfig(1)
+	cfg.Observer = rec // KeepWarm stays 30s
+	c, err := smartpay.NewClient(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(bg); smartpay.VerdictOf(err) != smartpay.Unavailable {
+		t.Fatalf("Start with the service down: %v", err)
+	}
+	e.Up()
+	deadline := time.Now().Add(15 * time.Second)
+	for l := rec.last(); l.method != sim.MethodErrorAnswers || l.err != nil; l = rec.last() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no session 15s after the service came back: %q, last %+v", rec.methods(), l)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := c.Status(bg, "pur-none"); smartpay.VerdictOf(err) != smartpay.Refused {
+		t.Fatalf("a call after the recovery: %v", err)
+	}
+}
