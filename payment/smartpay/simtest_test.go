@@ -1,24 +1,19 @@
-package simtest_test
+package smartpay_test
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
-
-	"go.uber.org/goleak"
 
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// Two servers share the key material but not their state; a client of
+// The test harness itself (package simtest): two servers share the key material but not their state; a client of
 // kassa 2 is that kassa; Down refuses connections and Up serves again.
-func TestServer(t *testing.T) {
-	ctx := context.Background()
+func TestSimtestServer(t *testing.T) {
+	ctx := bg
 	a, b := simtest.NewServer(t, sim.Config{}), simtest.NewServer(t, sim.Config{})
 	caA, _ := os.ReadFile(a.ClientConfig(1).CAFile)
 	caB, _ := os.ReadFile(b.ClientConfig(1).CAFile)
