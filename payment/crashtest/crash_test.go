@@ -125,7 +125,7 @@ type agent struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    lockedBuffer
+	out    *os.File // the agent writes its output here directly: no copier goroutine
 	killed bool
 	armed  *killPoint
 	fired  bool
@@ -135,7 +135,7 @@ func (a *agent) start() {
 	a.t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), a.env...)
-	cmd.Stdout, cmd.Stderr = &a.out, &a.out
+	cmd.Stdout, cmd.Stderr = a.out, a.out
 	if err := cmd.Start(); err != nil {
 		a.t.Fatal(err)
 	}
@@ -161,24 +161,9 @@ func (a *agent) start() {
 	}
 }
 
-func (a *agent) output() string { return a.out.String() }
-
-// lockedBuffer collects the agent's output, written by exec's copier.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (a *agent) output() string {
+	b, _ := os.ReadFile(a.out.Name())
+	return string(b)
 }
 
 // kill SIGKILLs the agent and waits until it is gone.
@@ -335,7 +320,12 @@ func TestKillAtEveryStep(t *testing.T) {
 
 func runScenario(t *testing.T, sc scenario) {
 	dir := t.TempDir()
-	a := &agent{t: t, sock: filepath.Join(dir, "api.sock")}
+	out, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	a := &agent{t: t, sock: filepath.Join(dir, "api.sock"), out: out}
 	a.tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
 	}}

@@ -43,18 +43,12 @@ func New(journalSize func() float64) *Metrics {
 			Help:    "From the last byte of a QR code to the commit's answer.",
 			Buckets: []float64{.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}),
-		ScannerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kioskd_scanner_up", Help: "1 while the scanner is open and reading.",
-		}, []string{"scanner"}),
-		DisplayUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kioskd_display_up", Help: "1 while the display takes screens.",
-		}, []string{"display"}),
+		ScannerUp: gauges("kioskd_scanner_up", "1 while the scanner is open and reading.", "scanner"),
+		DisplayUp: gauges("kioskd_display_up", "1 while the display takes screens.", "display"),
 		// A timestamp in base units, as the blackbox exporter publishes
 		// certificate expiry: alert on it with "- time() < 14 * 86400".
-		CertExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "kioskd_certificate_expiry_timestamp_seconds",
-			Help: "When the certificate expires (its NotAfter), as a Unix timestamp in seconds.",
-		}, []string{"file"}),
+		CertExpiry: gauges("kioskd_certificate_expiry_timestamp_seconds",
+			"When the certificate expires (its NotAfter), as a Unix timestamp in seconds.", "file"),
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kioskd_ready", Help: "1 when the agent can take payments.",
 		}),
@@ -69,6 +63,11 @@ func New(journalSize func() float64) *Metrics {
 		}, journalSize))
 	}
 	return m
+}
+
+// gauges is a gauge per value of one label.
+func gauges(name, help, label string) *prometheus.GaugeVec {
+	return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{label})
 }
 
 // ObserveCall records one Smart Pay call; a failure is labelled with its
