@@ -143,15 +143,15 @@ func (c *Config) DisplayConfigs() []display.Config {
 	return out
 }
 
-// SmartPayConfig returns the Smart Pay client settings; timeouts.call is
-// the deadline of each attempt.
+// SmartPayConfig returns the Smart Pay client settings. timeouts.call is
+// not among them: it is the flow's deadline of a whole call (retries
+// included); each attempt within it has smartpay's AttemptTimeout.
 func (c *Config) SmartPayConfig() smartpay.Config {
 	return smartpay.Config{
-		URL:         c.Service.URL,
-		CAFile:      c.Service.CA,
-		CertFile:    c.Service.Cert,
-		KeyFile:     c.Service.Key,
-		CallTimeout: c.Timeouts.Call,
+		URL:      c.Service.URL,
+		CAFile:   c.Service.CA,
+		CertFile: c.Service.Cert,
+		KeyFile:  c.Service.Key,
 	}
 }
 
