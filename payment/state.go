@@ -77,24 +77,24 @@ func (s State) Display() display.State {
 }
 
 // phase is the journal phase written on entering s: the call s leads to.
-func (s State) phase() journal.Phase {
+func (s State) phase() journal.SalePhase {
 	switch s {
 	case Committing:
-		return journal.PhaseCommitting
+		return journal.SaleCommitting
 	case WaitingAmount:
-		return journal.PhaseCommitted
+		return journal.SaleCommitted
 	case Releasing:
-		return journal.PhaseReleasing
+		return journal.SaleReleasing
 	case Paying, Checking:
-		return journal.PhaseReleased
+		return journal.SaleReleased
 	case Paid:
-		return journal.PhasePaid
+		return journal.SalePaid
 	case Confirming:
-		return journal.PhaseHandedOver
+		return journal.SaleHandedOver
 	case Cancelling:
-		return journal.PhaseCancelling
+		return journal.SaleCancelling
 	}
-	return journal.PhaseDone
+	return journal.SaleDone
 }
 
 // factKind is what happened.

@@ -43,7 +43,7 @@ func TestIDsIncreaseAcrossRestartsAndClockSteps(t *testing.T) {
 		t.Fatalf("id = %s, want the clock in ms", s.ID)
 	}
 	// Same millisecond: next id still above.
-	r, err := j.NewRefund("p1", 100, now)
+	r, _, err := j.NewRefund("p1", 100, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Phase, s.PurchaseID, s.Amount = PhaseReleasing, "P-1", 12345
+	s.Phase, s.PurchaseID, s.Amount = SaleReleasing, "P-1", 12345
 	if err := j.PutSale(s); err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +87,11 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done.Phase = PhaseDone
+	done.Phase = SaleDone
 	if err := j.PutSale(done); err != nil {
 		t.Fatal(err)
 	}
-	r, err := j.NewRefund("P-0", 500, now)
+	r, _, err := j.NewRefund("P-0", 500, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(open) != 1 || open[0].ID != s.ID || open[0].Phase != PhaseReleasing || open[0].Amount != 12345 || string(open[0].Code) != `{"id_loyalty":"x"}` {
+	if len(open) != 1 || open[0].ID != s.ID || open[0].Phase != SaleReleasing || open[0].Amount != 12345 || string(open[0].Code) != `{"id_loyalty":"x"}` {
 		t.Fatalf("open sales after reopen = %+v", open)
 	}
 	all, _ := j.Sales(false)
@@ -122,7 +122,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 		t.Fatalf("all sales = %d, want 2", len(all))
 	}
 	rs, _ := j.Refunds(true)
-	if len(rs) != 1 || rs[0].ID != r.ID || rs[0].Phase != PhaseRequesting {
+	if len(rs) != 1 || rs[0].ID != r.ID || rs[0].Phase != RefundRequesting {
 		t.Fatalf("refunds = %+v", rs)
 	}
 	fs, _ := j.Fiscals(true)
@@ -139,7 +139,7 @@ func TestCompactKeepsOpenRecords(t *testing.T) {
 	defer j.Close()
 	old := time.Now().Add(-48 * time.Hour)
 	recent := time.Now()
-	mk := func(phase Phase, at time.Time) {
+	mk := func(phase SalePhase, at time.Time) {
 		s, err := j.NewSale([]byte("x"), at)
 		if err != nil {
 			t.Fatal(err)
@@ -149,9 +149,9 @@ func TestCompactKeepsOpenRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mk(PhaseDone, old)     // goes
-	mk(PhaseReleased, old) // open: stays however old
-	mk(PhaseDone, recent)  // recent: stays
+	mk(SaleDone, old)     // goes
+	mk(SaleReleased, old) // open: stays however old
+	mk(SaleDone, recent)  // recent: stays
 	f, _ := j.EnqueueFiscal(Fiscal{Version: 1, PurchaseID: "p"}, old)
 	pending, _ := j.EnqueueFiscal(Fiscal{Version: 1, PurchaseID: "q"}, old)
 	f.Delivered = true

@@ -116,7 +116,7 @@ func (s scanHandler) FrameStarted(string, time.Time) { s.flow.FrameStarted() }
 
 func (s scanHandler) CodeRead(c scanner.Code) {
 	s.svc.lastScan.Store(c.Time.UnixNano())
-	s.flow.Scan(c.Data, c.Source, c.Time)
+	s.flow.ScanAt(c.Data, c.Source, c.Time)
 }
 
 func newSupervisor(cfg *config.Config, flow *payment.Flow, svc *observed, log *zap.Logger, m *metrics.Metrics, h *health) (*scanner.Supervisor, error) {
