@@ -544,27 +544,31 @@ func (j *Journal) Fiscals(pending bool) ([]Fiscal, error) {
 func (j *Journal) Compact(cutoff time.Time) (int, error) {
 	n := 0
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		var err error
-		var k int
-		k, err = compact(tx, bucketSales, bucketByPurch, func(s Sale) ([]byte, bool) {
-			return []byte(s.PurchaseID), s.Phase == SaleDone && s.Updated.Before(cutoff)
-		})
-		n += k
-		if err != nil {
-			return err
+		steps := []func() (int, error){
+			func() (int, error) {
+				return compact(tx, bucketSales, bucketByPurch, func(s Sale) ([]byte, bool) {
+					return []byte(s.PurchaseID), s.Phase == SaleDone && s.Updated.Before(cutoff)
+				})
+			},
+			func() (int, error) {
+				return compact(tx, bucketRefunds, bucketByRequest, func(r Refund) ([]byte, bool) {
+					return []byte(r.RequestID), r.Phase == RefundDone && r.Updated.Before(cutoff)
+				})
+			},
+			func() (int, error) {
+				return compact(tx, bucketFiscal, bucketByFiscal, func(f Fiscal) ([]byte, bool) {
+					return f.contentKey(), !f.Pending() && f.Updated.Before(cutoff)
+				})
+			},
 		}
-		k, err = compact(tx, bucketRefunds, bucketByRequest, func(r Refund) ([]byte, bool) {
-			return []byte(r.RequestID), r.Phase == RefundDone && r.Updated.Before(cutoff)
-		})
-		n += k
-		if err != nil {
-			return err
+		for _, step := range steps {
+			k, err := step()
+			if err != nil {
+				return err
+			}
+			n += k
 		}
-		k, err = compact(tx, bucketFiscal, bucketByFiscal, func(f Fiscal) ([]byte, bool) {
-			return f.contentKey(), !f.Pending() && f.Updated.Before(cutoff)
-		})
-		n += k
-		return err
+		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("journal: compact: %w", err)
