@@ -134,7 +134,6 @@ func newSupervisor(cfg *config.Config, flow *payment.Flow, svc *observed, log *z
 		h.set("scanner:"+sc.Name, "scanner "+sc.Name+" not open yet")
 	}
 	return scanner.NewSupervisor(sources, scanHandler{flow: flow, svc: svc}, log.Named("scanner"), scanner.SupervisorOptions{
-		DedupWindow: cfg.DuplicateWindow,
 		OnStatus: func(st scanner.Status) {
 			up := st.State == scanner.StateUp
 			m.ScannerUp.WithLabelValues(st.Name).Set(b2f(up))
