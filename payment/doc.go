@@ -31,7 +31,8 @@
 //   - Hub (events.go), no goroutine: hands every event to every subscriber
 //     (displays, SSE, metrics) without blocking the publisher.
 //   - warmer (flow.go), goroutine "warm": renews the service session when a
-//     scanner starts receiving a frame. Flow.compact, goroutine "compact":
+//     scanner starts receiving a frame. Flow.housekeep, goroutine
+//     "housekeep": keeps the journal's id reservation ahead of the clock and
 //     deletes finished records after the retention.
 //
 // Each part has its own lock, taken before the Hub's and never around a
@@ -43,7 +44,10 @@
 // known (timeout, lost answer, 5xx) leads to Checking, never to Declined:
 // only the service's status decides. Every state names the call it leads to,
 // so the journal phase written on entering it is what recovery needs after
-// a crash (see package journal).
+// a crash (see package journal). The one exception: a sale's first record is
+// written alongside its commit (a commit moves no money), and both are done
+// before the release; a power cut between them leaves at worst an
+// unreleased commit, which the service expires.
 //
 // Timers run on Config.Clock, so tests move a fake clock instead of
 // sleeping; service calls keep real deadlines (Timeouts.Call).

@@ -153,9 +153,13 @@ func (f *Flow) Run(ctx context.Context) error {
 	f.started = true
 	f.mu.Unlock()
 
+	// Reserve kassa ids before the first sale, so its id needs no write.
+	if err := f.j.Reserve(f.cfg.Clock.Now()); err != nil {
+		f.log.Warn("journal: reserving kassa ids failed", zap.Error(err))
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.fiscal.run(ctx) })
-	g.Go(func() error { return f.compact(ctx) })
+	g.Go(func() error { return f.housekeep(ctx) })
 	g.Go(func() error { return f.warm.run(ctx) })
 	g.Go(func() error { return f.refunds.run(ctx) })
 	g.Go(func() error { return f.sales.run(ctx) })
@@ -272,15 +276,27 @@ func (f *Flow) RefundInfo(_ context.Context, id string) (RefundInfo, error) {
 	return f.refunds.info(id)
 }
 
-// compact deletes finished records older than the retention, now and then.
-func (f *Flow) compact(ctx context.Context) error {
-	t := f.cfg.Clock.NewTicker(min(f.cfg.Retention/4, time.Hour))
+// housekeep keeps the journal's id reservation ahead of the clock (so that
+// issuing a sale's id needs no write) and deletes finished records older
+// than the retention.
+func (f *Flow) housekeep(ctx context.Context) error {
+	every := journal.ReserveAhead / 4
+	compactEvery := min(f.cfg.Retention/4, time.Hour)
+	t := f.cfg.Clock.NewTicker(every)
 	defer t.Stop()
+	var compacted time.Time
 	for {
-		if n, err := f.j.Compact(f.cfg.Clock.Now().Add(-f.cfg.Retention)); err != nil {
-			f.log.Warn("journal compaction failed", zap.Error(err))
-		} else if n > 0 {
-			f.log.Info("journal compacted", zap.Int("records", n))
+		now := f.cfg.Clock.Now()
+		if err := f.j.Reserve(now); err != nil {
+			f.log.Warn("journal: reserving kassa ids failed", zap.Error(err))
+		}
+		if now.Sub(compacted) >= compactEvery {
+			compacted = now
+			if n, err := f.j.Compact(now.Add(-f.cfg.Retention)); err != nil {
+				f.log.Warn("journal compaction failed", zap.Error(err))
+			} else if n > 0 {
+				f.log.Info("journal compacted", zap.Int("records", n))
+			}
 		}
 		select {
 		case <-ctx.Done():

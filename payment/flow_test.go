@@ -129,3 +129,26 @@ func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
 		t.Fatalf("%d releases sent without a journal record", n)
 	}
 }
+
+// A sale's first record is written alongside the commit; when it cannot be
+// written the commit (which moves no money) may be out, but the release
+// never goes.
+func TestFirstRecordFailureStopsBeforeRelease(t *testing.T) {
+	se := startSim(t, sim.Config{})
+	h := run(t, payment.Config{FixedAmount: 500}, se.Client, nil)
+	h.ready()
+	h.j.Close() // the disk is gone; the ids reserved at start need no write
+	h.scan(se.QR(t, "first"))
+	select {
+	case err := <-h.runErr:
+		if err == nil {
+			t.Fatal("Run ended without an error")
+		}
+		h.runErr <- err
+	case <-time.After(guard):
+		t.Fatal("the flow kept running without its journal")
+	}
+	if n := se.Sim.State().Requests[sim.MethodRelease]; n != 0 {
+		t.Fatalf("%d releases sent without the sale's record", n)
+	}
+}

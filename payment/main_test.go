@@ -170,7 +170,7 @@ type fakeClock struct {
 	tb testing.TB
 }
 
-const restingTimers = 1 // the journal compaction ticker
+const restingTimers = 1 // the housekeeping ticker
 
 func newFakeClock(tb testing.TB) fakeClock {
 	return fakeClock{clockwork.NewFakeClock(), tb}

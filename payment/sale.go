@@ -73,6 +73,7 @@ type sale struct {
 	unsure   bool          // polled in Checking: the release may have been lost and resent
 	tries    int           // attempts of the current call whose outcome was unknown
 	released time.Time
+	written  chan error // the first record's write, until runSale has its result
 }
 
 func newSales(cfg Config, svc Service, j *journal.Journal, log *zap.Logger, hub *Hub) *sales {
@@ -161,17 +162,22 @@ func (m *sales) idle(ctx context.Context) error {
 	}
 }
 
-// newSale journals a sale for a scanned payload (already validated).
+// newSale starts a sale for a scanned payload (already validated). Its
+// first record is written alongside the commit (a commit moves no money);
+// runSale waits for both before the release.
 func (m *sales) newSale(code []byte) (*sale, error) {
 	qr, err := smartpay.ParseQR(code)
 	if err != nil {
 		return nil, err
 	}
-	rec, err := m.j.NewSale(code, m.clock.Now())
+	now := m.clock.Now()
+	id, err := m.j.IssueID(now)
 	if err != nil {
 		return nil, err
 	}
-	s := &sale{id: rec.ID, code: rec.Code, rec: rec, qr: qr, state: Committing, inputs: make(chan input, 8)}
+	rec := journal.FirstSaleRecord(id, code, now)
+	s := &sale{id: rec.ID, code: rec.Code, rec: rec, qr: qr, state: Committing, inputs: make(chan input, 8), written: make(chan error, 1)}
+	go func() { s.written <- m.j.CreateSale(rec) }() // owned by runSale, which always receives
 	m.mu.Lock()
 	if m.cfg.FixedAmount > 0 {
 		s.rec.Amount = m.cfg.FixedAmount
@@ -227,12 +233,18 @@ func (m *sales) recovered(rec journal.Sale) (*sale, error) {
 // start) or, with an error, when the journal cannot be written.
 func (m *sales) runSale(ctx context.Context, s *sale) error {
 	defer func() {
+		if s.written != nil {
+			<-s.written
+		}
 		m.mu.Lock()
 		m.cur = nil
 		m.mu.Unlock()
 	}()
 	for !s.state.Terminal() {
 		fc, info := m.act(ctx, s)
+		if err := m.firstWritten(s); err != nil {
+			return err
+		}
 		if ctx.Err() != nil {
 			return nil // the journal keeps the sale open; the next start recovers it
 		}
@@ -262,6 +274,22 @@ func (m *sales) runSale(ctx context.Context, s *sale) error {
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// firstWritten waits for the sale's first record, written alongside the
+// commit, before anything the commit leads to.
+func (m *sales) firstWritten(s *sale) error {
+	if s.written == nil {
+		return nil
+	}
+	err := <-s.written
+	s.written = nil
+	if err != nil {
+		m.log.Error("journal write failed; stopping the flow", zap.String("kassa_purchase_id", s.id), zap.Error(err))
+		m.hub.Publish(Event{Kind: KindFault, SaleID: s.id, Message: "journal: " + err.Error()})
+		return fmt.Errorf("payment: sale %s: %w", s.id, err)
 	}
 	return nil
 }

@@ -25,7 +25,6 @@ var (
 	bucketByPurch   = []byte("by_purchase") // purchase_id → sale key
 	bucketByRequest = []byte("by_request")  // host request id → refund key
 	bucketByFiscal  = []byte("by_fiscal")   // fiscal record content hash → fiscal key
-	keyLastID       = []byte("last_id")
 )
 
 var (
@@ -149,7 +148,8 @@ func (f Fiscal) contentKey() []byte {
 // Journal is an open journal file. Its methods are safe for concurrent use;
 // each write is one fsynced bbolt transaction.
 type Journal struct {
-	db *bolt.DB
+	db  *bolt.DB
+	ids ids
 }
 
 // Open opens (creating if needed) the journal at path. The file mode is
@@ -163,11 +163,18 @@ func Open(path string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
-	if err := db.Update(initBuckets); err != nil {
+	j := &Journal{db: db}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := initBuckets(tx); err != nil {
+			return err
+		}
+		return j.ids.load(tx)
+	})
+	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal: init %s: %w", path, err)
 	}
-	return &Journal{db: db}, nil
+	return j, nil
 }
 
 // initBuckets creates the buckets, and the indexes from the records when
@@ -302,41 +309,41 @@ func idKey(id string) ([]byte, error) {
 	return seqKey(n), nil
 }
 
-// nextIDLocked issues the next kassa id inside tx: max(now in ms, last+1),
-// so ids stay increasing when the clock steps back or two come in one ms.
-func nextIDLocked(tx *bolt.Tx, now time.Time) (string, []byte, error) {
-	meta := tx.Bucket(bucketMeta)
-	var last uint64
-	if v := meta.Get(keyLastID); len(v) == 8 {
-		last = binary.BigEndian.Uint64(v)
+// NewSale issues a kassa_purchase_id and stores a sale in SaleCommitting
+// with the scanned payload, durably.
+func (j *Journal) NewSale(code []byte, now time.Time) (Sale, error) {
+	id, err := j.IssueID(now)
+	if err != nil {
+		return Sale{}, err
 	}
-	id := uint64(max(now.UnixMilli(), 0))
-	if id <= last {
-		id = last + 1
-	}
-	key := seqKey(id)
-	if err := meta.Put(keyLastID, key); err != nil {
-		return "", nil, err
-	}
-	return strconv.FormatUint(id, 10), key, nil
+	s := FirstSaleRecord(id, code, now)
+	return s, j.CreateSale(s)
 }
 
-// NewSale issues a kassa_purchase_id and stores a sale in SaleCommitting
-// with the scanned payload, durably, before the commit call is made.
-func (j *Journal) NewSale(code []byte, now time.Time) (Sale, error) {
-	var s Sale
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		id, key, err := nextIDLocked(tx, now)
-		if err != nil {
+// FirstSaleRecord is the record of a sale whose commit is about to be
+// sent: id from IssueID, the scanned payload, SaleCommitting.
+func FirstSaleRecord(id string, code []byte, now time.Time) Sale {
+	return Sale{ID: id, Code: append([]byte(nil), code...), Phase: SaleCommitting, Created: now, Updated: now}
+}
+
+// CreateSale stores the first record of sale s.ID, durably. The flow makes
+// this write alongside the commit, which moves no money: IssueID explains
+// why the id stays unique even if the power goes before it is on disk.
+func (j *Journal) CreateSale(s Sale) error {
+	key, err := idKey(s.ID)
+	if err != nil {
+		return err
+	}
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		if err := noteIssued(tx, key); err != nil {
 			return err
 		}
-		s = Sale{ID: id, Code: append([]byte(nil), code...), Phase: SaleCommitting, Created: now, Updated: now}
 		return put(tx, bucketSales, key, s)
 	})
 	if err != nil {
-		return Sale{}, fmt.Errorf("journal: new sale: %w", err)
+		return fmt.Errorf("journal: new sale %s: %w", s.ID, err)
 	}
-	return s, nil
+	return nil
 }
 
 // PutSale stores s (which must come from NewSale), durably, and indexes it
@@ -414,6 +421,14 @@ func (j *Journal) Sales(open bool) ([]Sale, error) {
 // The look-up and the insert are one transaction, so concurrent repeats
 // make one refund.
 func (j *Journal) NewRefund(purchaseID string, amount int64, requestID string, now time.Time) (r Refund, existed bool, err error) {
+	id, err := j.IssueID(now) // unused when the request id is known: a gap is harmless
+	if err != nil {
+		return Refund{}, false, fmt.Errorf("journal: new refund: %w", err)
+	}
+	key, err := idKey(id)
+	if err != nil {
+		return Refund{}, false, err
+	}
 	err = j.db.Update(func(tx *bolt.Tx) error {
 		if requestID != "" {
 			if key := tx.Bucket(bucketByRequest).Get([]byte(requestID)); key != nil {
@@ -428,8 +443,7 @@ func (j *Journal) NewRefund(purchaseID string, amount int64, requestID string, n
 				return nil
 			}
 		}
-		id, key, err := nextIDLocked(tx, now)
-		if err != nil {
+		if err := noteIssued(tx, key); err != nil {
 			return err
 		}
 		r = Refund{ID: id, PurchaseID: purchaseID, Amount: amount, Phase: RefundRequesting, Created: now, Updated: now, RequestID: requestID}

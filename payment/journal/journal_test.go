@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T, path string) *Journal {
@@ -60,14 +62,54 @@ func TestIDsIncreaseAcrossRestartsAndClockSteps(t *testing.T) {
 		}
 		check(s.ID)
 	}
-	// Clock forward again: ids follow the clock.
-	s, err = j.NewSale([]byte("c"), now.Add(time.Minute))
+	// Clock forward again, past what the last run reserved: ids follow
+	// the clock.
+	s, err = j.NewSale([]byte("c"), now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	check(s.ID)
-	if want := strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10); s.ID != want {
+	if want := strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10); s.ID != want {
 		t.Fatalf("id = %s, want %s", s.ID, want)
+	}
+}
+
+// An id issued for a commit whose record never reached the disk (the power
+// went) is not issued again after the restart, even with the clock behind.
+func TestIssuedIDNeverReissued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	now := time.UnixMilli(1_700_000_000_000)
+	j := open(t, path)
+	if err := j.Reserve(now); err != nil {
+		t.Fatal(err)
+	}
+	txid := func() (id int) {
+		_ = j.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	before := txid()
+	var lost string
+	for i := range 50 { // within the reservation: no write at all
+		id, err := j.IssueID(now.Add(time.Duration(i) * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost = id
+	}
+	if txid() != before {
+		t.Fatal("issuing ids within the reservation wrote to the file")
+	}
+	j.Close() // the power goes: none of them has a record
+	j = open(t, path)
+	defer j.Close()
+	s, err := j.NewSale([]byte("after the cut"), now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := strconv.ParseUint(lost, 10, 64)
+	b, _ := strconv.ParseUint(s.ID, 10, 64)
+	if b <= a {
+		t.Fatalf("id %d issued again after %d", b, a)
 	}
 }
 
