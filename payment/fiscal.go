@@ -105,9 +105,6 @@ func (fw *forwarder) run(ctx context.Context) error {
 				failed = true
 				break // keep the order; wait for the service
 			}
-			fw.mu.Lock()
-			fw.pending = max(fw.pending-1, 0)
-			fw.mu.Unlock()
 			tries = 0 // the service answers again: the next failure starts a fresh back-off
 		}
 		if !failed {
@@ -155,6 +152,9 @@ func (fw *forwarder) send(ctx context.Context, rec journal.Fiscal) error {
 	if perr := fw.j.PutFiscal(rec); perr != nil {
 		return perr
 	}
+	fw.mu.Lock()
+	fw.pending = max(fw.pending-1, 0)
+	fw.mu.Unlock()
 	msg, code := "fiscal record delivered", 0
 	if rec.Rejected != "" {
 		msg = "fiscal record refused"

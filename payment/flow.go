@@ -153,6 +153,7 @@ func (f *Flow) Run(ctx context.Context) error {
 	f.started = true
 	f.mu.Unlock()
 
+	f.sales.start()
 	// Reserve kassa ids before the first sale, so its id needs no write.
 	if err := f.j.Reserve(f.cfg.Clock.Now()); err != nil {
 		f.log.Warn("journal: reserving kassa ids failed", zap.Error(err))

@@ -81,13 +81,18 @@ func newSales(cfg Config, svc Service, j *journal.Journal, log *zap.Logger, hub 
 		next: make(chan []byte, 1), status: Status{State: Idle, Handover: cfg.Handover}}
 }
 
+// start marks the machine running, before run's goroutine starts: a scan
+// from then on waits for recovery rather than being refused.
+func (m *sales) start() {
+	m.mu.Lock()
+	m.running = true
+	m.mu.Unlock()
+}
+
 // run recovers the sales the journal has open, one after the other, then
 // runs a sale for each accepted scan until ctx ends. It returns an error
 // only when the journal cannot be written.
 func (m *sales) run(ctx context.Context) error {
-	m.mu.Lock()
-	m.running = true
-	m.mu.Unlock()
 	defer func() {
 		m.mu.Lock()
 		m.running, m.ready = false, false
