@@ -11,6 +11,9 @@ import (
 const (
 	HandoverHost = "host" // the host application (POST /v1/sale/handover)
 	HandoverAuto = "auto" // nobody: confirm as soon as the payment succeeds
+	// HandoverVending: the vending machine's vend result (payment/vending);
+	// to the flow it is a host like any other.
+	HandoverVending = "vending"
 )
 
 // Defaults of Config; the configuration file documents and uses these.
@@ -59,9 +62,9 @@ func (c Config) withDefaults() (Config, error) {
 		if c.FixedAmount > 0 {
 			c.Handover = HandoverAuto
 		}
-	case HandoverHost, HandoverAuto:
+	case HandoverHost, HandoverAuto, HandoverVending:
 	default:
-		return c, fmt.Errorf("payment: hand-over mode %q: want %q or %q", c.Handover, HandoverHost, HandoverAuto)
+		return c, fmt.Errorf("payment: hand-over mode %q: want %q, %q or %q", c.Handover, HandoverHost, HandoverAuto, HandoverVending)
 	}
 	set := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {

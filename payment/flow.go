@@ -47,6 +47,10 @@ type Host interface {
 	SetAmount(ctx context.Context, amount int64) error
 	// Cancel cancels the current sale, or the amount waiting for a scan.
 	Cancel(ctx context.Context) error
+	// Dispense says the goods are being handed over (a vending machine
+	// told to vend the paid amount); from its return a crash confirms the
+	// payment, as MDB counts a reset during a vend as a success.
+	Dispense(ctx context.Context, amount int64) error
 	// Handover says whether the goods reached the customer; it returns
 	// once that is journaled.
 	Handover(ctx context.Context, ok bool) error
@@ -203,6 +207,9 @@ func (f *Flow) SetAmount(_ context.Context, amount int64) error { return f.sales
 
 // Cancel cancels the current sale (Host).
 func (f *Flow) Cancel(context.Context) error { return f.sales.cancel("cancelled by the host") }
+
+// Dispense records that the paid sale's goods are being handed over (Host).
+func (f *Flow) Dispense(ctx context.Context, amount int64) error { return f.sales.dispense(ctx, amount) }
 
 // Handover reports the hand-over of the paid sale (Host).
 func (f *Flow) Handover(ctx context.Context, ok bool) error { return f.sales.handover(ctx, ok) }

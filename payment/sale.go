@@ -207,6 +207,9 @@ var recoveryState = map[journal.SalePhase]State{
 	journal.SaleReleasing:  Checking,   // the release may or may not have arrived: ask
 	journal.SaleReleased:   Paying,
 	journal.SaleHandedOver: Confirming,
+	// A vend approved and not failed: MDB counts a reset during the vend as
+	// a success, and the machine has most likely dispensed.
+	journal.SaleDispensing: Confirming,
 	journal.SaleCancelling: Cancelling,
 }
 
@@ -307,7 +310,7 @@ func (m *sales) act(ctx context.Context, s *sale) (fact, stepInfo) {
 			resp, err := m.svc.Commit(ctx, smartpay.CommitRequest{KassaPurchaseID: s.rec.ID, QR: s.qr})
 			return fact{kind: fCommitted}, stepInfo{id: resp.PurchaseID}, err
 		})
-	case WaitingAmount, Paid: // Paid only in host mode: auto goes on to Confirming
+	case WaitingAmount, Paid, Dispensing: // Paid only when a host hands over: auto goes on to Confirming
 		if s.cancel {
 			return fact{kind: fCancel}, stepInfo{}
 		}
@@ -402,7 +405,7 @@ func (m *sales) enter(s *sale, next State, info stepInfo) error {
 			s.released, s.polls = now, 0
 			s.deadline = now.Add(m.cfg.Timeouts.Payment)
 		}
-	case Paid:
+	case Paid, Dispensing:
 		s.deadline = now.Add(m.cfg.Timeouts.Handover)
 	}
 	phase := next.phase()

@@ -103,7 +103,7 @@ func (m *sales) cancel(reason string) error {
 		return nil
 	}
 	return m.sendLocked(input{kind: fCancel, reason: reason}, func(s State) bool {
-		return !s.Terminal() && s != Idle && s != Confirming
+		return !s.Terminal() && s != Idle && s != Confirming && s != Dispensing
 	})
 }
 
@@ -115,30 +115,68 @@ func (m *sales) handover(ctx context.Context, ok bool) error {
 	if m.cfg.Handover == HandoverAuto {
 		return fmt.Errorf("%w: hand-over mode is auto", ErrWrongState)
 	}
-	ack := make(chan State, 1)
 	m.mu.Lock()
-	if ok && m.running && (m.status.State == Confirming || m.status.State == Completed) {
-		// A repeated "handed over" (the host's retry): already recorded.
-		m.mu.Unlock()
-		return nil
-	}
-	err := m.sendLocked(input{kind: fHandover, ok: ok, ack: ack}, func(s State) bool { return s == Paid })
+	repeat := ok && m.running && (m.status.State == Confirming || m.status.State == Completed)
 	m.mu.Unlock()
+	if repeat {
+		return nil // the host's retry of a hand-over already recorded
+	}
+	st, err := m.ask(ctx, input{kind: fHandover, ok: ok}, awaitsHost)
 	if err != nil {
 		return err
+	}
+	if done := st == Confirming || st == Completed; ok != done {
+		// ok: the hand-over timeout won the race and the payment is
+		// being cancelled; !ok: a hand-over already confirmed it.
+		return fmt.Errorf("%w: %s", ErrWrongState, st)
+	}
+	return nil
+}
+
+// dispense records that the host began handing the goods over for the
+// paid sale of amount kopecks (a vending machine told to vend). It returns
+// once that is journaled: from then on a crash confirms the payment rather
+// than cancelling it.
+func (m *sales) dispense(ctx context.Context, amount int64) error {
+	if m.cfg.Handover == HandoverAuto {
+		return fmt.Errorf("%w: hand-over mode is auto", ErrWrongState)
+	}
+	m.mu.Lock()
+	st, paidAmount := m.status.State, m.status.Amount
+	m.mu.Unlock()
+	if (st == Paid || st == Dispensing) && amount != paidAmount {
+		return fmt.Errorf("%w: the goods cost %d, the payment is %d", ErrInvalid, amount, paidAmount)
+	}
+	if st == Dispensing {
+		return nil // a repeat
+	}
+	st, err := m.ask(ctx, input{kind: fDispense}, func(s State) bool { return s == Paid })
+	if err != nil {
+		return err
+	}
+	if st != Dispensing {
+		return fmt.Errorf("%w: %s", ErrWrongState, st) // the hand-over timeout won the race
+	}
+	return nil
+}
+
+// ask delivers in to the current sale if allowed(state) holds and waits
+// until the state it leads to is journaled; it returns that state.
+func (m *sales) ask(ctx context.Context, in input, allowed func(State) bool) (State, error) {
+	in.ack = make(chan State, 1)
+	m.mu.Lock()
+	err := m.sendLocked(in, allowed)
+	m.mu.Unlock()
+	if err != nil {
+		return 0, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeouts.Call)
 	defer cancel()
 	select {
-	case st := <-ack:
-		if done := st == Confirming || st == Completed; ok != done {
-			// ok: the hand-over timeout won the race and the payment is
-			// being cancelled; !ok: a hand-over already confirmed it.
-			return fmt.Errorf("%w: %s", ErrWrongState, st)
-		}
-		return nil
+	case st := <-in.ack:
+		return st, nil
 	case <-ctx.Done():
-		return fmt.Errorf("%w: the hand-over was not journaled within %v; ask the state before repeating it", ErrTimeout, m.cfg.Timeouts.Call)
+		return 0, fmt.Errorf("%w: the request was not journaled within %v; ask the state before repeating it", ErrTimeout, m.cfg.Timeouts.Call)
 	}
 }
 

@@ -67,6 +67,8 @@ func deadlineReason(st State) string {
 		return "no amount in time"
 	case Paid:
 		return "goods not handed over in time"
+	case Dispensing:
+		return "no vend result in time: counted as dispensed"
 	}
 	return "payment not confirmed in time"
 }
@@ -128,17 +130,20 @@ func (m *sales) take(s *sale, in input) (fact, bool) {
 			s.replace = in.replace
 		}
 		return fact{kind: fCancel}, true
-	case fHandover:
-		if s.state == Paid && len(s.acks) > 0 {
-			// A duplicate of the hand-over being applied: it learns the
-			// outcome with the first, once it is journaled.
+	case fDispense, fHandover:
+		// A request the host waits for (ack): it is answered with the state
+		// once it is journaled.
+		fc := fact{kind: in.kind, ok: in.ok}
+		if len(s.acks) > 0 && awaitsHost(s.state) {
+			// A duplicate of the request being applied: it learns the
+			// outcome with the first.
 			s.acks = append(s.acks, in.ack)
 			return fact{}, false
 		}
-		if s.state != Paid {
-			// A duplicate queued behind the one that moved the sale on:
-			// answer it with where the sale stands instead of leaving
-			// the host waiting for an ack that never comes.
+		if decide(s.state, fc) == s.state {
+			// Nothing to do in this state (a duplicate queued behind the
+			// one that moved the sale on): answer with where the sale
+			// stands instead of leaving the host waiting.
 			if in.ack != nil {
 				select {
 				case in.ack <- s.state:
@@ -148,10 +153,13 @@ func (m *sales) take(s *sale, in input) (fact, bool) {
 			return fact{}, false
 		}
 		s.acks = append(s.acks, in.ack)
-		return fact{kind: fHandover, ok: in.ok}, true
+		return fc, true
 	}
 	return fact{}, false
 }
+
+// awaitsHost reports whether a sale in st waits for the host's hand-over.
+func awaitsHost(st State) bool { return st == Paid || st == Dispensing }
 
 // drain takes the inputs that arrived during a call.
 func (m *sales) drain(s *sale) {

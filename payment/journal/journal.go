@@ -50,6 +50,7 @@ const (
 	SaleReleasing  SalePhase = "releasing"   // release may have been sent
 	SaleReleased   SalePhase = "released"    // release answered: poll the status
 	SalePaid       SalePhase = "paid"        // service said success, goods not handed over yet
+	SaleDispensing SalePhase = "dispensing"  // the goods are being handed over (vend approved): a crash confirms
 	SaleHandedOver SalePhase = "handed_over" // goods handed over: kassa/status success may have been sent
 	SaleCancelling SalePhase = "cancelling"  // kassa/status cancel may have been sent
 	SaleDone       SalePhase = "done"        // nothing left to do
