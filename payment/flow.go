@@ -209,7 +209,9 @@ func (f *Flow) SetAmount(_ context.Context, amount int64) error { return f.sales
 func (f *Flow) Cancel(context.Context) error { return f.sales.cancel("cancelled by the host") }
 
 // Dispense records that the paid sale's goods are being handed over (Host).
-func (f *Flow) Dispense(ctx context.Context, amount int64) error { return f.sales.dispense(ctx, amount) }
+func (f *Flow) Dispense(ctx context.Context, amount int64) error {
+	return f.sales.dispense(ctx, amount)
+}
 
 // Handover reports the hand-over of the paid sale (Host).
 func (f *Flow) Handover(ctx context.Context, ok bool) error { return f.sales.handover(ctx, ok) }
