@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
@@ -21,7 +20,7 @@ import (
 // benchmark ends.
 type agent struct {
 	*harness
-	sim *simenv.Env
+	sim *simEnv
 	// released is when the simulator handled the last release: with the
 	// simulator's SuccessDelay it gives the instant the payment succeeded.
 	mu       sync.Mutex
@@ -75,14 +74,14 @@ func startHeldAgent(tb testing.TB, scfg sim.Config, fcfg payment.Config, hold fu
 func (a *agent) sell(b *testing.B, successDelay time.Duration) time.Duration {
 	b.Helper()
 	start := time.Now()
-	before := a.sim.Sim.State().Requests[sim.MethodStatus]
-	a.scan(a.sim.QR(b, "bench"))
+	before := a.sim.State().Requests[sim.MethodStatus]
+	a.scan(a.sim.Payload(b, "bench"))
 	paid := a.state(payment.Paid, payment.Confirming)
 	a.mu.Lock()
 	l := paid.Time.Sub(a.released.Add(successDelay))
 	a.mu.Unlock()
 	a.state(payment.Idle)
-	spent := a.sim.Sim.State().Requests[sim.MethodStatus] - before
+	spent := a.sim.State().Requests[sim.MethodStatus] - before
 	time.Sleep(max(time.Duration(spent)*time.Second-time.Since(start), 0) + 10*time.Millisecond)
 	return l
 }
@@ -140,7 +139,7 @@ func BenchmarkPaidToEventSpread(b *testing.B) {
 		for i := range n {
 			d := 200*time.Millisecond + time.Duration(i)*(4800*time.Millisecond)/(n-1)
 			a := startAgent(b, sim.Config{SuccessDelay: d}, payment.Config{FixedAmount: 1000})
-			q := a.sim.QR(b, "bench")
+			q := a.sim.Payload(b, "bench")
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -195,11 +194,11 @@ func BenchmarkStatusRate(b *testing.B) {
 			var rates []float64
 			for b.Loop() {
 				amount(1052)
-				before := a.sim.Sim.State().Requests[sim.MethodStatus]
-				a.scan(a.sim.QR(b, "bench"))
+				before := a.sim.State().Requests[sim.MethodStatus]
+				a.scan(a.sim.Payload(b, "bench"))
 				a.state(payment.Paying)
 				time.Sleep(wait)
-				n := a.sim.Sim.State().Requests[sim.MethodStatus] - before
+				n := a.sim.State().Requests[sim.MethodStatus] - before
 				rates = append(rates, float64(n)/wait.Seconds())
 				if err := a.flow.Cancel(context.Background()); err != nil {
 					b.Fatal(err)

@@ -31,7 +31,7 @@ func TestDispenseThenCrashConfirms(t *testing.T) {
 	h := run(t, cfg, se.Client, j)
 	h.ready()
 	ctx := context.Background()
-	paid := paidVend(t, h, se.QR(t, "vend"), 8000)
+	paid := paidVend(t, h, se.Payload(t, "vend"), 8000)
 	if err := h.flow.Dispense(ctx, 7000); !errors.Is(err, payment.ErrInvalid) {
 		t.Fatalf("dispense of another price: %v, want ErrInvalid", err)
 	}
@@ -49,7 +49,7 @@ func TestDispenseThenCrashConfirms(t *testing.T) {
 	if e := h.terminal(); e.State != payment.Completed || e.PurchaseID != paid.PurchaseID {
 		t.Fatalf("recovered vend ended %s (%s)", e.State, e.PurchaseID)
 	}
-	if p, _ := se.Sim.State().Purchase(paid.PurchaseID); !p.Confirmed {
+	if p, _ := se.State().Purchase(paid.PurchaseID); !p.Confirmed {
 		t.Fatalf("simulator: %+v", p)
 	}
 }
@@ -60,7 +60,7 @@ func TestDispenseFailedCancels(t *testing.T) {
 	h := run(t, payment.Config{Handover: payment.HandoverVending}, se.Client, nil)
 	h.ready()
 	ctx := context.Background()
-	paid := paidVend(t, h, se.QR(t, "jam"), 5000)
+	paid := paidVend(t, h, se.Payload(t, "jam"), 5000)
 	if err := h.flow.Dispense(ctx, 5000); err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func TestDispenseFailedCancels(t *testing.T) {
 // A vend whose result never comes is counted as dispensed (MDB).
 func TestDispenseWithoutResultConfirms(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Handover: payment.HandoverVending, Timeouts: payment.Timeouts{Handover: 40 * time.Second}})
-	h.scan(se.QR(t, "silent"))
+	h.scan(se.Payload(t, "silent"))
 	h.state(payment.WaitingAmount)
 	if err := h.flow.SetAmount(context.Background(), 900); err != nil {
 		t.Fatal(err)

@@ -5,18 +5,23 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
+	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
+// simEnv is a simulator and a started client for it.
+type simEnv struct {
+	*simtest.Server
+	Client *smartpay.Client
+}
+
 // startSim serves a simulator with cfg and starts a client for it.
-func startSim(tb testing.TB, cfg sim.Config) *simenv.Env {
+func startSim(tb testing.TB, cfg sim.Config) *simEnv {
 	tb.Helper()
-	cfg.Dir = keyDir
-	return simenv.Start(tb, cfg, zap.NewNop())
+	srv := simtest.NewServer(tb, cfg)
+	return &simEnv{Server: srv, Client: srv.NewClient(tb)}
 }
 
 // warmWatch reports each finished Warm of the real client.
@@ -39,7 +44,7 @@ func TestFrameStartedWarmsOnce(t *testing.T) {
 	svc := warmWatch{Service: se.Client, done: make(chan error, 16)}
 	h := run(t, payment.Config{FixedAmount: 100}, svc, nil)
 	h.ready()
-	auths := func() int { return se.Sim.State().Requests[sim.MethodAuth] }
+	auths := func() int { return se.State().Requests[sim.MethodAuth] }
 	before := auths()
 	for range 10 {
 		h.flow.FrameStarted()
@@ -55,7 +60,7 @@ func TestFrameStartedWarmsOnce(t *testing.T) {
 	if n := auths() - before; n != 1 {
 		t.Fatalf("%d logins for a frame start, want 1", n)
 	}
-	h.scan(se.QR(t, "warm"))
+	h.scan(se.Payload(t, "warm"))
 	h.state(payment.Releasing)
 	if n := auths() - before; n != 1 {
 		t.Fatalf("the commit logged in again (%d logins)", n)
@@ -76,7 +81,7 @@ func TestBadCodeNeverReachesService(t *testing.T) {
 	if e.Message == "" {
 		t.Fatal("bad code event without a reason")
 	}
-	if n := se.Sim.State().Requests[sim.MethodCommit]; n != 0 {
+	if n := se.State().Requests[sim.MethodCommit]; n != 0 {
 		t.Fatalf("%d commits for a bad code", n)
 	}
 	if err := h.flow.Handover(context.Background(), true); err == nil {
@@ -91,7 +96,7 @@ func TestDuplicateReadsReported(t *testing.T) {
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{}, se.Client, nil)
 	h.ready()
-	qr := se.QR(t, "dup")
+	qr := se.Payload(t, "dup")
 	for range 4 {
 		h.scan(qr)
 	}
@@ -99,7 +104,7 @@ func TestDuplicateReadsReported(t *testing.T) {
 		h.next("duplicate event "+string(rune('1'+i)), func(e payment.Event) bool { return e.Kind == payment.KindDuplicate })
 	}
 	h.state(payment.WaitingAmount)
-	if n := se.Sim.State().Requests[sim.MethodCommit]; n != 1 {
+	if n := se.State().Requests[sim.MethodCommit]; n != 1 {
 		t.Fatalf("%d commits for one QR read four times", n)
 	}
 }
@@ -110,7 +115,7 @@ func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{}, se.Client, nil)
 	h.ready()
-	h.scan(se.QR(t, "disk"))
+	h.scan(se.Payload(t, "disk"))
 	h.state(payment.WaitingAmount)
 	h.j.Close() // the disk is gone
 	if err := h.flow.SetAmount(context.Background(), 500); err != nil {
@@ -125,7 +130,7 @@ func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("the flow kept running without its journal")
 	}
-	if n := se.Sim.State().Requests[sim.MethodRelease]; n != 0 {
+	if n := se.State().Requests[sim.MethodRelease]; n != 0 {
 		t.Fatalf("%d releases sent without a journal record", n)
 	}
 }
@@ -138,7 +143,7 @@ func TestFirstRecordFailureStopsBeforeRelease(t *testing.T) {
 	h := run(t, payment.Config{FixedAmount: 500}, se.Client, nil)
 	h.ready()
 	h.j.Close() // the disk is gone; the ids reserved at start need no write
-	h.scan(se.QR(t, "first"))
+	h.scan(se.Payload(t, "first"))
 	select {
 	case err := <-h.runErr:
 		if err == nil {
@@ -148,7 +153,7 @@ func TestFirstRecordFailureStopsBeforeRelease(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("the flow kept running without its journal")
 	}
-	if n := se.Sim.State().Requests[sim.MethodRelease]; n != 0 {
+	if n := se.State().Requests[sim.MethodRelease]; n != 0 {
 		t.Fatalf("%d releases sent without the sale's record", n)
 	}
 }

@@ -71,7 +71,7 @@ func TestPaidElsewhereRefusedQueuesNoReceipt(t *testing.T) {
 	delivered := countEvents(t, a.flow, payment.KindFiscal)
 	accepted := 0
 	for i := range 30 {
-		a.scan(a.sim.QR(t, fmt.Sprintf("race%d", i)))
+		a.scan(a.sim.Payload(t, fmt.Sprintf("race%d", i)))
 		a.state(payment.WaitingAmount)
 		if err := a.flow.SetAmount(ctx, 100); err != nil {
 			t.Fatal(err)
@@ -86,7 +86,7 @@ func TestPaidElsewhereRefusedQueuesNoReceipt(t *testing.T) {
 	if !delivered.atLeast(accepted) {
 		t.Fatalf("fewer than %d receipts delivered", accepted)
 	}
-	if n := len(a.sim.Sim.State().Fiscal); n != accepted {
+	if n := len(a.sim.State().Fiscal); n != accepted {
 		t.Fatalf("%d v2 receipts reached the service for %d accepted paid-elsewhere calls", n, accepted)
 	}
 	if p := a.flow.Snapshot().FiscalPending; p != 0 {

@@ -23,7 +23,7 @@ func TestRefusedCancelAsksTheStatus(t *testing.T) {
 	cfg := payment.Config{FixedAmount: 300, Linger: time.Millisecond}
 	h := run(t, cfg, se.Client, j)
 	h.ready()
-	h.scan(se.QR(t, "vera"))
+	h.scan(se.Payload(t, "vera"))
 	done := h.terminal()
 	if done.State != payment.Completed {
 		t.Fatalf("first sale ended %s", done.State)
@@ -31,7 +31,7 @@ func TestRefusedCancelAsksTheStatus(t *testing.T) {
 	h.stop()
 	// A record left cancelling for that purchase (the service has it
 	// confirmed): the restart's cancel is refused.
-	rec, err := j.NewSale([]byte(se.QR(t, "vera2")), time.Now())
+	rec, err := j.NewSale([]byte(se.Payload(t, "vera2")), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestRefusedCancelAsksTheStatus(t *testing.T) {
 	if end := h.terminal(); end.State != payment.Completed {
 		t.Fatalf("a refused cancel of a confirmed purchase ended %s, want completed", end.State)
 	}
-	if p, _ := se.Sim.State().Purchase(done.PurchaseID); !p.Confirmed || p.Reversed {
+	if p, _ := se.State().Purchase(done.PurchaseID); !p.Confirmed || p.Reversed {
 		t.Fatalf("simulator: %+v", p)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
@@ -17,7 +16,7 @@ import (
 
 // timeoutsFlow runs a flow with a fake clock against a simulator whose
 // payments succeed at once.
-func timeoutsFlow(t *testing.T, cfg payment.Config) (*harness, fakeClock, *simenv.Env) {
+func timeoutsFlow(t *testing.T, cfg payment.Config) (*harness, fakeClock, *simEnv) {
 	clock := newFakeClock(t)
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	cfg.Clock = clock
@@ -39,9 +38,9 @@ func (h *harness) paid(clock fakeClock, want ...payment.State) payment.Event {
 }
 
 // notCharged checks that the purchase the sale made is not charged.
-func notCharged(t *testing.T, se *simenv.Env, e payment.Event) {
+func notCharged(t *testing.T, se *simEnv, e payment.Event) {
 	t.Helper()
-	p, ok := se.Sim.State().Purchase(e.PurchaseID)
+	p, ok := se.State().Purchase(e.PurchaseID)
 	if !ok {
 		t.Fatalf("purchase %q not at the service", e.PurchaseID)
 	}
@@ -53,7 +52,7 @@ func notCharged(t *testing.T, se *simenv.Env, e payment.Event) {
 // A customer who walks away before the amount: the commit is cancelled.
 func TestAmountTimeoutCancels(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Amount: 45 * time.Second}})
-	h.scan(se.QR(t, "walker"))
+	h.scan(se.Payload(t, "walker"))
 	h.state(payment.WaitingAmount)
 	clock.advance(1, 45*time.Second)
 	e := h.state(payment.Cancelled)
@@ -66,7 +65,7 @@ func TestAmountTimeoutCancels(t *testing.T) {
 // Goods not handed over in time: the payment is cancelled (reversed).
 func TestHandoverTimeoutCancels(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Handover: 30 * time.Second}})
-	h.scan(se.QR(t, "nohand"))
+	h.scan(se.Payload(t, "nohand"))
 	h.state(payment.WaitingAmount)
 	if err := h.flow.SetAmount(context.Background(), 700); err != nil {
 		t.Fatal(err)
@@ -83,7 +82,7 @@ func TestHandoverTimeoutCancels(t *testing.T) {
 // A payment still processing at the payment deadline is cancelled.
 func TestPaymentTimeoutCancels(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Payment: 90 * time.Second}})
-	h.scan(se.QR(t, "slow"))
+	h.scan(se.Payload(t, "slow"))
 	h.state(payment.WaitingAmount)
 	if err := h.flow.SetAmount(context.Background(), 1052); err != nil { // the simulator keeps *52 processing
 		t.Fatal(err)
@@ -100,7 +99,7 @@ func TestPaymentTimeoutCancels(t *testing.T) {
 // A finished sale stays on screen for Linger, then the flow shows Idle.
 func TestLingerThenIdle(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{FixedAmount: 500, Linger: 4 * time.Second})
-	h.scan(se.QR(t, "linger"))
+	h.scan(se.Payload(t, "linger"))
 	h.paid(clock, payment.Completed)
 	clock.advance(1, 4*time.Second)
 	h.state(payment.Idle)

@@ -71,6 +71,10 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
+	m.Func("kioskd_fiscal_pending", "Fiscal records waiting to be accepted by the service.",
+		func() float64 { return float64(flow.Snapshot().FiscalPending) })
+	m.Func("kioskd_refunds_in_progress", "Refunds not finished.",
+		func() float64 { return float64(flow.Snapshot().Refunds) })
 	api, err := localapi.New(localapi.Config{
 		Socket:    cfg.API.Socket,
 		TCPAddr:   cfg.API.Listen,
@@ -110,10 +114,9 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 		return g.Wait()
 	}
 	certExpiry(cfg, m, h, opts.Now())
-	inFlight := newRefundsInFlight()
 	run("displays", fanout.Run)
 	run("payment flow", flow.Run)
-	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, cfg.Language, m, h, inFlight) })
+	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, cfg.Language, m, h) })
 	run("scanners", sup.Run)
 	run("service session", func(ctx context.Context) error { startSession(ctx, client, log); return nil })
 	run("metrics listener", func(ctx context.Context) error { return serveMetrics(ctx, cfg.Metrics.Listen, m) })
@@ -121,7 +124,7 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	run("watchdog", func(ctx context.Context) error { return watchdog(ctx, flow, log) })
 
 	<-gctx.Done()
-	logStop(log, context.Cause(gctx), flow.Snapshot(), inFlight.list())
+	logStop(log, context.Cause(gctx), flow.Snapshot())
 	err = g.Wait()
 	log.Info("kioskd stopped")
 	return err
@@ -161,7 +164,7 @@ func ready(cfg *config.Config, log *zap.Logger, opts Options) {
 
 // logStop says why the agent stops and what it leaves in flight; the
 // journal resumes all of it at the next start.
-func logStop(log *zap.Logger, cause error, st payment.Status, refunds []string) {
+func logStop(log *zap.Logger, cause error, st payment.Status) {
 	fields := []zap.Field{zap.String("reason", cause.Error())}
 	inFlight := false
 	if st.State != payment.Idle && !st.State.Terminal() {
@@ -171,9 +174,9 @@ func logStop(log *zap.Logger, cause error, st payment.Status, refunds []string) 
 			fields = append(fields, zap.String("purchase_id", st.PurchaseID))
 		}
 	}
-	if len(refunds) > 0 {
+	if st.Refunds > 0 {
 		inFlight = true
-		fields = append(fields, zap.Strings("refunds_in_progress", refunds))
+		fields = append(fields, zap.Int("refunds_in_progress", st.Refunds))
 	}
 	if st.FiscalPending > 0 {
 		inFlight = true

@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -97,11 +94,11 @@ func b2f(b bool) float64 {
 const transientFor = 3 * time.Second
 
 // showEvents turns the flow's events into customer screens, counts finished
-// sales, notes refunds in flight, and replaces the idle screen with what
+// sales, and replaces the idle screen with what
 // health says while the kiosk cannot take a payment (starting, offline,
 // out of order).
 func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, lang display.Lang, m *metrics.Metrics,
-	h *health, refunds *refundsInFlight) error {
+	h *health) error {
 	events, stop := flow.Subscribe()
 	defer stop()
 	healthChanged := make(chan struct{}, 1)
@@ -145,11 +142,13 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, la
 			if !ok {
 				return nil
 			}
-			if ev.Kind == payment.KindState && ev.State.Terminal() {
-				m.Sales.WithLabelValues(ev.State.String()).Inc()
-			}
-			if ev.Kind == payment.KindRefund && ev.Refund != nil {
-				refunds.note(*ev.Refund)
+			switch ev.Kind {
+			case payment.KindState:
+				if ev.State.Terminal() {
+					m.Sales.WithLabelValues(ev.State.String()).Inc()
+				}
+			case payment.KindDuplicate, payment.KindBadCode, payment.KindBusy:
+				m.ScansDropped.WithLabelValues(ev.Kind.String()).Inc()
 			}
 			s, ok := ev.Screen()
 			if !ok {
@@ -165,31 +164,6 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, la
 			show()
 		}
 	}
-}
-
-// refundsInFlight are the refunds the flow reported and not yet as done,
-// for the stop log.
-type refundsInFlight struct {
-	mu  sync.Mutex
-	ids map[string]bool
-}
-
-func newRefundsInFlight() *refundsInFlight { return &refundsInFlight{ids: map[string]bool{}} }
-
-func (r *refundsInFlight) note(ri payment.RefundInfo) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if ri.Done {
-		delete(r.ids, ri.ID)
-	} else {
-		r.ids[ri.ID] = true
-	}
-}
-
-func (r *refundsInFlight) list() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Sorted(maps.Keys(r.ids))
 }
 
 func extraHandlers(cfg *config.Config, m *metrics.Metrics) map[string]http.Handler {

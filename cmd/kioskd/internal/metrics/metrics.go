@@ -24,6 +24,7 @@ type Metrics struct {
 	DisplayUp    *prometheus.GaugeVec     // 1 while a display takes screens
 	CertExpiry   *prometheus.GaugeVec     // when a certificate expires, Unix seconds
 	Ready        prometheus.Gauge         // 1 when the agent can take payments
+	ScansDropped *prometheus.CounterVec   // scans that started no sale, by reason
 }
 
 // New registers the metrics. journalSize, when not nil, is read at scrape time.
@@ -52,17 +53,24 @@ func New(journalSize func() float64) *Metrics {
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kioskd_ready", Help: "1 when the agent can take payments.",
 		}),
+		ScansDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kioskd_scans_dropped_total",
+			Help: "Scans that started no sale, by reason (duplicate, bad_code, busy).",
+		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.Sales, m.APICall, m.ScanToCommit, m.ScannerUp, m.DisplayUp,
-		m.CertExpiry, m.Ready,
+		m.CertExpiry, m.Ready, m.ScansDropped,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if journalSize != nil {
-		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "kioskd_journal_bytes", Help: "Size of the journal file.",
-		}, journalSize))
+		m.Func("kioskd_journal_bytes", "Size of the journal file.", journalSize)
 	}
 	return m
+}
+
+// Func registers a gauge read from f at scrape time.
+func (m *Metrics) Func(name, help string, f func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
 
 // gauges is a gauge per value of one label.
