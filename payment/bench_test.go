@@ -183,7 +183,7 @@ func BenchmarkStatusRate(b *testing.B) {
 			a := startAgent(b, sim.Config{SuccessDelay: time.Second}, payment.Config{Handover: payment.HandoverAuto,
 				Timeouts: payment.Timeouts{Payment: time.Hour}})
 			amount := func(v int64) {
-				if err := a.flow.SetAmount(context.Background(), v); err != nil {
+				if err := a.flow.SetAmount(context.Background(), v, ""); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -46,6 +46,9 @@ type Config struct {
 	DuplicateWindow time.Duration // the same payload read again within it is dropped
 	Retention       time.Duration // finished records kept this long in the journal
 	Linger          time.Duration // how long a finished sale stays on screen before Idle
+	// Receipts: the kassa issues its own fiscal receipts (a provider set),
+	// or the host sends fiscal data.
+	Receipts Receipts
 	// Clock runs the flow's timers (waits, poll schedule, back-off); the
 	// real clock when nil. Service calls keep real deadlines.
 	Clock clockwork.Clock

@@ -15,7 +15,7 @@ func paidVend(t *testing.T, h *harness, qr string, amount int64) payment.Event {
 	t.Helper()
 	h.scan(qr)
 	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), amount); err != nil {
+	if err := h.flow.SetAmount(context.Background(), amount, ""); err != nil {
 		t.Fatal(err)
 	}
 	return h.state(payment.Paid)
@@ -76,7 +76,7 @@ func TestDispenseWithoutResultConfirms(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Handover: payment.HandoverVending, Timeouts: payment.Timeouts{Handover: 40 * time.Second}})
 	h.scan(se.Payload(t, "silent"))
 	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 900); err != nil {
+	if err := h.flow.SetAmount(context.Background(), 900, ""); err != nil {
 		t.Fatal(err)
 	}
 	h.paid(clock, payment.Paid)

@@ -24,10 +24,11 @@ const (
 	KindRefund                     // a refund changed state; Refund has it
 	KindFiscal                     // a fiscal record was delivered (or refused for good)
 	KindFault                      // the agent cannot work (journal failure)
+	KindReceipt                    // the kassa issued a fiscal receipt; Receipt has it
 )
 
 var kindNames = [...]string{"state", "busy", "duplicate", "bad_code", "replaced", "amount",
-	"refund", "fiscal", "fault"}
+	"refund", "fiscal", "fault", "receipt"}
 
 // String is the kind's name, also the SSE event name.
 func (k EventKind) String() string {
@@ -55,17 +56,18 @@ func (k *EventKind) UnmarshalText(b []byte) error {
 // metrics. Time is when the flow produced it, so consumers can measure
 // their own latency.
 type Event struct {
-	Seq        uint64      `json:"seq"`
-	Time       time.Time   `json:"time"`
-	Kind       EventKind   `json:"kind"`
-	State      State       `json:"state"`
-	SaleID     string      `json:"sale_id,omitempty"` // kassa_purchase_id
-	PurchaseID string      `json:"purchase_id,omitempty"`
-	Amount     int64       `json:"amount,omitempty"`
-	Code       int         `json:"code,omitempty"` // the service's code
-	Message    string      `json:"message,omitempty"`
-	Source     string      `json:"source,omitempty"` // the scanner, for scan events
-	Refund     *RefundInfo `json:"refund,omitempty"`
+	Seq        uint64       `json:"seq"`
+	Time       time.Time    `json:"time"`
+	Kind       EventKind    `json:"kind"`
+	State      State        `json:"state"`
+	SaleID     string       `json:"sale_id,omitempty"` // kassa_purchase_id
+	PurchaseID string       `json:"purchase_id,omitempty"`
+	Amount     int64        `json:"amount,omitempty"`
+	Code       int          `json:"code,omitempty"` // the service's code
+	Message    string       `json:"message,omitempty"`
+	Source     string       `json:"source,omitempty"` // the scanner, for scan events
+	Refund     *RefundInfo  `json:"refund,omitempty"`
+	Receipt    *ReceiptInfo `json:"receipt,omitempty"`
 }
 
 // Screen is what the customer display should show for e; ok is false for

@@ -43,8 +43,9 @@ type Host interface {
 	// Scan hands over a payload read by a scanner the host owns.
 	Scan(ctx context.Context, data []byte, source string)
 	// SetAmount sets the amount (kopecks) of the current sale, or of the
-	// next scanned QR.
-	SetAmount(ctx context.Context, amount int64) error
+	// next scanned QR, and what it buys (the item named on the kassa's
+	// own receipt; empty: the configured default).
+	SetAmount(ctx context.Context, amount int64, item string) error
 	// Cancel cancels the current sale, or the amount waiting for a scan.
 	Cancel(ctx context.Context) error
 	// Dispense says the goods are being handed over (a vending machine
@@ -80,21 +81,27 @@ type Status struct {
 	Ready         bool   `json:"ready"`          // recovery done: the flow takes new sales
 	FiscalPending int    `json:"fiscal_pending"` // fiscal records not yet accepted by the service
 	Refunds       int    `json:"refunds"`        // refunds not finished
+	// ReceiptsPending are the kassa's own receipts not yet confirmed by the
+	// ККТ, and ReceiptProblem why the oldest is stuck (or the shift is not
+	// kept); both zero without a fiscal provider.
+	ReceiptsPending int    `json:"receipts_pending"`
+	ReceiptProblem  string `json:"receipt_problem,omitempty"`
 }
 
 // Flow runs the payments of one kassa. It is the composition of parts that
 // each own their state and their goroutine (see the package doc); Flow
 // itself only starts them and routes the host's requests.
 type Flow struct {
-	cfg     Config
-	log     *zap.Logger
-	j       *journal.Journal
-	hub     *Hub
-	intake  *intake
-	sales   *sales
-	refunds *refunds
-	fiscal  *forwarder
-	warm    *warmer
+	cfg      Config
+	log      *zap.Logger
+	j        *journal.Journal
+	hub      *Hub
+	intake   *intake
+	sales    *sales
+	refunds  *refunds
+	fiscal   *forwarder
+	receipts *receiptWriter
+	warm     *warmer
 
 	mu        sync.Mutex
 	started   bool
@@ -111,6 +118,9 @@ func New(cfg Config, svc Service, j *journal.Journal, log *zap.Logger) (*Flow, e
 	log = log.Named("payment").With(zap.String("kassa", cfg.KassaID))
 	hub := newHub(cfg.Clock)
 	m := newSales(cfg, svc, j, log, hub)
+	fw := newForwarder(cfg, svc, j, log, hub)
+	rw := &receiptWriter{cfg: cfg.Receipts, clock: cfg.Clock, j: j, log: log, hub: hub, fw: fw, kick: make(chan struct{}, 1)}
+	m.receipts = rw
 	f := &Flow{
 		cfg:       cfg,
 		log:       log,
@@ -118,8 +128,9 @@ func New(cfg Config, svc Service, j *journal.Journal, log *zap.Logger) (*Flow, e
 		hub:       hub,
 		sales:     m,
 		intake:    &intake{window: cfg.DuplicateWindow, log: log, hub: hub, sales: m},
-		refunds:   &refunds{cfg: cfg, svc: svc, j: j, log: log, hub: hub},
-		fiscal:    newForwarder(cfg, svc, j, log, hub),
+		refunds:   &refunds{cfg: cfg, svc: svc, j: j, log: log, hub: hub, receipts: rw},
+		fiscal:    fw,
+		receipts:  rw,
 		warm:      &warmer{svc: svc, timeout: cfg.Timeouts.Call, log: log, kick: make(chan struct{}, 1)},
 		toRecover: 2,
 		ready:     make(chan struct{}),
@@ -164,6 +175,7 @@ func (f *Flow) Run(ctx context.Context) error {
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.fiscal.run(ctx) })
+	g.Go(func() error { return f.receipts.run(ctx) })
 	g.Go(func() error { return f.housekeep(ctx) })
 	g.Go(func() error { return f.warm.run(ctx) })
 	g.Go(func() error { return f.refunds.run(ctx) })
@@ -177,6 +189,11 @@ func (f *Flow) Snapshot() Status {
 	st.FiscalPending = f.fiscal.waiting()
 	open, ready := f.refunds.snapshot()
 	st.Refunds, st.Ready = open, st.Ready && ready
+	pending, problem := f.receipts.snapshot()
+	st.ReceiptsPending = pending
+	if problem != nil {
+		st.ReceiptProblem = problem.Error()
+	}
 	return st
 }
 
@@ -203,7 +220,9 @@ func (f *Flow) ScanAt(data []byte, source string, at time.Time) { f.intake.scan(
 func (f *Flow) FrameStarted() { f.warm.wake() }
 
 // SetAmount sets the amount of the current or next sale (Host).
-func (f *Flow) SetAmount(_ context.Context, amount int64) error { return f.sales.setAmount(amount) }
+func (f *Flow) SetAmount(_ context.Context, amount int64, item string) error {
+	return f.sales.setAmount(amount, item)
+}
 
 // Cancel cancels the current sale (Host).
 func (f *Flow) Cancel(context.Context) error { return f.sales.cancel("cancelled by the host") }
@@ -236,6 +255,9 @@ func (f *Flow) PaidElsewhere(_ context.Context, receipt json.RawMessage) error {
 // Fiscal queues the fiscal record of a paid sale; it is forwarded until the
 // service accepts it, across restarts (Host).
 func (f *Flow) Fiscal(_ context.Context, d FiscalData) error {
+	if f.receipts.enabled() {
+		return fmt.Errorf("%w: the kassa issues its own fiscal receipts (fiscal.provider)", ErrWrongState)
+	}
 	if d.Receipt == nil && (!digits(d.KKTRegNumber, 16) || d.FiscalSign == "") {
 		return fmt.Errorf("%w: kkt_reg_number (16 digits) and fiscal_sign are required", ErrInvalid)
 	}

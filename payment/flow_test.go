@@ -118,7 +118,7 @@ func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
 	h.scan(se.Payload(t, "disk"))
 	h.state(payment.WaitingAmount)
 	h.j.Close() // the disk is gone
-	if err := h.flow.SetAmount(context.Background(), 500); err != nil {
+	if err := h.flow.SetAmount(context.Background(), 500, ""); err != nil {
 		t.Fatal(err)
 	}
 	select {

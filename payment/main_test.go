@@ -12,6 +12,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
@@ -60,7 +61,7 @@ func run(tb testing.TB, cfg payment.Config, svc payment.Service, j *journal.Jour
 	if j == nil {
 		j = openJournal(tb) // closed after stop: cleanups run last-in first-out
 	}
-	f, err := payment.New(cfg, svc, j, zap.NewNop())
+	f, err := payment.New(cfg, svc, j, testLog(tb))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -174,4 +175,9 @@ func (c fakeClock) advance(n int, d time.Duration) {
 		c.tb.Fatalf("the flow never waited on %d timers", n)
 	}
 	c.Advance(d)
+}
+
+// testLog logs warnings and errors into the test's output.
+func testLog(tb testing.TB) *zap.Logger {
+	return zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))
 }

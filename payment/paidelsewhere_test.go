@@ -73,7 +73,7 @@ func TestPaidElsewhereRefusedQueuesNoReceipt(t *testing.T) {
 	for i := range 30 {
 		a.scan(a.sim.Payload(t, fmt.Sprintf("race%d", i)))
 		a.state(payment.WaitingAmount)
-		if err := a.flow.SetAmount(ctx, 100); err != nil {
+		if err := a.flow.SetAmount(ctx, 100, ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := a.flow.PaidElsewhere(ctx, json.RawMessage(v2Receipt)); err == nil {

@@ -48,6 +48,9 @@ type refunds struct {
 	j   *journal.Journal
 	log *zap.Logger
 	hub *Hub
+	// receipts makes the kassa's own return receipt of a refund that
+	// succeeded, stored with the refund's last record.
+	receipts *receiptWriter
 	// onRecovered is called once the open refunds have their runners.
 	onRecovered func()
 
@@ -291,7 +294,7 @@ func (rm *refunds) enter(r *journal.Refund, next journal.RefundPhase, outcome jo
 		return nil
 	}
 	rec.Phase, rec.Updated = next, rm.cfg.Clock.Now()
-	if err := rm.j.PutRefund(rec); err != nil {
+	if err := rm.j.PutRefund(rec, rm.receipts.forRefund(rec)...); err != nil {
 		rm.log.Error("journal write failed; stopping the refund", zap.String("kassa_refund_id", r.ID), zap.Error(err))
 		rm.hub.Publish(Event{Kind: KindFault, Message: "journal: " + err.Error()})
 		return fmt.Errorf("payment: refund %s: %w", r.ID, err)
@@ -299,6 +302,9 @@ func (rm *refunds) enter(r *journal.Refund, next journal.RefundPhase, outcome jo
 	fields := []zap.Field{zap.String("kassa_refund_id", rec.ID), zap.String("refund_id", rec.RefundID), zap.String("outcome", string(rec.Outcome))}
 	if info.err != nil {
 		fields = append(fields, zap.NamedError("cause", info.err))
+	}
+	if next == journal.RefundDone && rm.receipts.enabled() {
+		rm.receipts.wake()
 	}
 	rm.log.Info("refund "+string(r.Phase)+" -> "+string(next), fields...)
 	*r = rec

@@ -26,6 +26,9 @@ type sales struct {
 	hub   *Hub
 	poll  poller      // status budget and completion history
 	next  chan []byte // a scan accepted while idle; cap 1
+	// receipts makes the kassa's own fiscal receipt of a completed sale,
+	// stored with the sale's last record.
+	receipts *receiptWriter
 	// onRecovered is called once the open sales are recovered.
 	onRecovered func()
 
@@ -35,14 +38,16 @@ type sales struct {
 	cur           *sale
 	status        Status
 	pendingAmount int64        // the host's amount waiting for a scan
+	pendingItem   string       // and what it buys
 	lastDone      journal.Sale // the last sale that ended, for fiscal data
 	confirming    journal.Sale // the current sale's record while Confirming
 }
 
 // input is a host request or scan delivered to the running sale.
 type input struct {
-	kind    factKind // fAmount, fCancel, fHandover
+	kind    factKind // fAmount, fCancel, fDispense, fHandover
 	amount  int64
+	item    string // fAmount: what it buys
 	ok      bool
 	replace []byte // fCancel by a new QR: start it once the cancel is acknowledged
 	reason  string
@@ -187,7 +192,8 @@ func (m *sales) newSale(code []byte) (*sale, error) {
 	if m.cfg.FixedAmount > 0 {
 		s.rec.Amount = m.cfg.FixedAmount
 	} else if m.pendingAmount > 0 {
-		s.rec.Amount, m.pendingAmount = m.pendingAmount, 0
+		s.rec.Amount, s.rec.Item = m.pendingAmount, m.pendingItem
+		m.pendingAmount, m.pendingItem = 0, ""
 	}
 	s.asked = s.rec.Amount
 	m.cur = s
@@ -421,12 +427,15 @@ func (m *sales) enter(s *sale, next State, info stepInfo) error {
 		if next.Terminal() {
 			rec.Outcome = next.String()
 		}
-		if err := m.j.PutSale(rec); err != nil {
+		if err := m.j.PutSale(rec, m.receipts.forSale(rec)...); err != nil {
 			m.log.Error("journal write failed; stopping the flow", zap.String("kassa_purchase_id", s.rec.ID), zap.Error(err))
 			m.hub.Publish(Event{Kind: KindFault, SaleID: s.rec.ID, Message: "journal: " + err.Error()})
 			return fmt.Errorf("payment: sale %s: %w", s.rec.ID, err)
 		}
 		s.rec = rec
+		if next == Completed && m.receipts.enabled() {
+			m.receipts.wake()
+		}
 	}
 	s.state = next
 	fields := []zap.Field{zap.String("kassa_purchase_id", s.rec.ID), zap.String("purchase_id", s.rec.PurchaseID), zap.Int64("amount", s.rec.Amount)}

@@ -62,9 +62,10 @@ func (m *sales) sendLocked(in input, ok func(State) bool) error {
 }
 
 // setAmount sets the amount of the current sale, or of the next one when
-// no QR has been scanned yet. The amount of a sale is set once: the same
+// no QR has been scanned yet, and what it buys (item, for the kassa's own
+// receipt; may be empty). The amount of a sale is set once: the same
 // amount again succeeds (a host's retry), a different one is refused.
-func (m *sales) setAmount(amount int64) error {
+func (m *sales) setAmount(amount int64, item string) error {
 	if amount <= 0 {
 		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
 	}
@@ -74,7 +75,7 @@ func (m *sales) setAmount(amount int64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.running && m.cur == nil {
-		m.pendingAmount = amount
+		m.pendingAmount, m.pendingItem = amount, item
 		m.status.PendingAmount = amount
 		m.hub.Publish(Event{Kind: KindAmount, State: m.status.State, Amount: amount})
 		return nil
@@ -85,7 +86,7 @@ func (m *sales) setAmount(amount int64) error {
 		}
 		return fmt.Errorf("%w: the sale's amount is already %d", ErrWrongState, cur.asked)
 	}
-	if err := m.sendLocked(input{kind: fAmount, amount: amount}, unreleased); err != nil {
+	if err := m.sendLocked(input{kind: fAmount, amount: amount, item: item}, unreleased); err != nil {
 		return err
 	}
 	m.cur.asked = amount
@@ -97,7 +98,7 @@ func (m *sales) cancel(reason string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.running && m.cur == nil && m.pendingAmount > 0 {
-		m.pendingAmount = 0
+		m.pendingAmount, m.pendingItem = 0, ""
 		m.status.PendingAmount = 0
 		m.hub.Publish(Event{Kind: KindAmount, State: m.status.State})
 		return nil

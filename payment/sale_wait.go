@@ -119,7 +119,7 @@ func (m *sales) take(s *sale, in input) (fact, bool) {
 	switch in.kind {
 	case fAmount:
 		if s.rec.Amount == 0 {
-			s.rec.Amount = in.amount
+			s.rec.Amount, s.rec.Item = in.amount, in.item
 		}
 		return fact{kind: fAmount}, s.state == WaitingAmount
 	case fCancel:

@@ -67,7 +67,7 @@ func TestHandoverTimeoutCancels(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Handover: 30 * time.Second}})
 	h.scan(se.Payload(t, "nohand"))
 	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 700); err != nil {
+	if err := h.flow.SetAmount(context.Background(), 700, ""); err != nil {
 		t.Fatal(err)
 	}
 	h.paid(clock, payment.Paid)
@@ -84,7 +84,7 @@ func TestPaymentTimeoutCancels(t *testing.T) {
 	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Payment: 90 * time.Second}})
 	h.scan(se.Payload(t, "slow"))
 	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 1052); err != nil { // the simulator keeps *52 processing
+	if err := h.flow.SetAmount(context.Background(), 1052, ""); err != nil { // the simulator keeps *52 processing
 		t.Fatal(err)
 	}
 	h.state(payment.Paying)

@@ -84,10 +84,11 @@ const (
 
 // Sale is one purchase as the journal keeps it.
 type Sale struct {
-	ID         string    `json:"id"`          // kassa_purchase_id
-	Code       []byte    `json:"code"`        // raw QR payload: needed to repeat the commit and for v2 fiscal
-	PurchaseID string    `json:"purchase_id"` // the service's id, once committed
-	Amount     int64     `json:"amount"`      // kopecks, once known
+	ID         string    `json:"id"`             // kassa_purchase_id
+	Code       []byte    `json:"code"`           // raw QR payload: needed to repeat the commit and for v2 fiscal
+	PurchaseID string    `json:"purchase_id"`    // the service's id, once committed
+	Amount     int64     `json:"amount"`         // kopecks, once known
+	Item       string    `json:"item,omitempty"` // what is sold, when the host or machine named it (for the receipt)
 	Phase      SalePhase `json:"phase"`
 	Outcome    string    `json:"outcome,omitempty"` // when done: the sale's final state (completed, declined, cancelled)
 	SvcCode    int       `json:"svc_code,omitempty"`
@@ -181,7 +182,7 @@ func Open(path string) (*Journal, error) {
 // initBuckets creates the buckets, and the indexes from the records when
 // a journal written before they existed is opened.
 func initBuckets(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketMeta, bucketSales, bucketRefunds, bucketFiscal} {
+	for _, b := range [][]byte{bucketMeta, bucketSales, bucketRefunds, bucketFiscal, bucketReceipts, bucketByOrigin} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
@@ -348,14 +349,18 @@ func (j *Journal) CreateSale(s Sale) error {
 }
 
 // PutSale stores s (which must come from NewSale), durably, and indexes it
-// by its purchase id.
-func (j *Journal) PutSale(s Sale) error {
+// by its purchase id. Receipts, when given, are stored in the same
+// transaction (once: see Receipt).
+func (j *Journal) PutSale(s Sale, receipts ...Receipt) error {
 	key, err := idKey(s.ID)
 	if err != nil {
 		return err
 	}
 	err = j.db.Update(func(tx *bolt.Tx) error {
 		if err := replace(tx, bucketSales, key, s, "sale "+s.ID); err != nil {
+			return err
+		}
+		if err := addReceipts(tx, s.Updated, receipts); err != nil {
 			return err
 		}
 		if s.PurchaseID == "" {
@@ -461,13 +466,19 @@ func (j *Journal) NewRefund(purchaseID string, amount int64, requestID string, n
 	return r, existed, nil
 }
 
-// PutRefund stores r (which must come from NewRefund), durably.
-func (j *Journal) PutRefund(r Refund) error {
+// PutRefund stores r (which must come from NewRefund), durably, with its
+// receipts when given (as PutSale).
+func (j *Journal) PutRefund(r Refund, receipts ...Receipt) error {
 	key, err := idKey(r.ID)
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error { return replace(tx, bucketRefunds, key, r, "refund "+r.ID) })
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		if err := replace(tx, bucketRefunds, key, r, "refund "+r.ID); err != nil {
+			return err
+		}
+		return addReceipts(tx, r.Updated, receipts)
+	})
 	if err != nil {
 		return fmt.Errorf("journal: put refund %s: %w", r.ID, err)
 	}
@@ -506,29 +517,31 @@ func (j *Journal) Refunds(open bool) ([]Refund, error) {
 // repeating a request whose answer it lost) is not stored twice: the
 // existing one is returned.
 func (j *Journal) EnqueueFiscal(f Fiscal, now time.Time) (Fiscal, error) {
-	ck := f.contentKey()
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		if key := tx.Bucket(bucketByFiscal).Get(ck); key != nil {
-			old, err := get[Fiscal](tx, bucketFiscal, key, "fiscal record")
-			f = old
-			return err
-		}
-		b := tx.Bucket(bucketFiscal)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		f.Seq, f.Created, f.Updated = seq, now, now
-		f.Delivered, f.Rejected, f.Attempts = false, "", 0
-		if err := tx.Bucket(bucketByFiscal).Put(ck, seqKey(seq)); err != nil {
-			return err
-		}
-		return put(tx, bucketFiscal, seqKey(seq), f)
+	err := j.db.Update(func(tx *bolt.Tx) (err error) {
+		f, err = enqueueFiscal(tx, f, now)
+		return err
 	})
 	if err != nil {
 		return Fiscal{}, fmt.Errorf("journal: enqueue fiscal: %w", err)
 	}
 	return f, nil
+}
+
+func enqueueFiscal(tx *bolt.Tx, f Fiscal, now time.Time) (Fiscal, error) {
+	ck := f.contentKey()
+	if key := tx.Bucket(bucketByFiscal).Get(ck); key != nil {
+		return get[Fiscal](tx, bucketFiscal, key, "fiscal record")
+	}
+	seq, err := tx.Bucket(bucketFiscal).NextSequence()
+	if err != nil {
+		return Fiscal{}, err
+	}
+	f.Seq, f.Created, f.Updated = seq, now, now
+	f.Delivered, f.Rejected, f.Attempts = false, "", 0
+	if err := tx.Bucket(bucketByFiscal).Put(ck, seqKey(seq)); err != nil {
+		return Fiscal{}, err
+	}
+	return f, put(tx, bucketFiscal, seqKey(seq), f)
 }
 
 // PutFiscal stores f (which must come from EnqueueFiscal), durably.
@@ -573,6 +586,11 @@ func (j *Journal) Compact(cutoff time.Time) (int, error) {
 			func() (int, error) {
 				return compact(tx, bucketFiscal, bucketByFiscal, func(f Fiscal) ([]byte, bool) {
 					return f.contentKey(), !f.Pending() && f.Updated.Before(cutoff)
+				})
+			},
+			func() (int, error) {
+				return compact(tx, bucketReceipts, bucketByOrigin, func(r Receipt) ([]byte, bool) {
+					return r.origin(), !r.Pending() && r.Updated.Before(cutoff)
 				})
 			},
 		}

@@ -232,6 +232,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/sale", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Amount *int64 `json:"amount"`
+			Item   string `json:"item"` // named on the kassa's own receipt; optional
 		}
 		if !s.decode(w, r, &in) {
 			return
@@ -240,7 +241,7 @@ func (s *Server) routes() {
 			writeError(w, http.StatusBadRequest, "amount is required")
 			return
 		}
-		s.reply(w, s.flow.SetAmount(r.Context(), *in.Amount))
+		s.reply(w, s.flow.SetAmount(r.Context(), *in.Amount, in.Item))
 	})
 	m.HandleFunc("POST /v1/sale/cancel", func(w http.ResponseWriter, r *http.Request) {
 		if !s.decodeEmpty(w, r) {
