@@ -25,15 +25,6 @@ import (
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/demo"
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/logging"
 	"github.com/kioskd/kioskd/scanner/devices"
-
-	// Drivers register themselves with the scanner and display registries.
-	_ "github.com/kioskd/kioskd/display/logdisplay"
-	_ "github.com/kioskd/kioskd/display/term"
-	_ "github.com/kioskd/kioskd/display/vfd"
-	_ "github.com/kioskd/kioskd/display/web"
-	_ "github.com/kioskd/kioskd/scanner/hid"
-	_ "github.com/kioskd/kioskd/scanner/serial"
-	_ "github.com/kioskd/kioskd/scanner/usb"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -114,6 +105,8 @@ func runAgent(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 	if *path == "" {
 		return demo.Run(ctx, demo.Options{Dir: *demoDir, Language: *lang, Stdin: stdin, Stdout: stdout})
 	}
+	// Every key, the drivers' too, is checked here, before any device is
+	// opened.
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err // one line per problem, each with its line number
@@ -123,14 +116,6 @@ func runAgent(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	// Values only a driver understands still fail here, with their line,
-	// before any device is opened.
-	if problems := check.ValidateDrivers(cfg, log); len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintln(stderr, p.String())
-		}
-		return fmt.Errorf("%s: %d problem(s)", *path, len(problems))
-	}
 	return agent.Run(ctx, cfg, log, agent.Options{})
 }
 

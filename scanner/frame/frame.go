@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 // Mode selects what ends a frame.
@@ -29,17 +31,26 @@ func (m Mode) String() string {
 	return modeNames[m]
 }
 
-// ParseMode parses a devices.yaml framing name; "" means Auto.
-func ParseMode(s string) (Mode, error) {
-	if s == "" {
-		return Auto, nil
+// Modes returns every Mode, in devices.yaml's order.
+func Modes() []Mode {
+	m := make([]Mode, len(modeNames))
+	for i := range m {
+		m[i] = Mode(i)
 	}
-	for i, n := range modeNames {
-		if s == n {
-			return Mode(i), nil
-		}
+	return m
+}
+
+// maxGap bounds the gap a configuration may ask for: beyond it a scan
+// would wait for seconds on every frame without a terminator.
+const maxGap = 10 * time.Second
+
+// Fields declares the devices.yaml keys of framing, for the drivers that
+// frame a byte stream: framing (auto by default) and gap (DefaultGap).
+func (c *Config) Fields() []settings.Field {
+	return []settings.Field{
+		settings.EnumOf("framing", &c.Mode, Modes()...),
+		settings.DurationUpTo("gap", &c.Gap, maxGap),
 	}
-	return 0, fmt.Errorf("framing %q: want one of auto, cr, lf, crlf, gap", s)
 }
 
 // Defaults of Config.

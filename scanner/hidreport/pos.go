@@ -31,18 +31,6 @@ func (f POSFormat) String() string {
 	return fmt.Sprintf("POSFormat(%d)", int(f))
 }
 
-// ParsePOSFormat maps the devices.yaml "report" value to a POSFormat; empty
-// means Honeywell, the layout most HID POS scanners use.
-func ParsePOSFormat(s string) (POSFormat, error) {
-	switch s {
-	case "", "honeywell":
-		return Honeywell, nil
-	case "newland":
-		return Newland, nil
-	}
-	return 0, fmt.Errorf("hidreport: unknown HID POS report format %q (want honeywell or newland)", s)
-}
-
 // ReportIDMode says whether reports arrive with their report id byte.
 type ReportIDMode int
 

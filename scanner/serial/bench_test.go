@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/serial"
 )
 
 // stamp is a Handler that reports when each code was delivered.
@@ -29,7 +30,7 @@ func supervised(b *testing.B, h scanner.Handler) (*device, func()) {
 	dev := newDevice(b)
 	path := linkPath(b)
 	dev.link(b, path)
-	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path, Baud: 115200}, nil)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: withBaud(at(path), 115200)}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func replug(b *testing.B, hotplug bool) {
 	dev := newDevice(b)
 	path := linkPath(b)
 	dev.link(b, path)
-	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path}, nil)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: at(path)}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,4 +193,9 @@ func replug(b *testing.B, hotplug bool) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+func withBaud(s serial.Settings, baud int) serial.Settings {
+	s.Baud = baud
+	return s
 }

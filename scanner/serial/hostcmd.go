@@ -16,7 +16,7 @@ const (
 	ZebraSSI                           // Simple Serial Interface packets
 )
 
-var hostNames = [...]string{"", "honeywell", "datalogic", "zebra-ssi"}
+var hostNames = [...]string{"none", "honeywell", "datalogic", "zebra-ssi"}
 
 // String returns the devices.yaml name.
 func (h HostCommands) String() string {
@@ -26,14 +26,13 @@ func (h HostCommands) String() string {
 	return hostNames[h]
 }
 
-// ParseHostCommands parses a devices.yaml host_commands value.
-func ParseHostCommands(s string) (HostCommands, error) {
-	for i, n := range hostNames {
-		if s == n {
-			return HostCommands(i), nil
-		}
+// hostCommands returns every command set, in devices.yaml's order.
+func hostCommands() []HostCommands {
+	all := make([]HostCommands, len(hostNames))
+	for i := range all {
+		all[i] = HostCommands(i)
 	}
-	return 0, fmt.Errorf("%q: want honeywell, datalogic, zebra-ssi or empty", s)
+	return all
 }
 
 // Host command operations.

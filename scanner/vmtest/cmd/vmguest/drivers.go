@@ -18,7 +18,8 @@ import (
 	"github.com/kioskd/kioskd/scanner"
 	_ "github.com/kioskd/kioskd/scanner/hid"    // registers driver "hid"
 	_ "github.com/kioskd/kioskd/scanner/serial" // registers driver "serial"
-	_ "github.com/kioskd/kioskd/scanner/usb"    // registers driver "usb"
+	"github.com/kioskd/kioskd/scanner/settings"
+	_ "github.com/kioskd/kioskd/scanner/usb" // registers driver "usb"
 	"github.com/kioskd/kioskd/scanner/vmtest"
 )
 
@@ -138,12 +139,23 @@ func expectCode(ctx context.Context, s *sink, want []byte) (scanner.Code, error)
 	}
 }
 
+// entry reads one scanners entry through the registered drivers, the way
+// devices.yaml is read; pairs alternate key and value.
+func entry(pairs ...string) scanner.Config {
+	var d settings.Decoder
+	e, ok := scanner.Drivers.Decode(&d, settings.Flat(pairs...), "scanner")
+	if !ok || len(d.Problems()) > 0 {
+		panic(fmt.Sprintf("vmguest: scanner entry %q: %+v", pairs, d.Problems()))
+	}
+	return e
+}
+
 func serialConfig() scanner.Config {
-	return scanner.Config{Name: "ser0", Driver: "serial", Port: ttyOnPort("ttyUSB", portSer), Baud: 9600, Interface: -1}
+	return entry("name", "ser0", "driver", "serial", "port", ttyOnPort("ttyUSB", portSer), "baud", "9600")
 }
 
 func acmConfig() scanner.Config {
-	return scanner.Config{Name: "acm0", Driver: "serial", Port: ttyOnPort("ttyACM", ""), Baud: 115200, Interface: -1}
+	return entry("name", "acm0", "driver", "serial", "port", ttyOnPort("ttyACM", ""), "baud", "115200")
 }
 
 // feedSerial plays a serial scanner on QEMU's usb-serial: the host writes the
@@ -186,9 +198,9 @@ func readOnce(ctx context.Context, cfg scanner.Config, code []byte, feed func([]
 	if err := stop(); err != nil {
 		return "", err
 	}
-	dev := cfg.Port
+	dev := settings.ResourceOf(cfg.Settings).Path
 	if dev == "" {
-		dev = fmt.Sprintf("%04x:%04x", cfg.VID, cfg.PID)
+		dev = settings.ResourceOf(cfg.Settings).USB.String()
 	}
 	return fmt.Sprintf("%s: %d-byte QR read by driver %q, fed->read %s", dev, len(c.Data), cfg.Driver,
 		c.Time.Sub(t0).Round(time.Millisecond)), nil
@@ -277,8 +289,9 @@ func replugACM(ctx context.Context, e *env) (string, error) {
 // the host decodes the bytes (Epson, CP866) and must see the Russian lines
 // vfd.Layout promises.
 func poleVFD(ctx context.Context, e *env) (string, error) {
-	d, err := vfd.New(display.Config{Name: "pole", Driver: "vfd", Port: ttyOnPort("ttyUSB", portPole),
-		Baud: 9600, CommandSet: "epson", Codepage: "cp866"}, zap.NewNop())
+	pole := vfd.Defaults // Epson, CP866, 9600
+	pole.Port.Path = ttyOnPort("ttyUSB", portPole)
+	d, err := vfd.New(pole, zap.NewNop())
 	if err != nil {
 		return "", err
 	}
@@ -313,14 +326,14 @@ func poleVFD(ctx context.Context, e *env) (string, error) {
 // strings must come through (karalabe/hid returns them empty without
 // -DNO_ICONV in a guest without gconv modules).
 func posConfig(driver string) scanner.Config {
-	return scanner.Config{Name: "pos0", Driver: driver, VID: 0x0c2e, PID: 0x10d3, Serial: "VMPOS0001", Interface: -1,
-		Mode: "pos", Report: "honeywell"}
+	return entry("name", "pos0", "driver", driver, "vid", "0c2e", "pid", "10d3", "serial", "VMPOS0001",
+		"mode", "pos", "report", "honeywell")
 }
 
 func kbdConfig(driver string) scanner.Config {
 	// Default framing: emulated typing pauses longer than the 50 ms gap,
 	// but not inside an open JSON object (see kioskScenarios).
-	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us"}
+	return entry("name", "kbd0", "driver", driver, "vid", "0627", "pid", "0001", "mode", "keyboard", "layout", "us")
 }
 
 // feedPOS plays a HID POS scanner: the gadget sends the code as Honeywell
