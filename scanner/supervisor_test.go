@@ -405,3 +405,18 @@ func TestSupervisorHotplugUnavailable(t *testing.T) {
 		t.Errorf("fallback log = %v %v", e.Level, e.ContextMap())
 	}
 }
+
+// TestSupervisorWithoutScanners: a kiosk whose host hands codes over
+// through the API has no scanner; Run still lasts until ctx ends, like
+// every other part of the agent, and returns its error.
+func TestSupervisorWithoutScanners(t *testing.T) {
+	sup, err := scanner.NewSupervisor(nil, &scannertest.Recorder{}, nil, scanner.SupervisorOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runSupervisor(t, sup) // stop checks Run's context.Canceled
+	if len(sup.Status()) != 0 {
+		t.Errorf("status %+v", sup.Status())
+	}
+	stop()
+}
