@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/agent"
@@ -135,31 +134,8 @@ func listDevices(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	for _, d := range list {
-		fmt.Fprintf(stdout, "%s  %s", d.Kind, d.Path)
-		if d.VID != 0 {
-			fmt.Fprintf(stdout, "  %04x:%04x", d.VID, d.PID)
-		}
-		if name := d.Vendor + " " + d.Model; name != " " {
-			fmt.Fprintf(stdout, "  %s", name)
-		} else if d.Manufacturer != "" || d.Product != "" {
-			fmt.Fprintf(stdout, "  %s %s", d.Manufacturer, d.Product)
-		}
-		if d.Serial != "" {
-			fmt.Fprintf(stdout, "  serial %s", d.Serial)
-		}
-		fmt.Fprintf(stdout, "  role %s", d.Role)
-		if d.Mode != "" {
-			fmt.Fprintf(stdout, ", mode %s", d.Mode)
-		}
-		fmt.Fprintln(stdout)
-		if d.ByID != "" {
-			fmt.Fprintf(stdout, "  stable path: %s\n", d.ByID)
-		}
-		if d.Note != "" {
-			fmt.Fprintf(stdout, "  note: %s\n", d.Note)
-		}
-		if s := devices.Snippet(d); s != "" {
-			fmt.Fprintf(stdout, "  devices.yaml:\n%s\n", indent(s, "    "))
+		if _, err := fmt.Fprintln(stdout, devices.Listing(d)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -182,8 +158,4 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("check: %s has problems", *path)
 	}
 	return nil
-}
-
-func indent(s, prefix string) string {
-	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

@@ -341,3 +341,29 @@ func TestUsagePage(t *testing.T) {
 		}
 	}
 }
+
+// TestListing: what `kioskd devices` prints names every device's role and
+// mode in plain words, also when the role is not known.
+func TestListing(t *testing.T) {
+	root := buildTree(t)
+	ds, err := List(filepath.Join(root, "sys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := filepath.Join(root, "dev")
+	for _, d := range ds {
+		l := Listing(d)
+		first, _, _ := strings.Cut(l, "\n")
+		if first != d.String() || strings.Contains(l, "role ,") || strings.Contains(l, ", mode") {
+			t.Errorf("%s:\n%s", d.Path, l)
+		}
+	}
+	if got := strings.SplitN(Listing(ds[1]), "\n", 2)[0]; got != "serial "+filepath.Join(dev, "ttyS0")+" serial mode" {
+		t.Errorf("unknown role: %q", got)
+	}
+	want := "serial " + filepath.Join(dev, "ttyUSB0") + " (" + ds[2].ByID + ") 0403:6001: FTDI FT232 USB-serial: serial bridge, serial mode\n" +
+		"  devices.yaml:\n    # 0403:6001: FTDI FT232 USB-serial: serial bridge, serial mode\n    # a USB-serial bridge"
+	if got := Listing(ds[2]); !strings.HasPrefix(got, want) {
+		t.Errorf("bridge:\n%s\nwant it to start:\n%s", got, want)
+	}
+}
