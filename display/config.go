@@ -23,18 +23,10 @@ type Settings interface {
 type Config = settings.Entry[Settings]
 
 // Drivers holds the display drivers linked into this binary. A
-// configuration loader reads each displays entry with Drivers.Decode.
+// driver registers with settings.Register(display.Drivers, name, defaults)
+// in its init; a configuration loader reads each displays entry with
+// Drivers.Decode.
 var Drivers = settings.NewRegistry[Settings]("display", "driver", true)
-
-// Register makes a driver available under name; defaults is the value its
-// settings start from, and *T declares the keys. Drivers call it from init;
-// a name registered twice panics.
-func Register[T Settings, PT interface {
-	*T
-	settings.Schema
-}](name string, defaults T) {
-	settings.Register[Settings, T, PT](Drivers, name, defaults, func(t T) Settings { return t })
-}
 
 // New builds the display of c, with a logger that names it.
 func New(c Config, log *zap.Logger) (Display, error) {

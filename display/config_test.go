@@ -26,7 +26,7 @@ func (s testSettings) Open(string, *zap.Logger) (Display, error) {
 	return newRecorder(), nil
 }
 
-func init() { Register("test", testSettings{}) }
+func init() { settings.Register(Drivers, "test", testSettings{}) }
 
 func TestConfig(t *testing.T) {
 	if keys, ok := Drivers.Keys("test"); !ok || !slices.Equal(keys, []string{"port"}) {

@@ -28,18 +28,10 @@ type Settings interface {
 type Config = settings.Entry[Settings]
 
 // Drivers holds the scanner drivers linked into this binary. A
-// configuration loader reads each scanners entry with Drivers.Decode.
+// driver registers with settings.Register(scanner.Drivers, name, defaults)
+// in its init; a configuration loader reads each scanners entry with
+// Drivers.Decode.
 var Drivers = settings.NewRegistry[Settings]("scanner", "driver", true)
-
-// Register makes a driver available under name; defaults is the value its
-// settings start from, and *T declares the keys. Drivers call it from init;
-// a name registered twice panics.
-func Register[T Settings, PT interface {
-	*T
-	settings.Schema
-}](name string, defaults T) {
-	settings.Register[Settings, T, PT](Drivers, name, defaults, func(t T) Settings { return t })
-}
 
 // NewOpener returns the Opener of cfg, with a logger that names the
 // scanner and its driver.

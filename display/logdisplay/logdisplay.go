@@ -9,7 +9,7 @@ import (
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() { display.Register("log", Settings{}) }
+func init() { settings.Register(display.Drivers, "log", Settings{}) }
 
 // Settings is a log display's devices.yaml entry: it has no keys.
 type Settings struct{}

@@ -17,7 +17,7 @@ import (
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() { display.Register("term", Settings{Output: "stdout"}) }
+func init() { settings.Register(display.Drivers, "term", Settings{Output: "stdout"}) }
 
 // Settings is a term display's devices.yaml entry.
 type Settings struct {

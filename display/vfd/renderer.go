@@ -4,7 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/kioskd/kioskd/display"
@@ -60,19 +61,10 @@ func (o Options) Validate() error {
 }
 
 // CommandSets returns the names of the command sets, sorted.
-func CommandSets() []string { return keys(commandSets) }
+func CommandSets() []string { return slices.Sorted(maps.Keys(commandSets)) }
 
 // Codepages returns the names of the code pages, sorted.
-func Codepages() []string { return keys(codepages) }
-
-func keys[V any](m map[string]V) []string {
-	k := make([]string, 0, len(m))
-	for n := range m {
-		k = append(k, n)
-	}
-	sort.Strings(k)
-	return k
-}
+func Codepages() []string { return slices.Sorted(maps.Keys(codepages)) }
 
 // Renderer writes screens to a pole display behind any io.Writer. The first
 // Show (and the first after Reset) sends the initialisation sequence; every

@@ -15,7 +15,7 @@ import (
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() { display.Register("vfd", Defaults) }
+func init() { settings.Register(display.Drivers, "vfd", Defaults) }
 
 // Settings is a pole display's devices.yaml entry. Its keys, defaults and
 // rules are declared here and in Options.

@@ -18,7 +18,7 @@ import (
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() { display.Register("web", Settings{Listen: "127.0.0.1:8765"}) }
+func init() { settings.Register(display.Drivers, "web", Settings{Listen: "127.0.0.1:8765"}) }
 
 // Settings is a web display's devices.yaml entry.
 type Settings struct {

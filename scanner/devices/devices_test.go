@@ -157,12 +157,7 @@ func buildTree(t *testing.T) string {
 }
 
 func TestList(t *testing.T) {
-	root := buildTree(t)
-	ds, err := List(filepath.Join(root, "sys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := filepath.Join(root, "dev")
+	ds, dev := listTree(t)
 	type want struct {
 		kind     Kind
 		path     string
@@ -217,6 +212,18 @@ func TestList(t *testing.T) {
 	}
 }
 
+// listTree lists the devices of buildTree's machine and returns them with
+// its /dev.
+func listTree(t *testing.T) ([]Device, string) {
+	t.Helper()
+	root := buildTree(t)
+	ds, err := List(filepath.Join(root, "sys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, filepath.Join(root, "dev")
+}
+
 func TestListWithoutUSB(t *testing.T) {
 	ds, err := List(filepath.Join(t.TempDir(), "sys"))
 	if err != nil || len(ds) != 0 {
@@ -246,11 +253,7 @@ type snippetConfig struct {
 }
 
 func TestSnippets(t *testing.T) {
-	root := buildTree(t)
-	ds, err := List(filepath.Join(root, "sys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds, _ := listTree(t)
 	for _, d := range ds {
 		s := Snippet(d)
 		var c snippetConfig
@@ -345,12 +348,7 @@ func TestUsagePage(t *testing.T) {
 // TestListing: what `kioskd devices` prints names every device's role and
 // mode in plain words, also when the role is not known.
 func TestListing(t *testing.T) {
-	root := buildTree(t)
-	ds, err := List(filepath.Join(root, "sys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := filepath.Join(root, "dev")
+	ds, dev := listTree(t)
 	for _, d := range ds {
 		l := Listing(d)
 		first, _, _ := strings.Cut(l, "\n")

@@ -24,21 +24,7 @@ const (
 var modeNames = [...]string{"auto", "cr", "lf", "crlf", "gap"}
 
 // String returns the devices.yaml name of m.
-func (m Mode) String() string {
-	if m < 0 || int(m) >= len(modeNames) {
-		return fmt.Sprintf("Mode(%d)", int(m))
-	}
-	return modeNames[m]
-}
-
-// Modes returns every Mode, in devices.yaml's order.
-func Modes() []Mode {
-	m := make([]Mode, len(modeNames))
-	for i := range m {
-		m[i] = Mode(i)
-	}
-	return m
-}
+func (m Mode) String() string { return settings.NameOf(modeNames[:], m) }
 
 // maxGap bounds the gap a configuration may ask for: beyond it a scan
 // would wait for seconds on every frame without a terminator.
@@ -48,7 +34,7 @@ const maxGap = 10 * time.Second
 // frame a byte stream: framing (auto by default) and gap (DefaultGap).
 func (c *Config) Fields() []settings.Field {
 	return []settings.Field{
-		settings.EnumOf("framing", &c.Mode, Modes()...),
+		settings.Indexed("framing", &c.Mode, modeNames[:]),
 		settings.DurationUpTo("gap", &c.Gap, maxGap),
 	}
 }

@@ -24,7 +24,7 @@ import (
 // ErrUnsupported means this binary was built without HID support (no cgo).
 var ErrUnsupported = errors.New("scanner/hid: this kioskd was built without HID support; build it with CGO_ENABLED=1")
 
-func init() { scanner.Register("hid", Settings{hidreport.Defaults}) }
+func init() { settings.Register(scanner.Drivers, "hid", Settings{hidreport.Defaults}) }
 
 // Settings is a hid scanner's devices.yaml entry: the keys, defaults and
 // rules of hidreport.Settings, read through hidraw.

@@ -32,7 +32,7 @@ var Defaults = Settings{USB: settings.USB{Interface: -1}, Layout: "us"}
 func (s *Settings) Fields() []settings.Field {
 	return append(append(s.USB.Fields(),
 		settings.Int("interface", &s.Interface, 0, 255),
-		settings.EnumOf("mode", &s.Mode, POSMode, KeyboardMode),
+		settings.Indexed("mode", &s.Mode, modeNames[:]),
 		settings.Enum("layout", &s.Layout, LayoutNames()...),
 		settings.EnumOf("report", &s.POS.Format, Honeywell, Newland),
 	), s.Frame.Fields()...)
@@ -67,13 +67,10 @@ const (
 	KeyboardMode             // a boot keyboard typing the code: slow
 )
 
+var modeNames = [...]string{"pos", "keyboard"}
+
 // String returns "pos" or "keyboard".
-func (m Mode) String() string {
-	if m == KeyboardMode {
-		return "keyboard"
-	}
-	return "pos"
-}
+func (m Mode) String() string { return settings.NameOf(modeNames[:], m) }
 
 // MaxWait is how long a driver blocks in one read when no frame is in
 // progress: it bounds how late a cancelled context is noticed by drivers

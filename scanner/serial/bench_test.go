@@ -27,9 +27,7 @@ func (s stamp) CodeRead(scanner.Code)          { s.at <- time.Now() }
 
 // supervised runs the real serial driver under a Supervisor on a pty.
 func supervised(b *testing.B, h scanner.Handler) (*device, func()) {
-	dev := newDevice(b)
-	path := linkPath(b)
-	dev.link(b, path)
+	dev, path := plugged(b)
 	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: withBaud(at(path), 115200)}, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -142,9 +140,7 @@ func replug(b *testing.B, hotplug bool) {
 		b.Skip("needs root to make the kernel send a uevent")
 	}
 	h := stamp{at: make(chan time.Time, 1)}
-	dev := newDevice(b)
-	path := linkPath(b)
-	dev.link(b, path)
+	dev, path := plugged(b)
 	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: at(path)}, nil)
 	if err != nil {
 		b.Fatal(err)

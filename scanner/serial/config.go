@@ -14,7 +14,7 @@ import (
 // DriverName is the name this driver registers under.
 const DriverName = "serial"
 
-func init() { scanner.Register(DriverName, Defaults) }
+func init() { settings.Register(scanner.Drivers, DriverName, Defaults) }
 
 // Settings is a serial scanner's devices.yaml entry. Its keys, defaults
 // and rules are declared here (Fields, Check) and nowhere else.
@@ -43,7 +43,7 @@ func (s *Settings) Fields() []settings.Field {
 		settings.Int("data_bits", &s.DataBits, 5, 8),
 		settings.EnumOf("parity", &s.Parity, parities...),
 		settings.Int("stop_bits", &s.StopBits, 1, 2),
-		settings.EnumOf("host_commands", &s.Host, hostCommands()...),
+		settings.Indexed("host_commands", &s.Host, hostNames[:]),
 	), s.Frame.Fields()...)
 }
 

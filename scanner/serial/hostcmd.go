@@ -3,6 +3,8 @@ package serial
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 // HostCommands is the command set a scanner understands from the host.
@@ -19,21 +21,7 @@ const (
 var hostNames = [...]string{"none", "honeywell", "datalogic", "zebra-ssi"}
 
 // String returns the devices.yaml name.
-func (h HostCommands) String() string {
-	if h < 0 || int(h) >= len(hostNames) {
-		return fmt.Sprintf("HostCommands(%d)", int(h))
-	}
-	return hostNames[h]
-}
-
-// hostCommands returns every command set, in devices.yaml's order.
-func hostCommands() []HostCommands {
-	all := make([]HostCommands, len(hostNames))
-	for i := range all {
-		all[i] = HostCommands(i)
-	}
-	return all
-}
+func (h HostCommands) String() string { return settings.NameOf(hostNames[:], h) }
 
 // Host command operations.
 type op int

@@ -120,9 +120,7 @@ func TestPtyFraming(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dev := newDevice(t)
-			path := linkPath(t)
-			dev.link(t, path)
+			dev, path := plugged(t)
 			s := at(path)
 			s.Baud, s.Frame = 115200, frame.Config{Mode: c.framing, Gap: c.gap}
 			_, rec, _ := reading(t, s)
@@ -143,9 +141,7 @@ func TestPtyFraming(t *testing.T) {
 // TestPtySplitAcrossReads sends a JSON QR one byte at a time, each its own
 // read, as a slow bridge does.
 func TestPtySplitAcrossReads(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	dev, path := plugged(t)
 	_, rec, _ := reading(t, withGap(at(path), 5*time.Second))
 	payload := "]Q1" + qr
 	for i := range len(payload) {
@@ -166,9 +162,7 @@ func TestPtySplitAcrossReads(t *testing.T) {
 // through the pty, then a real code: the garbage yields nothing and the
 // heap does not grow with it.
 func TestPtyEndlessStreamBoundedMemory(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	dev, path := plugged(t)
 	_, rec, _ := reading(t, withGap(at(path), 5*time.Second))
 
 	runtime.GC()
@@ -205,9 +199,7 @@ func TestPtyEndlessStreamBoundedMemory(t *testing.T) {
 }
 
 func TestPtyUnplugEndsRead(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	dev, path := plugged(t)
 	_, _, done := reading(t, at(path))
 	time.Sleep(50 * time.Millisecond)
 	dev.unplug()
@@ -221,9 +213,7 @@ func TestPtyUnplugEndsRead(t *testing.T) {
 }
 
 func TestPtyCloseEndsRead(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	_, path := plugged(t)
 	p, _, done := reading(t, at(path))
 	time.Sleep(20 * time.Millisecond)
 	if err := p.Close(); err != nil {
@@ -248,9 +238,7 @@ func TestPtyCloseEndsRead(t *testing.T) {
 // is closed (unplug), the path dangles for a while, then a new pty appears
 // under the same symlink (replug) and is read again.
 func TestSupervisorReplug(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	dev, path := plugged(t)
 	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: at(path)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -338,9 +326,7 @@ func TestOpenErrors(t *testing.T) {
 // TestPortIsExclusive checks TIOCEXCL is set, so a second opener (other
 // than root) gets EBUSY, which the driver reports as scanner.ErrBusy.
 func TestPortIsExclusive(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	dev, path := plugged(t)
 	p, _, _ := reading(t, at(path))
 	excl, err := unix.IoctlGetInt(int(dev.slave.Fd()), unix.TIOCGEXCL)
 	if err != nil {
@@ -412,9 +398,7 @@ func TestHostCommandsOnTheWire(t *testing.T) {
 	}
 	for set, calls := range sets {
 		t.Run(set.String(), func(t *testing.T) {
-			dev := newDevice(t)
-			path := linkPath(t)
-			dev.link(t, path)
+			dev, path := plugged(t)
 			s := at(path)
 			s.Host = set
 			p, _, _ := reading(t, s)
@@ -453,9 +437,7 @@ func readFull(d *device, b []byte) (int, error) {
 
 // TestZebraAckNotFramed: the decoder's ACK to a beep must not become a code.
 func TestZebraAckNotFramed(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
+	dev, path := plugged(t)
 	s := withGap(at(path), 20*time.Millisecond)
 	s.Host = serial.ZebraSSI
 	_, rec, _ := reading(t, s)

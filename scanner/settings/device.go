@@ -97,12 +97,7 @@ const (
 var resourceNames = [...]string{"none", "tty", "hidraw", "usb", "listen"}
 
 // String returns "tty", "hidraw", "usb", "listen" or "none".
-func (k ResourceKind) String() string {
-	if k < 0 || int(k) >= len(resourceNames) {
-		return "ResourceKind(" + strconv.Itoa(int(k)) + ")"
-	}
-	return resourceNames[k]
-}
+func (k ResourceKind) String() string { return NameOf(resourceNames[:], k) }
 
 // Resource is what one entry opens, described for the tools that prepare
 // and check the machine (`kioskd udev-rules`, `kioskd check`) and for the

@@ -66,8 +66,7 @@ func (it *item) Fields() []settings.Field {
 //
 // and Decode (through that field) reads the section the user wrote.
 func Example() {
-	settings.Register(Vending, "qibixx", Qibixx{Address: 1, VendTimeout: 60 * time.Second},
-		func(q Qibixx) Adapter { return q })
+	settings.Register(Vending, "qibixx", Qibixx{Address: 1, VendTimeout: 60 * time.Second})
 
 	// vending:
 	//   driver: qibixx

@@ -110,6 +110,21 @@ func EnumOf[T fmt.Stringer](key string, dst *T, values ...T) Field {
 	return enum(key, names, func(i int) { *dst = values[i] })
 }
 
+// Indexed binds key to a value of an enum type whose value i is written
+// names[i]: the driver's own name table, which its String method reads too.
+func Indexed[T ~int](key string, dst *T, names []string) Field {
+	return enum(key, names, func(i int) { *dst = T(i) })
+}
+
+// NameOf returns names[v], the String of an Indexed enum value, or
+// "pkg.Type(v)" for a value outside the table.
+func NameOf[T ~int](names []string, v T) string {
+	if v < 0 || int(v) >= len(names) {
+		return fmt.Sprintf("%T(%d)", v, int(v))
+	}
+	return names[v]
+}
+
 func enum(key string, names []string, set func(i int)) Field {
 	want := "one of " + strings.Join(names, ", ")
 	return Custom(key, func(d *Decoder, n *Node, path string) bool {

@@ -44,14 +44,18 @@ func NewRegistry[V any](kind, key string, named bool) *Registry[V] {
 }
 
 // Register makes a driver available under name. defaults is the value its
-// settings start from; the keys are those *T declares; as turns the decoded
-// T into the registry's value type (usually the kind's interface that T
-// implements). Drivers call it from init; an empty or repeated name panics,
-// because that is a programming error found at start-up.
+// settings start from, and the keys are those *T declares; T must be a V
+// (the kind's interface, such as scanner.Settings). Drivers call it from
+// init and pin T with a `var _ V = T{}` line, so a mismatch fails to
+// compile; an empty or repeated name panics, because that is a programming
+// error found at start-up.
 func Register[V, T any, PT interface {
 	*T
 	Schema
-}](r *Registry[V], name string, defaults T, as func(T) V) {
+}](r *Registry[V], name string, defaults T) {
+	if _, ok := any(defaults).(V); !ok {
+		panic(fmt.Sprintf("settings: %s driver %s: %T is not a %T", r.kind, name, defaults, (*V)(nil)))
+	}
 	if name == "" || name == "name" || name == r.key {
 		panic(fmt.Sprintf("settings: %s driver with the name %q", r.kind, name))
 	}
@@ -67,7 +71,7 @@ func Register[V, T any, PT interface {
 			t := defaults
 			p := PT(&t)
 			d.decodeMap(n, sec, p, p.Fields(), unknown)
-			return as(t)
+			return any(t).(V)
 		},
 	}
 	r.mu.Lock()

@@ -144,7 +144,7 @@ type entry struct {
 	Mode string
 }
 
-func (e *entry) Fields() []Field { return append(e.Port.Fields(), Enum("mode", &e.Mode, "a", "b")) }
+func (e *entry) Fields() []Field    { return append(e.Port.Fields(), Enum("mode", &e.Mode, "a", "b")) }
 func (e *entry) Check(sec *Section) { e.Port.Check(sec) }
 
 type other struct{ Speed int }
@@ -153,8 +153,8 @@ func (o *other) Fields() []Field { return []Field{Baud(&o.Speed, 9600)} }
 
 func newTestRegistry() *Registry[any] {
 	r := NewRegistry[any]("thing", "driver", true)
-	Register(r, "port", entry{Mode: "a"}, func(e entry) any { return e })
-	Register(r, "other", other{Speed: 9600}, func(o other) any { return o })
+	Register(r, "port", entry{Mode: "a"})
+	Register(r, "other", other{Speed: 9600})
 	return r
 }
 
@@ -219,9 +219,10 @@ func TestManyKeepsIndices(t *testing.T) {
 
 func TestRegisterRefusesMistakes(t *testing.T) {
 	for name, f := range map[string]func(){
-		"twice":        func() { r := newTestRegistry(); Register(r, "port", entry{}, func(e entry) any { return e }) },
-		"empty name":   func() { Register(NewRegistry[any]("x", "driver", false), "", entry{}, func(e entry) any { return e }) },
-		"registry key": func() { Register(NewRegistry[any]("x", "port", false), "p", entry{}, func(e entry) any { return e }) },
+		"twice":        func() { r := newTestRegistry(); Register(r, "port", entry{}) },
+		"empty name":   func() { Register(NewRegistry[any]("x", "driver", false), "", entry{}) },
+		"registry key": func() { Register(NewRegistry[any]("x", "port", false), "p", entry{}) },
+		"not a V":      func() { Register(NewRegistry[fmt.Stringer]("x", "driver", false), "p", entry{}) },
 	} {
 		func() {
 			defer func() {

@@ -6,7 +6,7 @@ import (
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() { scanner.Register("usb", Settings{hidreport.Defaults}) }
+func init() { settings.Register(scanner.Drivers, "usb", Settings{hidreport.Defaults}) }
 
 // Settings is a usb scanner's devices.yaml entry: the keys, defaults and
 // rules of hidreport.Settings, read through libusb. A build without cgo

@@ -252,12 +252,8 @@ language: de
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %T is not *config.Error: %v", err, err)
 			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, p.Error())
-			}
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			if want := strings.Join(tc.want, "\n"); ce.Error() != want {
+				t.Errorf("problems:\n%s\nwant:\n%s", ce.Error(), want)
 			}
 		})
 	}

@@ -98,21 +98,22 @@ func (s *sink) wait(ctx context.Context, up bool, n int) (time.Time, error) {
 var debug bool
 
 // supervised runs one scanner under a Supervisor until the returned stop is
-// called; stop returns once the Supervisor has closed the device.
-func supervised(ctx context.Context, cfg scanner.Config) (*sink, *scanner.Supervisor, func() error, error) {
+// called, and returns once the scanner is open; stop returns once the
+// Supervisor has closed the device.
+func supervised(ctx context.Context, cfg scanner.Config) (*sink, func() error, error) {
 	log := zap.NewNop()
 	if debug {
 		log, _ = zap.NewDevelopment()
 	}
 	open, err := scanner.NewOpener(cfg, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	s := &sink{codes: make(chan scanner.Code, 8)}
 	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: cfg.Name, Open: open}}, s, log,
 		scanner.SupervisorOptions{OnStatus: s.status})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -124,7 +125,11 @@ func supervised(ctx context.Context, cfg scanner.Config) (*sink, *scanner.Superv
 		}
 		return nil
 	})
-	return s, sup, stop, nil
+	if _, err := s.wait(ctx, true, 1); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
 }
 
 func expectCode(ctx context.Context, s *sink, want []byte) (scanner.Code, error) {
@@ -179,14 +184,11 @@ func (e *env) feedACM(code []byte) (time.Time, error) {
 }
 
 func readOnce(ctx context.Context, cfg scanner.Config, code []byte, feed func([]byte) (time.Time, error)) (string, error) {
-	s, _, stop, err := supervised(ctx, cfg)
+	s, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if _, err := s.wait(ctx, true, 1); err != nil {
-		return "", err
-	}
 	t0, err := feed(code)
 	if err != nil {
 		return "", err
@@ -218,14 +220,11 @@ func acmDriver(ctx context.Context, e *env) (string, error) {
 // idle, plugs it back and feeds the next code as soon as the driver has it
 // open: plug->first read is what a customer would wait at worst.
 func replug(ctx context.Context, e *env, cfg scanner.Config, codes [2][]byte, unplug, plug func() error, feed func([]byte) (time.Time, error)) (string, error) {
-	s, _, stop, err := supervised(ctx, cfg)
+	s, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if _, err := s.wait(ctx, true, 1); err != nil {
-		return "", err
-	}
 	if _, err := feed(codes[0]); err != nil {
 		return "", err
 	}
@@ -363,6 +362,17 @@ func usbhidBound(port string) bool {
 	return exists("/sys/bus/usb/drivers/usbhid/"+port+":1.0") != ""
 }
 
+// waitUsbhid waits up to 5 s for usbhid to drive the keyboard again.
+func waitUsbhid() error {
+	_, err := waitFor(5*time.Second, func() string {
+		if usbhidBound(portKbd) {
+			return "yes"
+		}
+		return ""
+	})
+	return err
+}
+
 // keyboard reads a QR typed on the usb-kbd through driver, checks that
 // usbhid was detached while the driver read (the scanner must not type into
 // the console) and attached again once the driver closed.
@@ -371,14 +381,11 @@ func keyboard(ctx context.Context, e *env, driver string) (string, error) {
 		return "", errors.New("usbhid does not drive the keyboard before the test")
 	}
 	cfg := kbdConfig(driver)
-	s, _, stop, err := supervised(ctx, cfg)
+	s, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if _, err := s.wait(ctx, true, 1); err != nil {
-		return "", err
-	}
 	if usbhidBound(portKbd) {
 		return "", errors.New("usbhid still bound while the driver reads: the scanner would type into the console")
 	}
@@ -393,12 +400,7 @@ func keyboard(ctx context.Context, e *env, driver string) (string, error) {
 	if err := stop(); err != nil {
 		return "", err
 	}
-	if _, err := waitFor(5*time.Second, func() string {
-		if usbhidBound(portKbd) {
-			return "yes"
-		}
-		return ""
-	}); err != nil {
+	if err := waitUsbhid(); err != nil {
 		return "", fmt.Errorf("usbhid not re-attached after the driver closed: %w", err)
 	}
 	return fmt.Sprintf("%d-byte QR typed (US, Shift) and read by driver %q in %s; usbhid detached while reading, re-attached after",
