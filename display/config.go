@@ -28,7 +28,9 @@ type Config = settings.Entry[Settings]
 // Drivers.Decode.
 var Drivers = settings.NewRegistry[Settings]("display", "driver", true)
 
-// New builds the display of c, with a logger that names it.
+// New builds the display of c, with a logger that names it. A driver's
+// error is returned as it is ("web: listen tcp …"): the caller names the
+// entry, so it is not named twice.
 func New(c Config, log *zap.Logger) (Display, error) {
 	if c.Settings == nil {
 		return nil, fmt.Errorf("display %q: no settings (decode the entry with display.Drivers)", c.Name)
@@ -36,9 +38,5 @@ func New(c Config, log *zap.Logger) (Display, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	d, err := c.Settings.Open(c.Name, log.With(zap.String("display", c.Name)))
-	if err != nil {
-		return nil, fmt.Errorf("display %q: %w", c.Name, err)
-	}
-	return d, nil
+	return c.Settings.Open(c.Name, log.With(zap.String("display", c.Name)))
 }

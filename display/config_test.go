@@ -41,7 +41,7 @@ func TestConfig(t *testing.T) {
 		t.Errorf("New = %v, %v", disp, err)
 	}
 	if _, err := New(Config{Name: "x", Driver: "test", Settings: testSettings{Port: "/dev/none"}}, nil); !errors.Is(err, errNoDevice) ||
-		err.Error() != `display "x": test: no device` {
+		err.Error() != "test: no device" {
 		t.Errorf("open error: %v", err)
 	}
 	if _, err := New(Config{Name: "x", Driver: "test"}, nil); err == nil {

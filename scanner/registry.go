@@ -34,7 +34,9 @@ type Config = settings.Entry[Settings]
 var Drivers = settings.NewRegistry[Settings]("scanner", "driver", true)
 
 // NewOpener returns the Opener of cfg, with a logger that names the
-// scanner and its driver.
+// scanner and its driver. A driver's error is returned as it is: the
+// caller names the entry (the agent, `kioskd check`), so it is not named
+// twice.
 func NewOpener(cfg Config, log *zap.Logger) (Opener, error) {
 	if cfg.Settings == nil {
 		return nil, fmt.Errorf("scanner %q: %w: no settings (decode the entry with scanner.Drivers)", cfg.Name, ErrConfig)
@@ -42,9 +44,5 @@ func NewOpener(cfg Config, log *zap.Logger) (Opener, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	op, err := cfg.Settings.Opener(cfg.Name, log.With(zap.String("scanner", cfg.Name), zap.String("driver", cfg.Driver)))
-	if err != nil {
-		return nil, fmt.Errorf("scanner %q: %w", cfg.Name, err)
-	}
-	return op, nil
+	return cfg.Settings.Opener(cfg.Name, log.With(zap.String("scanner", cfg.Name), zap.String("driver", cfg.Driver)))
 }
