@@ -8,6 +8,7 @@ import (
 	"github.com/kioskd/kioskd/display/vfd"
 	"github.com/kioskd/kioskd/scanner/frame"
 	"github.com/kioskd/kioskd/scanner/hidreport"
+	"github.com/kioskd/kioskd/scanner/serial"
 )
 
 // Listing is what `kioskd devices` prints for d: the summary line (String)
@@ -102,7 +103,7 @@ func writeScanner(b *strings.Builder, d Device) {
 		if d.Mode == ModeCDC {
 			b.WriteString("    baud: 115200     # ignored by CDC-ACM\n")
 		} else {
-			b.WriteString("    baud: 9600       # the scanner's setting: 9600 and 115200 are common\n")
+			fmt.Fprintf(b, "    baud: %d       # the scanner's setting: 9600 and 115200 are common\n", serial.Defaults.Baud)
 		}
 		fmt.Fprintf(b, "    framing: %s\n", frame.Auto)
 		writeUSBIdentity(b, d, false)
