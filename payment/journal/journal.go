@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -23,6 +24,10 @@ var (
 
 // ErrNotFound is returned when a record with the given id does not exist.
 var ErrNotFound = errors.New("journal: record not found")
+
+// ErrLocked is returned by Open when another process (another kioskd) has
+// the journal open: its file lock was not granted in time.
+var ErrLocked = errors.New("journal: in use by another process")
 
 // Phase is where a sale or a refund stands. It names the call that comes
 // next (or is in flight), so a crash between the write and the answer tells
@@ -106,6 +111,9 @@ type Journal struct {
 // 0600: it holds QR payloads.
 func Open(path string) (*Journal, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}

@@ -57,6 +57,13 @@ type Server struct {
 	log   *zap.Logger
 	token []byte
 	mux   *http.ServeMux
+	lns   []listener // opened by Listen, served by Serve
+}
+
+// listener is an open listener and the handler it serves.
+type listener struct {
+	ln net.Listener
+	h  http.Handler
 }
 
 // New checks cfg (the TCP address must be loopback, the token file
@@ -114,35 +121,46 @@ func (s *Server) TokenHandler() http.Handler {
 	})
 }
 
-// Serve listens on the configured socket (and TCP address) and serves until
-// ctx ends; then it closes the listeners, ends event streams and returns
-// nil. Listening errors are returned at once.
-func (s *Server) Serve(ctx context.Context) error {
-	type lh struct {
-		ln net.Listener
-		h  http.Handler
+// Listen opens the configured socket (and TCP address) at once, so that a
+// host can connect, and the socket file exists, before the rest of the
+// agent starts; connections wait in the backlog until Serve. Serve calls it
+// when it has not been called.
+func (s *Server) Listen() error {
+	if s.lns != nil {
+		return errors.New("localapi: already listening")
 	}
-	var ls []lh
-	closeAll := func() {
-		for _, l := range ls {
-			l.ln.Close()
-		}
-	}
+	var ls []listener
 	if s.cfg.Socket != "" {
 		ln, err := listenUnix(s.cfg.Socket)
 		if err != nil {
 			return err
 		}
-		ls = append(ls, lh{ln, s.Handler()})
+		ls = append(ls, listener{ln, s.Handler()})
 	}
 	if s.cfg.TCPAddr != "" {
 		ln, err := net.Listen("tcp", s.cfg.TCPAddr)
 		if err != nil {
-			closeAll()
+			for _, l := range ls {
+				l.ln.Close()
+			}
 			return fmt.Errorf("localapi: %w", err)
 		}
-		ls = append(ls, lh{ln, s.TokenHandler()})
+		ls = append(ls, listener{ln, s.TokenHandler()})
 	}
+	s.lns = ls
+	return nil
+}
+
+// Serve serves the listeners Listen opened (opening them first if needed)
+// until ctx ends; then it closes them, ends event streams and returns nil.
+// Listening errors are returned at once.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.lns == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	ls := s.lns
 	base, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -9,7 +9,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/scanner/serial"
 )
 
@@ -200,27 +200,9 @@ func TestKeyOwnedByAnotherUser(t *testing.T) {
 // startSim runs the real simulator with mTLS on a loopback port.
 func startSim(t *testing.T) (url, ca, cert, key string) {
 	t.Helper()
-	dir := t.TempDir()
-	srv, err := sim.New(sim.Config{Dir: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
-			t.Errorf("sim: %v", err)
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
-	ca, cert, key = sim.KassaFiles(dir, 1)
-	return "https://" + ln.Addr().String(), ca, cert, key
+	srv := simtest.NewServer(t, sim.Config{})
+	ca, cert, key = srv.KassaFiles(1)
+	return srv.URL, ca, cert, key
 }
 
 func freePort(t *testing.T) string {

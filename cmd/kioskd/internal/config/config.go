@@ -102,15 +102,15 @@ func (c *Config) ScannerConfigs() []scanner.Config { return slices.Clone(c.Scann
 // DisplayConfigs returns the display entries in file order.
 func (c *Config) DisplayConfigs() []display.Config { return slices.Clone(c.Displays) }
 
-// SmartPayConfig returns the Smart Pay client settings; timeouts.call is
-// the deadline of each attempt.
+// SmartPayConfig returns the Smart Pay client settings. timeouts.call is
+// not among them: it is the flow's deadline of a whole call (retries
+// included); each attempt within it has smartpay's AttemptTimeout.
 func (c *Config) SmartPayConfig() smartpay.Config {
 	return smartpay.Config{
-		URL:         c.Service.URL,
-		CAFile:      c.Service.CA,
-		CertFile:    c.Service.Cert,
-		KeyFile:     c.Service.Key,
-		CallTimeout: c.Timeouts.Call,
+		URL:      c.Service.URL,
+		CAFile:   c.Service.CA,
+		CertFile: c.Service.Cert,
+		KeyFile:  c.Service.Key,
 	}
 }
 

@@ -114,7 +114,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("ScannerConfigs = %+v", sc)
 	}
 	sp := c.SmartPayConfig()
-	if sp.URL != "https://pay.example/api" || sp.CertFile != "/etc/kioskd/client.pem" || sp.CallTimeout != 10*time.Second {
+	if sp.URL != "https://pay.example/api" || sp.CertFile != "/etc/kioskd/client.pem" || sp.AttemptTimeout != 0 {
 		t.Errorf("SmartPay = %+v", sp)
 	}
 }
