@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // TestNoScanner: a kiosk whose own application owns the scanner and hands
@@ -24,42 +22,11 @@ import (
 // /healthz is ready without asking for a scanner, and a scan handed over
 // through the API is committed at the service.
 func TestNoScanner(t *testing.T) {
-	dir := t.TempDir()
-	srv, err := sim.New(sim.Config{Dir: dir}, zap.NewNop())
+	srv := simtest.NewServer(t, sim.Config{})
+	cfg, err := config.Parse(filepath.Join(srv.Dir, "devices.yaml"),
+		[]byte("kassa:\n  id: "+sim.KassaID(1)+"\n"+srv.ServiceYAML()+"journal: journal.db\napi:\n  socket: api.sock\n"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse(filepath.Join(dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
-  id: %s
-service: {url: "https://%s", ca: ca.crt, cert: kassa.crt, key: kassa.key}
-journal: journal.db
-api: {socket: api.sock}
-`, sim.KassaID(1), ln.Addr())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	simDone, agentDone := make(chan error, 1), make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { simDone <- srv.Serve(ctx, ln) }()
-	go func() { agentDone <- Run(ctx, cfg, zaptest.NewLogger(t), Options{Ready: func() { close(ready) }}) }()
-	defer func() {
-		cancel()
-		if err := <-agentDone; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-		<-simDone
-	}()
-	select {
-	case <-ready:
-	case err := <-agentDone:
-		t.Fatalf("agent ended before it was ready: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("agent not ready within 20s")
 	}
 	k := &kiosk{socket: cfg.API.Socket}
 	until := func(what, path, want string) {
@@ -75,15 +42,10 @@ api: {socket: api.sock}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	runAgent(t, cfg)
 	until("health without scanners", "/healthz", `"ready":true`)
-	qr, err := srv.QR("no-scanner")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]string{"data": qr})
-	c := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", k.socket)
-	}}}
+	body, _ := json.Marshal(map[string]string{"data": srv.Payload(t, "no-scanner")})
+	c := k.client()
 	defer c.CloseIdleConnections()
 	resp, err := c.Post("http://kioskd/v1/scan", "application/json", bytes.NewReader(body))
 	if err != nil || resp.StatusCode != http.StatusAccepted {
@@ -91,4 +53,25 @@ api: {socket: api.sock}
 	}
 	resp.Body.Close()
 	until("the scan committed", "/v1/state", `"state":"waiting_amount"`)
+}
+
+// runAgent runs the agent on cfg until the test ends and returns once it
+// is ready; the test fails if Run then returns an error.
+func runAgent(t *testing.T, cfg *config.Config) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ready := make(chan struct{})
+	go func() { done <- Run(ctx, cfg, zaptest.NewLogger(t), Options{Ready: func() { close(ready) }}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("agent ended before it was ready: %v", err)
+	}
 }
