@@ -30,7 +30,7 @@ func (s scanHandler) FrameStarted(string, time.Time) { s.flow.FrameStarted() }
 
 func (s scanHandler) CodeRead(c scanner.Code) {
 	s.watch.lastScan.Store(c.Time.UnixNano())
-	s.flow.Scan(c.Data, c.Source, c.Time)
+	s.flow.ScanAt(c.Data, c.Source, c.Time)
 }
 
 func newSupervisor(cfg *config.Config, flow *payment.Flow, watch *serviceWatch, log *zap.Logger, m *metrics.Metrics, h *health) (*scanner.Supervisor, error) {
@@ -48,7 +48,6 @@ func newSupervisor(cfg *config.Config, flow *payment.Flow, watch *serviceWatch, 
 		h.wait("scanner:"+sc.Name, "scanner "+sc.Name+" not open yet")
 	}
 	return scanner.NewSupervisor(sources, scanHandler{flow: flow, watch: watch}, log.Named("scanner"), scanner.SupervisorOptions{
-		DedupWindow: cfg.DuplicateWindow,
 		OnStatus: func(st scanner.Status) {
 			up := st.State == scanner.StateUp
 			m.ScannerUp.WithLabelValues(st.Name).Set(b2f(up))

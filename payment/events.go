@@ -2,7 +2,10 @@ package payment
 
 import (
 	"fmt"
+	"sync"
 	"time"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/kioskd/kioskd/display"
 )
@@ -66,7 +69,8 @@ type Event struct {
 }
 
 // Screen is what the customer display should show for e; ok is false for
-// events that do not change the screen.
+// events that do not change the screen (a duplicate read leaves the screen
+// of the sale it duplicates).
 func (e Event) Screen() (s display.Screen, ok bool) {
 	switch e.Kind {
 	case KindState:
@@ -94,49 +98,63 @@ func (e Event) Screen() (s display.Screen, ok bool) {
 // loses events (counted in Dropped).
 const subBuffer = 256
 
+// Hub hands every event to every subscriber, in order, without ever
+// blocking the publisher: a subscriber that does not keep up loses events.
+// It runs no goroutine; publishers call it under its own lock.
+type Hub struct {
+	clock clockwork.Clock
+
+	mu      sync.Mutex
+	seq     uint64
+	subs    map[int]chan Event
+	nextSub int
+	dropped uint64
+}
+
+func newHub(clock clockwork.Clock) *Hub {
+	return &Hub{clock: clock, subs: map[int]chan Event{}}
+}
+
 // Subscribe returns a channel of every event from now on and a function
-// that ends the subscription (and closes the channel). A subscriber that
-// does not keep up loses events rather than slowing the flow.
-func (f *Flow) Subscribe() (<-chan Event, func()) {
+// that ends the subscription (and closes the channel).
+func (h *Hub) Subscribe() (<-chan Event, func()) {
 	ch := make(chan Event, subBuffer)
-	f.mu.Lock()
-	id := f.nextSub
-	f.nextSub++
-	f.subs[id] = ch
-	f.mu.Unlock()
+	h.mu.Lock()
+	id := h.nextSub
+	h.nextSub++
+	h.subs[id] = ch
+	h.mu.Unlock()
 	return ch, func() {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		if _, ok := f.subs[id]; ok {
-			delete(f.subs, id)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if _, ok := h.subs[id]; ok {
+			delete(h.subs, id)
 			close(ch)
 		}
 	}
 }
 
 // Dropped is how many events were lost by subscribers that lagged.
-func (f *Flow) Dropped() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.dropped
+func (h *Hub) Dropped() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.dropped
 }
 
-// publishLocked stamps e and hands it to every subscriber without blocking.
-func (f *Flow) publishLocked(e Event) {
-	f.seq++
-	e.Seq, e.Time = f.seq, f.now()
-	for _, ch := range f.subs {
+// Publish stamps e with the next sequence number and the time and hands
+// it to every subscriber. Callers that must order an event with their own
+// state change publish while holding their own lock (the hub's lock is
+// always taken last).
+func (h *Hub) Publish(e Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	e.Seq, e.Time = h.seq, h.clock.Now()
+	for _, ch := range h.subs {
 		select {
 		case ch <- e:
 		default:
-			f.dropped++
+			h.dropped++
 		}
 	}
-}
-
-// notice publishes e.
-func (f *Flow) notice(e Event) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.publishLocked(e)
 }
