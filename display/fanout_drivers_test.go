@@ -16,7 +16,7 @@ import (
 
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/display/term"
-	_ "github.com/kioskd/kioskd/display/vfd" // registers "vfd"
+	"github.com/kioskd/kioskd/display/vfd"
 	"github.com/kioskd/kioskd/display/web"
 )
 
@@ -28,11 +28,13 @@ import (
 func TestFanoutRealDrivers(t *testing.T) {
 	log := zaptest.NewLogger(t)
 	link := filepath.Join(t.TempDir(), "display0")
-	pole, err := display.New(display.Config{Name: "pole", Driver: "vfd", Port: link}, log)
+	poleSet := vfd.Defaults
+	poleSet.Port.Path = link
+	pole, err := display.New(display.Config{Name: "pole", Driver: "vfd", Settings: poleSet}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := display.New(display.Config{Name: "page", Driver: "web", Listen: "127.0.0.1:0"}, log)
+	page, err := display.New(display.Config{Name: "page", Driver: "web", Settings: web.Settings{Listen: "127.0.0.1:0"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,6 +190,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		wg.Go(func() { src.run(ctx) })
 	}
 	wg.Wait()
+	// Without scanners (the host hands codes over through the API) there
+	// is nothing to read, but Run still lasts as long as ctx.
+	<-ctx.Done()
 	// Every source runs until ctx ends, so this is the end of Run: stop
 	// the listener (Close unblocks its read) and wait for it.
 	if l != nil {

@@ -158,13 +158,18 @@ func (k *kiosk) screen() string {
 	return s.State
 }
 
-// get asks the control API on the unix socket.
-func (k *kiosk) get(tb testing.TB, path string) (int, string) {
-	tb.Helper()
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+// client talks to the control API on the unix socket.
+func (k *kiosk) client() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", k.socket)
 		}}}
+}
+
+// get asks the control API on the unix socket.
+func (k *kiosk) get(tb testing.TB, path string) (int, string) {
+	tb.Helper()
+	c := k.client()
 	defer c.CloseIdleConnections()
 	resp, err := c.Get("http://kioskd" + path)
 	if err != nil {
@@ -299,19 +304,8 @@ func TestHealthWithoutService(t *testing.T) {
 	srv := simtest.NewServer(t, sim.Config{})
 	srv.Down() // the key material stays; nothing listens
 	cfg := parseConfig(t, srv, "journal.db", "/dev/kiosk/absent", "")
-	dir := srv.Dir
-	k := &kiosk{socket: filepath.Join(dir, "api.sock")}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { done <- Run(ctx, cfg, zaptest.NewLogger(t), Options{Ready: func() { close(ready) }}) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	<-ready
+	k := &kiosk{socket: cfg.API.Socket}
+	runAgent(t, cfg)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := k.get(t, "/healthz")
