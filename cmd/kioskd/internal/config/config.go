@@ -14,14 +14,8 @@ import (
 // docs, the example devices.yaml and the embedded demo agree with the parser.
 // A driver's defaults (baud, gap, listen address…) live with the driver.
 const (
-	DefaultJournal         = "/var/lib/kioskd/journal.db"
-	DefaultSocket          = "/run/kioskd/api.sock"
-	DefaultAmountTimeout   = 60 * time.Second
-	DefaultPaymentTimeout  = 120 * time.Second
-	DefaultHandoverTimeout = 60 * time.Second
-	DefaultCallTimeout     = 10 * time.Second
-	DefaultDuplicateWindow = 2 * time.Second
-	DefaultRetention       = 7 * 24 * time.Hour
+	DefaultJournal = "/var/lib/kioskd/journal.db"
+	DefaultSocket  = "/run/kioskd/api.sock"
 )
 
 // Handover values: who says the goods were given to the customer.

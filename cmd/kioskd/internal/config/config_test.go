@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/frame"
 	"github.com/kioskd/kioskd/scanner/serial"
@@ -97,12 +98,12 @@ func TestDefaults(t *testing.T) {
 	if len(c.Displays) != 1 || c.Displays[0].Driver != "log" {
 		t.Errorf("displays default = %+v, want the log", c.Displays)
 	}
-	if c.Timeouts.Call != DefaultCallTimeout || !c.Metrics.Enabled {
+	if c.Timeouts.Call != payment.DefaultCallTimeout || !c.Metrics.Enabled {
 		t.Errorf("timeouts %+v metrics %+v", c.Timeouts, c.Metrics)
 	}
 	pc := c.PaymentConfig()
-	if pc.KassaID != "k1" || pc.Handover != HandoverHost || pc.Timeouts.Amount != DefaultAmountTimeout ||
-		pc.DuplicateWindow != DefaultDuplicateWindow || pc.Retention != DefaultRetention {
+	if pc.KassaID != "k1" || pc.Handover != HandoverHost || pc.Timeouts.Amount != payment.DefaultAmountTimeout ||
+		pc.DuplicateWindow != payment.DefaultDuplicateWindow || pc.Retention != payment.DefaultRetention {
 		t.Errorf("PaymentConfig = %+v", pc)
 	}
 	dc := c.DisplayConfigs()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/display/logdisplay"
+	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
@@ -69,11 +70,11 @@ func parse(name string, data []byte, devicesOnly bool) (*Config, error) {
 		Journal: DefaultJournal,
 		API:     API{Socket: DefaultSocket},
 		Log:     Log{Level: "info", Format: "console"},
-		Timeouts: Timeouts{Amount: DefaultAmountTimeout, Payment: DefaultPaymentTimeout,
-			Handover: DefaultHandoverTimeout, Call: DefaultCallTimeout},
+		Timeouts: Timeouts{Amount: payment.DefaultAmountTimeout, Payment: payment.DefaultPaymentTimeout,
+			Handover: payment.DefaultHandoverTimeout, Call: payment.DefaultCallTimeout},
 		Language:        display.Russian,
-		DuplicateWindow: DefaultDuplicateWindow,
-		Retention:       DefaultRetention,
+		DuplicateWindow: payment.DefaultDuplicateWindow,
+		Retention:       payment.DefaultRetention,
 		Metrics:         Metrics{Enabled: true},
 	}
 	var d settings.Decoder
