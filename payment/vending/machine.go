@@ -42,6 +42,7 @@ var (
 	ErrNotPending          = errors.New("vending: no such vend request pending")
 	ErrAmountMismatch      = errors.New("vending: amount differs from the price the machine asked for")
 	ErrApproved            = errors.New("vending: vend already approved")
+	ErrNoSettings          = errors.New("vending: no adapter settings (decode the section with vending.Drivers)")
 )
 
 // AdapterState is the state of the link to the MDB adapter.

@@ -112,22 +112,3 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
-
-// TestConfigKeysMatchFields keeps the key table and the struct in step.
-func TestConfigKeysMatchFields(t *testing.T) {
-	var tags []string
-	rt := reflect.TypeFor[Config]()
-	for i := range rt.NumField() {
-		tags = append(tags, rt.Field(i).Tag.Get("yaml"))
-	}
-	var names []string
-	for _, k := range ConfigKeys() {
-		names = append(names, k.Name)
-		if k.Doc == "" {
-			t.Errorf("key %s has no doc", k.Name)
-		}
-	}
-	if !reflect.DeepEqual(tags, names) {
-		t.Errorf("ConfigKeys %q, Config fields %q", names, tags)
-	}
-}
