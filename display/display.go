@@ -24,11 +24,13 @@ const (
 	BadCode                     // scanned code is not a payment QR
 	Busy                        // scan ignored: a payment is in progress
 	Starting                    // the agent is starting: no payment yet, nothing wrong either
+	Selected                    // vending: a product was selected; show the QR to pay its price
+	VendFailed                  // vending: paid, but the machine did not dispense; the payment is returned
 )
 
 var stateNames = [...]string{"ready", "code_accepted", "waiting_amount", "paying", "checking",
 	"paid", "declined", "cancelled", "refund_progress", "refund_done", "offline",
-	"device_fault", "bad_code", "busy", "starting"}
+	"device_fault", "bad_code", "busy", "starting", "selected", "vend_failed"}
 
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {
@@ -52,6 +54,9 @@ type Screen struct {
 	State   State
 	Amount  int64  // kopecks; 0 when not known
 	Message string // extra text from the service (decline reason) or the agent
+	// Product is what the customer selected on a vending machine; when set
+	// it is the title and the state's title becomes the detail line.
+	Product string
 	Lang    Lang
 }
 

@@ -123,6 +123,16 @@ var words = [...]wording{
 		[2]string{"Starting...", "Please wait"},
 		[2]string{"Терминал запускается", "Оплата QR будет доступна через несколько секунд"},
 		[2]string{"Starting up", "QR payment will be available in a few seconds"}},
+	Selected: {ToneIdle, true,
+		[2]string{"Покажите QR-код", "для оплаты"},
+		[2]string{"Show your QR code", "to pay"},
+		[2]string{"Покажите QR-код для оплаты", "Поднесите QR-код из приложения к сканеру"},
+		[2]string{"Show your QR code to pay", "Hold the QR code from the app to the scanner"}},
+	VendFailed: {ToneFailure, true,
+		[2]string{"Товар не выдан", "Деньги вернутся"},
+		[2]string{"Vend failed", "Payment returned"},
+		[2]string{"Товар не выдан", "Оплата отменена, деньги вернутся на ваш счёт"},
+		[2]string{"The product was not dispensed", "The payment is cancelled; the money returns to your account"}},
 }
 
 // ToneOf returns the visual meaning of a state; unknown states are warnings.
@@ -135,11 +145,13 @@ func ToneOf(s State) Tone {
 
 // Short returns the wording for a 2x20 pole display: titles fit 20 columns,
 // only CP866 characters are used and the amount says "руб." instead of "₽".
-// Message, when set, replaces the detail line.
+// Message and Product as for Long; a product name is the caller's text,
+// cut to the line by the driver.
 func Short(s Screen) Text { return text(s, true) }
 
 // Long returns the wording for the web page, the terminal and the log.
-// Message, when set, replaces the detail line.
+// Message, when set, replaces the detail line; Product, when set, is the
+// title (the state's title becomes the detail).
 func Long(s Screen) Text { return text(s, false) }
 
 func text(s Screen, short bool) Text {
@@ -160,6 +172,9 @@ func text(s Screen, short bool) Text {
 		// An unknown state must still tell the customer not to walk away
 		// with goods; the warning texts are the safest fit.
 		t.Title += " (" + s.State.String() + ")"
+	}
+	if p := strings.TrimSpace(s.Product); p != "" {
+		t.Title, t.Detail = p, t.Title
 	}
 	if m := strings.TrimSpace(s.Message); m != "" {
 		t.Detail = m
