@@ -21,5 +21,15 @@
 // the one inferred success is MDB's own rule that a VMC reset between Vend
 // Approved and Vend Success counts as success (VendSuccess.ByVMCReset).
 //
+// Bridge (bridge.go) drives one conversation at a time against the payment
+// flow (a payment.Host, beside the local API): the request's price and
+// product go to the sale, the payment's success approves the vend, the
+// machine's result is the hand-over. Its pure decide (bridge_state.go)
+// picks each step; its doc says what a crash between the steps leaves.
+//
+// Drivers register their devices.yaml `vending:` keys with Drivers (see
+// package scanner/settings); Open turns the decoded section into an
+// Adapter.
+//
 // Money is int64 kopecks throughout, as in package payment.
 package vending
