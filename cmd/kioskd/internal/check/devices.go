@@ -51,6 +51,9 @@ func openDevices(ctx context.Context, r *Report, cfg *config.Config, opts Option
 			listen(r, subject, res.Addr)
 		}
 	}
+	if res := settings.ResourceOf(cfg.Vending.Settings); res.Kind == settings.TTY {
+		openTTY(r, "vending ("+cfg.Vending.Driver+")", res.Path)
+	}
 }
 
 func openScanner(ctx context.Context, r *Report, subject string, s scanner.Config, opts Options) {

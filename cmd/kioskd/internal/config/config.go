@@ -7,6 +7,7 @@ import (
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/scanner"
 )
 
@@ -22,6 +23,9 @@ const (
 const (
 	HandoverHost = payment.HandoverHost // the host application calls the API
 	HandoverAuto = payment.HandoverAuto // kioskd confirms as soon as the payment succeeds
+	// HandoverVending: the vending machine's vend result (the vending
+	// section's adapter) confirms or reverses the payment.
+	HandoverVending = payment.HandoverVending
 )
 
 // Config is a parsed and validated devices.yaml. Parse fills every default,
@@ -35,6 +39,9 @@ type Config struct {
 	API      API
 	Scanners []scanner.Config // none when the host hands codes over with POST /v1/scan
 	Displays []display.Config // the log alone when none is configured
+	// Vending is the vending machine's cashless adapter; its Settings are
+	// nil when the file has no vending section.
+	Vending  vending.Config
 	Log      Log
 	Language display.Lang
 	Timeouts Timeouts
@@ -51,7 +58,7 @@ type Config struct {
 type Kassa struct {
 	ID          string // kassa id, as registered with the service
 	FixedAmount int64  // kopecks; 0 means the host sends the amount
-	Handover    string // HandoverHost or HandoverAuto
+	Handover    string // HandoverHost, HandoverAuto or HandoverVending
 }
 
 // Service is the Smart Pay kassa API endpoint and the mTLS material. Paths

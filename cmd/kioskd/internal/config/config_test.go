@@ -192,7 +192,7 @@ func TestProblems(t *testing.T) {
 			`d.yaml:12: api.token_file: required when api.listen is set (TCP callers need a bearer token)`,
 			`d.yaml:13: api.listen: must be a loopback address like 127.0.0.1:8080, got "0.0.0.0:80"`}},
 		{"bad enum", strings.Replace(minimal, "id: k1", "id: k1\n  handover: later", 1),
-			[]string{`d.yaml:3: kassa.handover: want one of host, auto, got "later"`}},
+			[]string{`d.yaml:3: kassa.handover: want one of host, auto, vending, got "later"`}},
 		{"bare number duration", minimal + "timeouts:\n  call: 30\n",
 			[]string{`d.yaml:13: timeouts.call: want a duration with a unit like "30s" or "2m", got 30`}},
 		{"key of another driver", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    mode: pos", 1),
@@ -304,7 +304,7 @@ func TestLoadDevices(t *testing.T) {
 	for _, tc := range []struct{ src, err string }{
 		{"scanners:" + devices, ""},
 		{"service:\n  url: https://pay.example\nscanners:" + devices, ""},
-		{"kassa:\n  handover: later\nscanners:" + devices, `:2: kassa.handover: want one of host, auto, got "later"`},
+		{"kassa:\n  handover: later\nscanners:" + devices, `:2: kassa.handover: want one of host, auto, vending, got "later"`},
 	} {
 		if err := os.WriteFile(path, []byte(tc.src), 0o600); err != nil {
 			t.Fatal(err)

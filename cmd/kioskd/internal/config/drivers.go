@@ -8,6 +8,7 @@ import (
 	_ "github.com/kioskd/kioskd/display/term"
 	_ "github.com/kioskd/kioskd/display/vfd"
 	_ "github.com/kioskd/kioskd/display/web"
+	_ "github.com/kioskd/kioskd/payment/vending/qibixx"
 	_ "github.com/kioskd/kioskd/scanner/hid"
 	_ "github.com/kioskd/kioskd/scanner/serial"
 	_ "github.com/kioskd/kioskd/scanner/usb"

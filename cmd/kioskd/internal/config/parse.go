@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -80,7 +81,8 @@ func parse(name string, data []byte, devicesOnly bool) (*Config, error) {
 	var d settings.Decoder
 	if body := document(&d, data); body != nil {
 		d.Decode(body, "", body.Line, (*file)(c))
-		crossCheck(&d, c)
+		crossCheck(&d, c, body)
+		vendingCheck(&d, c, body)
 	}
 	var probs []*Problem
 	for _, p := range d.Problems() {
@@ -95,9 +97,13 @@ func parse(name string, data []byte, devicesOnly bool) (*Config, error) {
 		return nil, &Error{Problems: probs}
 	}
 	if c.Kassa.Handover == "" {
-		c.Kassa.Handover = HandoverHost
-		if c.Kassa.FixedAmount > 0 {
-			c.Kassa.Handover = HandoverAuto // a vending machine has no host to confirm
+		switch {
+		case c.Vending.Settings != nil:
+			c.Kassa.Handover = HandoverVending // the machine reports each vend
+		case c.Kassa.FixedAmount > 0:
+			c.Kassa.Handover = HandoverAuto // one price, no host to confirm
+		default:
+			c.Kassa.Handover = HandoverHost
 		}
 	}
 	if len(c.Displays) == 0 {
@@ -110,7 +116,7 @@ func parse(name string, data []byte, devicesOnly bool) (*Config, error) {
 
 // crossCheck finds problems between entries: duplicate names, and two
 // entries that would fight over one port, USB device or address.
-func crossCheck(d *settings.Decoder, c *Config) {
+func crossCheck(d *settings.Decoder, c *Config, body *settings.Node) {
 	names := map[string]map[string]string{"scanners": {}, "displays": {}}
 	claimed := map[settings.ResourceKind]map[string]string{}
 	claim := func(kind settings.ResourceKind, key, path string, at int, what string) {
@@ -151,8 +157,42 @@ func crossCheck(d *settings.Decoder, c *Config) {
 	for i, v := range c.Displays {
 		entry("displays", i, v.Name, v.Line, v.Settings)
 	}
+	if r := settings.ResourceOf(c.Vending.Settings); r.Kind == settings.TTY {
+		claim(r.Kind, r.Path, "vending.port", keyLine(body, "vending", "port"), "port")
+	}
 	claim(settings.Listen, c.API.Listen, "api.listen", 0, "address")
 	claim(settings.Listen, c.Metrics.Listen, "metrics.listen", 0, "address")
+}
+
+// vendingCheck keeps the kassa and the vending section consistent: a
+// vending machine sets each price and reports each hand-over itself.
+func vendingCheck(d *settings.Decoder, c *Config, body *settings.Node) {
+	handover, fixed := keyLine(body, "kassa", "handover"), keyLine(body, "kassa", "fixed_amount")
+	if c.Vending.Settings == nil {
+		if c.Kassa.Handover == HandoverVending {
+			d.Errorf(handover, "kassa.handover", "vending needs a vending section: the machine's MDB adapter, whose vend results are the hand-over (see devices.vending.yaml)")
+		}
+		return
+	}
+	if c.Kassa.Handover != "" && c.Kassa.Handover != HandoverVending {
+		d.Errorf(handover, "kassa.handover", "%s does not go with the vending section: the machine's vend result is the hand-over; write vending or leave handover out", c.Kassa.Handover)
+	}
+	if c.Kassa.FixedAmount > 0 {
+		d.Errorf(fixed, "kassa.fixed_amount", "the vending machine asks the price of each vend: remove fixed_amount")
+	}
+}
+
+// keyLine is the line of the key at path in the file, or 0.
+func keyLine(n *settings.Node, path ...string) int {
+	line := 0
+	for _, name := range path {
+		i := slices.IndexFunc(n.Keys, func(k settings.Key) bool { return k.Name == name })
+		if n.Kind != settings.MapNode || i < 0 {
+			return 0
+		}
+		line, n = n.Keys[i].Line, n.Keys[i].Value
+	}
+	return line
 }
 
 // resolvePaths makes file paths absolute relative to the config file, so a

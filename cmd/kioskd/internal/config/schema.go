@@ -6,6 +6,7 @@ import (
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/logging"
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
@@ -25,6 +26,7 @@ func (c *file) Fields() []settings.Field {
 		settings.Sub("api", &c.API),
 		settings.Many("scanners", scanner.Drivers, &c.Scanners),
 		settings.Many("displays", display.Drivers, &c.Displays),
+		settings.One("vending", vending.Drivers, &c.Vending),
 		settings.Sub("log", &c.Log),
 		settings.Enum("language", (*string)(&c.Language), string(display.Russian), string(display.English)),
 		settings.Sub("timeouts", &c.Timeouts),
@@ -44,7 +46,7 @@ func (k *Kassa) Fields() []settings.Field {
 			return nil
 		}).Required("required: the kassa id registered with the service"),
 		settings.Int("fixed_amount", &k.FixedAmount, 0, 1<<40),
-		settings.Enum("handover", &k.Handover, HandoverHost, HandoverAuto),
+		settings.Enum("handover", &k.Handover, HandoverHost, HandoverAuto, HandoverVending),
 	}
 }
 
