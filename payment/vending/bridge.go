@@ -121,7 +121,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 		cancel()
 		wg.Wait()
 	}()
-	b.opts.Observer.MachineStatus(b.machine.Status())
 	retry := time.NewTimer(time.Hour)
 	retry.Stop()
 	defer retry.Stop()

@@ -25,6 +25,7 @@ import (
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/localapi"
 	"github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/vending"
 )
 
 // Options are what the caller adds to a configuration.
@@ -105,7 +106,14 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	// Scanners' openers first: they do no I/O, so nothing is left open when
 	// one is refused; then the displays, which open their devices.
 	sup, err := newSupervisor(cfg, flow, watch, log, m, h)
-	var fanout *display.Fanout
+	var (
+		adapter vending.Adapter
+		bridge  *vending.Bridge
+		fanout  *display.Fanout
+	)
+	if err == nil {
+		adapter, bridge, err = newVending(cfg, flow, log, m, h)
+	}
 	if err == nil {
 		fanout, err = newFanout(cfg, log, m, h)
 	}
@@ -116,7 +124,13 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	certExpiry(cfg, m, h, opts.Now())
 	run("displays", fanout.Run)
 	run("payment flow", flow.Run)
-	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, cfg.Language, m, h) })
+	screen := payment.Event.Screen
+	if bridge != nil {
+		screen = bridge.Screen
+		run("vending adapter", adapter.Run)
+		run("vending machine", bridge.Run)
+	}
+	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, screen, cfg.Language, m, h) })
 	run("scanners", sup.Run)
 	run("service session", func(ctx context.Context) error { startSession(ctx, client, log); return nil })
 	run("metrics listener", func(ctx context.Context) error { return serveMetrics(ctx, cfg.Metrics.Listen, m) })

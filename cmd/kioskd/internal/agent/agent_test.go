@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -52,6 +53,21 @@ type arrival struct {
 
 func startKiosk(tb testing.TB, log *zap.Logger, opts Options) *kiosk {
 	tb.Helper()
+	return startKioskWith(tb, log, opts, kioskSetup{kassa: "  fixed_amount: 10000\n"})
+}
+
+// kioskSetup is what a kiosk's devices.yaml and simulator add to the
+// common ones.
+type kioskSetup struct {
+	kassa string // the kassa section's lines after its id
+	extra string // the sections after the displays
+	// answered, when set, gets the time each status answer that says
+	// success leaves the simulator.
+	answered chan time.Time
+}
+
+func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSetup) *kiosk {
+	tb.Helper()
 	k := &kiosk{arrived: make(chan arrival, 1024)}
 	k.sim = simtest.NewServer(tb, sim.Config{SuccessDelay: 5 * time.Millisecond,
 		Middleware: func(next http.Handler) http.Handler {
@@ -60,7 +76,18 @@ func startKiosk(tb testing.TB, log *zap.Logger, opts Options) *kiosk {
 				case k.arrived <- arrival{r.URL.Path, time.Now()}:
 				default:
 				}
-				next.ServeHTTP(w, r)
+				if setup.answered == nil || smartpay.MethodOf(r.URL.Path) != smartpay.MethodStatus {
+					next.ServeHTTP(w, r)
+					return
+				}
+				rec := &sniffer{ResponseWriter: w}
+				next.ServeHTTP(rec, r)
+				if strings.Contains(rec.body.String(), `"status":"success"`) {
+					select {
+					case setup.answered <- time.Now():
+					default:
+					}
+				}
 			})
 		}})
 	dir := k.sim.Dir // devices.yaml names the key files relative to itself
@@ -81,7 +108,8 @@ func startKiosk(tb testing.TB, log *zap.Logger, opts Options) *kiosk {
 	web := freeAddr(tb)
 	k.web = "http://" + web + "/"
 	journal := filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano()))
-	cfg := parseConfig(tb, k.sim, journal, slave.Name(), fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web))
+	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, slave.Name(),
+		fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web)+setup.extra)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	agentDone := make(chan error, 1)
@@ -115,10 +143,16 @@ func startKiosk(tb testing.TB, log *zap.Logger, opts Options) *kiosk {
 // displays given, served by srv.
 func parseConfig(tb testing.TB, srv *simtest.Server, journal, port, displays string) *config.Config {
 	tb.Helper()
+	return parseKiosk(tb, srv, "  fixed_amount: 10000\n", journal, port, displays)
+}
+
+// parseKiosk is parseConfig with the kassa's lines after its id, and
+// anything after the displays in rest.
+func parseKiosk(tb testing.TB, srv *simtest.Server, kassa, journal, port, rest string) *config.Config {
+	tb.Helper()
 	cfg, err := config.Parse(filepath.Join(srv.Dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
   id: %s
-  fixed_amount: 10000
-%sjournal: %s
+%s%sjournal: %s
 api:
   socket: api.sock
 scanners:
@@ -128,11 +162,22 @@ scanners:
 displays:
   - name: log
     driver: log
-%s`, sim.KassaID(1), srv.ServiceYAML(), journal, port, displays)))
+%s`, sim.KassaID(1), kassa, srv.ServiceYAML(), journal, port, rest)))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return cfg
+}
+
+// sniffer keeps a copy of what a handler writes.
+type sniffer struct {
+	http.ResponseWriter
+	body bytes.Buffer
+}
+
+func (s *sniffer) Write(b []byte) (int, error) {
+	s.body.Write(b)
+	return s.ResponseWriter.Write(b)
 }
 
 // freeAddr returns a loopback address nothing listens on.

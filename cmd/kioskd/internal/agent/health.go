@@ -89,6 +89,8 @@ func (h *health) idleScreen() (display.State, bool) {
 	switch {
 	case faults["service"] || faults["session"]:
 		return display.Offline, true
+	case faults["vending"]: // the machine cannot sell by QR: adapter gone, reader disabled
+		return display.DeviceFault, true
 	case h.scanners > 0 && scannerFaults == h.scanners:
 		return display.DeviceFault, true
 	case pending:

@@ -93,12 +93,12 @@ func b2f(b bool) float64 {
 // stays before the display returns to the sale's own screen.
 const transientFor = 3 * time.Second
 
-// showEvents turns the flow's events into customer screens, counts finished
-// sales, and replaces the idle screen with what
-// health says while the kiosk cannot take a payment (starting, offline,
-// out of order).
-func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, lang display.Lang, m *metrics.Metrics,
-	h *health) error {
+// showEvents turns the flow's events into customer screens (screen picks
+// each: payment.Event.Screen, or the vending bridge's), counts finished
+// sales, and replaces the idle screen with what health says while the kiosk
+// cannot take a payment (starting, offline, out of order).
+func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, screen func(payment.Event) (display.Screen, bool),
+	lang display.Lang, m *metrics.Metrics, h *health) error {
 	events, stop := flow.Subscribe()
 	defer stop()
 	healthChanged := make(chan struct{}, 1)
@@ -150,7 +150,7 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, la
 			case payment.KindDuplicate, payment.KindBadCode, payment.KindBusy:
 				m.ScansDropped.WithLabelValues(ev.Kind.String()).Inc()
 			}
-			s, ok := ev.Screen()
+			s, ok := screen(ev)
 			if !ok {
 				continue
 			}
