@@ -22,20 +22,25 @@ func init() { settings.Register(display.Drivers, "term", Settings{Output: "stdou
 // Settings is a term display's devices.yaml entry.
 type Settings struct {
 	Output string // "stdout" or "stderr": kioskd's own stream to draw on
+	Mode   Mode   // how: a box redrawn in place, or a line per screen
 }
 
-// Fields declares the one key, output.
+// Fields declares the keys output and mode.
 func (s *Settings) Fields() []settings.Field {
-	return []settings.Field{settings.Enum("output", &s.Output, "stdout", "stderr")}
+	return []settings.Field{
+		settings.Enum("output", &s.Output, "stdout", "stderr"),
+		settings.Indexed("mode", &s.Mode, modeNames[:]),
+	}
 }
 
-// Open draws on kioskd's stdout or stderr, as a box when it is a terminal.
+// Open draws on kioskd's stdout or stderr: by default a box when it is a
+// terminal; lines when something else writes to the same terminal.
 func (s Settings) Open(string, *zap.Logger) (display.Display, error) {
 	w := os.Stdout
 	if s.Output == "stderr" {
 		w = os.Stderr
 	}
-	return New(w, Auto), nil
+	return New(w, s.Mode), nil
 }
 
 var _ display.Settings = Settings{}
@@ -43,12 +48,17 @@ var _ display.Settings = Settings{}
 // Mode chooses between the box and plain lines.
 type Mode int
 
-// Modes of New.
+// Modes of New; devices.yaml writes them as modeNames.
 const (
 	Auto  Mode = iota // ANSI when the writer is a terminal, else Plain
 	ANSI              // coloured box, redrawn in place
 	Plain             // one line per screen
 )
+
+var modeNames = [...]string{"auto", "box", "lines"}
+
+// String returns the mode as devices.yaml writes it.
+func (m Mode) String() string { return settings.NameOf(modeNames[:], m) }
 
 // IsTerminal reports whether w is a terminal (a tty or pty).
 func IsTerminal(w io.Writer) bool {

@@ -14,6 +14,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden")
@@ -120,5 +121,20 @@ func TestTerminalDetected(t *testing.T) {
 	}
 	if IsTerminal(io.Discard) {
 		t.Error("io.Discard taken for a terminal")
+	}
+}
+
+// mode: lines keeps a terminal to one line per screen, for when other
+// output shares it (the vending demo's machine).
+func TestModeKey(t *testing.T) {
+	var d settings.Decoder
+	e, ok := display.Drivers.Decode(&d, settings.Flat("driver", "term", "mode", "lines"), "displays[0]")
+	if !ok || len(d.Problems()) > 0 || e.Settings.(Settings).Mode != Plain || Plain.String() != "lines" {
+		t.Fatalf("decoded %+v, problems %+v", e, d.Problems())
+	}
+	d = settings.Decoder{}
+	display.Drivers.Decode(&d, settings.Flat("driver", "term", "mode", "fancy"), "displays[0]")
+	if p := d.Problems(); len(p) != 1 || p[0].Msg != `want one of auto, box, lines, got "fancy"` {
+		t.Errorf("problems %+v", p)
 	}
 }
