@@ -2,6 +2,7 @@
 // kiosks and vending machines. See README.md.
 //
 //	kioskd run [-config devices.yaml]   the agent (no config: the embedded demo)
+//	kioskd run -demo vending            the vending machine demo
 //	kioskd devices                      scanners and displays attached, with devices.yaml snippets
 //	kioskd check -config devices.yaml   diagnose the configuration, certificates, service and devices
 //	kioskd udev-rules -config F         udev rules for the configured devices
@@ -53,6 +54,7 @@ func usage(w io.Writer) {
 	fmt.Fprint(w, `usage:
   kioskd run [-config devices.yaml]   run the agent; with no config and no `+defaultConfig+`,
                                       the embedded demo (simulator, virtual scanner, terminal display)
+  kioskd run -demo vending            the demo of a vending machine (an emulated MDB adapter too)
   kioskd devices                      list scanners and displays attached, with devices.yaml snippets
   kioskd check -config devices.yaml   check the configuration, certificates, service and devices
   kioskd udev-rules -config F         print udev rules for the configured devices
@@ -93,8 +95,19 @@ func runAgent(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 	path := fs.String("config", "", "devices.yaml (default "+defaultConfig+" when it exists, else the embedded demo)")
 	lang := fs.String("lang", "ru", "demo only: customer texts in ru or en")
 	demoDir := fs.String("demo-dir", "", "demo only: where the simulator keeps its keys (default: the user cache dir)")
+	demoName := fs.String("demo", "", "run an embedded demo, even where "+defaultConfig+" exists: kiosk (the default demo) or vending")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	switch {
+	case *demoName != "" && *demoName != "kiosk" && *demoName != "vending":
+		fmt.Fprintf(stderr, "kioskd run: -demo %q: want kiosk or vending\n", *demoName)
+		return errUsage
+	case *demoName != "" && *path != "":
+		fmt.Fprintln(stderr, "kioskd run: -demo and -config exclude each other")
+		return errUsage
+	case *demoName != "":
+		return demo.Run(ctx, demo.Options{Dir: *demoDir, Language: *lang, Stdin: stdin, Stdout: stdout, Vending: *demoName == "vending"})
 	}
 	if *path == "" {
 		if _, err := os.Stat(defaultConfig); err == nil {

@@ -28,7 +28,7 @@ func newVending(cfg *config.Config, flow *payment.Flow, log *zap.Logger, m *metr
 	for _, o := range allOutcomes {
 		outcomes = append(outcomes, o.String())
 	}
-	obs := vendingObserver{m: m.Vending(outcomes...), h: h}
+	obs := &vendingObserver{m: m.Vending(outcomes...), h: h}
 	h.wait("vending", "vending adapter not open yet")
 	return adapter, vending.NewBridge(flow, adapter, log, vending.BridgeOptions{
 		AnswerWithin: cfg.Vending.Settings.AnswerWithin(),

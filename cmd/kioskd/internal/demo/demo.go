@@ -1,10 +1,13 @@
 // Package demo is kioskd's embedded default: with no devices.yaml it runs the
 // Smart Pay simulator in-process (real mTLS on loopback), a virtual serial
 // scanner (two joined ptys) and the terminal display, at a fixed demo price,
-// so one command shows the whole flow on a machine without hardware.
+// so one command shows the whole flow on a machine without hardware. The
+// vending demo adds an emulated vending machine with a Qibixx MDB adapter on
+// a pty (package vmcsim), driven from the same terminal.
 package demo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +24,7 @@ import (
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/logging"
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/vscanner"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/vending/vmcsim"
 )
 
 // Price is the demo's fixed amount in kopecks (149,00 ₽).
@@ -32,6 +36,10 @@ type Options struct {
 	Language string    // "ru" (default) or "en"
 	Stdin    *os.File  // lines typed here are scanned; nil to ignore
 	Stdout   io.Writer // the terminal display and the instructions
+	// Vending runs the vending machine demo: the machine's products are
+	// picked by typing their number on Stdin, and its vend settles the
+	// payment.
+	Vending bool
 }
 
 // Run runs the demo until ctx ends.
@@ -89,7 +97,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
-	cfg, err := config.Parse(filepath.Join(run, "devices.yaml"), []byte(demoConfig(opts.Dir, run, api.Addr().String(), vs.Device, opts.Language)))
+	var machine *vmcsim.Machine
+	if opts.Vending {
+		machine, err = vmcsim.New(vmcsim.Config{Link: filepath.Join(run, "mdb0"), DispenseTime: 2 * time.Second, Narrate: opts.Stdout})
+	}
+	var cfg *config.Config
+	if err == nil {
+		yaml := demoConfig(opts.Dir, run, api.Addr().String(), vs.Device, opts.Language, machine)
+		cfg, err = config.Parse(filepath.Join(run, "devices.yaml"), []byte(yaml))
+	}
 	if err != nil {
 		api.Close()
 		admin.Close()
@@ -100,7 +116,7 @@ func Run(ctx context.Context, opts Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	goRun := func(run func() error) {
 		wg.Add(1)
 		go func() {
@@ -113,10 +129,16 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	goRun(func() error { return srv.Serve(ctx, api) })
 	goRun(func() error { return agent.Serve(ctx, admin, srv.AdminHandler()) })
+	ready := make(chan struct{})
+	if machine != nil {
+		commands := driveMachine(ctx, machine, vs, ready, opts.Stdout, goRun)
+		defer commands.Close()
+	}
 	goRun(func() error { return vs.Run(ctx, opts.Stdin) })
 	goRun(func() error {
 		return agent.Run(ctx, cfg, log, agent.Options{Ready: func() {
-			banner(opts.Stdout, opts.Dir, vs.Input, "http://"+admin.Addr().String(), logPath, srv)
+			banner(opts.Stdout, opts.Dir, vs.Input, "http://"+admin.Addr().String(), logPath, srv, machine)
+			close(ready)
 		}})
 	})
 	wg.Wait()
@@ -128,13 +150,26 @@ func Run(ctx context.Context, opts Options) error {
 	return errors.Join(all...)
 }
 
-func demoConfig(dir, run, addr, port, lang string) string {
+// demoConfig is the demo's devices.yaml. With a vending machine there is no
+// fixed price: the machine's adapter and catalogue price each vend, a person
+// gets time to paste a QR, and the terminal display writes lines (the
+// machine talks on the same terminal).
+func demoConfig(dir, run, addr, port, lang string, m *vmcsim.Machine) string {
+	kassa, mode, vending := fmt.Sprintf("  fixed_amount: %d\n  handover: auto\n", Price), "", ""
+	if m != nil {
+		kassa, mode = "", "    mode: lines\n"
+		var b strings.Builder
+		fmt.Fprintf(&b, "vending:\n  driver: qibixx\n  port: %s\n  vend_timeout: 180s\n  catalogue:\n", m.Link())
+		for _, p := range m.Products() {
+			fmt.Fprintf(&b, "    - item: %d\n      name: %q\n      price: %d\n", p.Item, p.Name, p.Price)
+		}
+		b.WriteString("timeouts:\n  amount: 180s\n")
+		vending = b.String()
+	}
 	return fmt.Sprintf(`# the embedded demo's configuration
 kassa:
   id: %q
-  fixed_amount: %d
-  handover: auto
-service:
+%sservice:
   url: https://%s
   ca: %s
   cert: %s
@@ -150,14 +185,15 @@ displays:
   - name: terminal
     driver: term
     output: stdout
-language: %s
-`, sim.KassaID(1), Price, addr,
+%slanguage: %s
+%s`, sim.KassaID(1), kassa, addr,
 		filepath.Join(dir, "ca.crt"), filepath.Join(dir, "kassa.crt"), filepath.Join(dir, "kassa.key"),
-		filepath.Join(run, "journal.db"), filepath.Join(run, "api.sock"), port, lang)
+		filepath.Join(run, "journal.db"), filepath.Join(run, "api.sock"), port, mode, lang, vending)
 }
 
-// banner tells the person at the terminal how to pay, with a fresh QR.
-func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server) {
+// banner tells the person at the terminal how to pay, with a fresh QR; with
+// a vending machine, how to pick a product first.
+func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server, machine *vmcsim.Machine) {
 	payload, err := srv.QR("demo-user")
 	if err != nil {
 		fmt.Fprintf(w, "demo: cannot make a QR: %v\n", err)
@@ -165,12 +201,47 @@ func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server) {
 	}
 	art, _ := sim.DrawQR(payload)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nkioskd demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display.\n")
-	fmt.Fprintf(&b, "Price: %d,%02d ₽ (fixed), hand-over automatic.\n\n", Price/100, Price%100)
+	if machine != nil {
+		fmt.Fprintf(&b, "\nkioskd vending demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display,\n")
+		fmt.Fprintf(&b, "and a vending machine with a Qibixx MDB adapter on a pty (%s).\n\n", machine.Link())
+		fmt.Fprintf(&b, "1. Pick a product from the machine's list below: type its number and press Enter.\n")
+		fmt.Fprintf(&b, "2. Pay for it with the QR below: the payment approves the vend, the vend's success settles it.\n")
+		fmt.Fprintf(&b, "Machine commands: cancel; dispense fail (the next vend fails: the payment is reversed); help.\n\n")
+	} else {
+		fmt.Fprintf(&b, "\nkioskd demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display.\n")
+		fmt.Fprintf(&b, "Price: %d,%02d ₽ (fixed), hand-over automatic.\n\n", Price/100, Price%100)
+	}
 	fmt.Fprintf(&b, "Scan a QR code, i.e. write its payload into the virtual scanner:\n")
 	fmt.Fprintf(&b, "  echo \"$(go run ./cmd/smartpay-sim qr -dir %s)\" > %s\n", dir, input)
 	fmt.Fprintf(&b, "or paste a payload here and press Enter. A fresh one, valid for 5 minutes:\n\n%s\n\n", payload)
 	b.WriteString(art)
 	fmt.Fprintf(&b, "\nsimulator state: curl %s/sim/state    log: %s    stop: Ctrl-C\n\n", admin, logPath)
 	io.WriteString(w, b.String()) //nolint:errcheck // the terminal is gone if this fails
+}
+
+// driveMachine runs the machine, and its command line once the agent is
+// ready: each line typed on the terminal that is not a QR payload (a JSON
+// object) is a command to the machine, a number selects that product. The
+// returned writer feeds the command line; closing it ends the command line.
+func driveMachine(ctx context.Context, m *vmcsim.Machine, vs *vscanner.Scanner, ready <-chan struct{}, out io.Writer,
+	goRun func(func() error)) io.Closer {
+	pr, pw := io.Pipe()
+	vs.Route = func(line []byte) bool {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] == '{' {
+			return false // a QR payload: scanned
+		}
+		pw.Write(append(bytes.Clone(line), '\n')) //nolint:errcheck // the command line has ended: the demo is stopping
+		return true
+	}
+	goRun(func() error { return m.Run(ctx) })
+	goRun(func() error {
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			pr.Close()
+			return nil
+		}
+		return m.REPL(ctx, pr, out)
+	})
+	return pw
 }

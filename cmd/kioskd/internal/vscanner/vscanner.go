@@ -21,6 +21,9 @@ import (
 type Scanner struct {
 	Input  string // path a person writes payloads into (echo … > Input)
 	Device string // path the serial driver opens
+	// Route, when set before Run, sees each stdin line first: a line it
+	// takes (returns true) is not scanned.
+	Route func(line []byte) bool
 
 	inMaster, inSlave   *os.File
 	devMaster, devSlave *os.File
@@ -134,6 +137,9 @@ func (s *Scanner) copyLines(r io.Reader) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for sc.Scan() {
+		if s.Route != nil && s.Route(sc.Bytes()) {
+			continue
+		}
 		s.write(append(sc.Bytes(), '\r'))
 	}
 }
