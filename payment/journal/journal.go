@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -158,9 +159,13 @@ type Journal struct {
 // 0600: it holds QR payloads. A file another process holds open (another
 // kioskd) fails with ErrLocked after a short wait.
 func Open(path string) (*Journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openChecked(path)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	var damaged *DamagedError
+	if errors.As(err, &damaged) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
@@ -177,6 +182,64 @@ func Open(path string) (*Journal, error) {
 		return nil, fmt.Errorf("journal: init %s: %w", path, err)
 	}
 	return j, nil
+}
+
+// ErrDamaged is wrapped by the error Open returns for a journal file that
+// is truncated or corrupt.
+var ErrDamaged = errors.New("journal: damaged")
+
+// DamagedError is a journal file Open refuses because it is truncated or
+// corrupt. A fresh journal in its place would forget the payments in
+// flight it may hold, so kioskd does not start on it; the message says
+// what to do.
+type DamagedError struct {
+	Path  string
+	Cause error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("journal: %s is damaged (%v): kioskd does not start on it, so that no payment in flight is forgotten. "+
+		"Keep the file for support; check this kassa's recent sales and refunds with the service (GET /v1/state of a backup, "+
+		"or the service's own records), then move it aside (mv %s %s.damaged) and start again with a fresh journal",
+		e.Path, e.Cause, e.Path, e.Path)
+}
+
+// Unwrap lets errors.Is match ErrDamaged and the cause.
+func (e *DamagedError) Unwrap() []error { return []error{ErrDamaged, e.Cause} }
+
+// openChecked opens the bbolt file and checks it page by page. bbolt
+// panics on some damage (a truncated file, a page that is not what its
+// parent says); both the panics and the errors of its checks become a
+// *DamagedError. A file of zero bytes is a journal whose creation never
+// reached the disk: it holds nothing and starts fresh.
+func openChecked(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, &DamagedError{Path: path, Cause: fmt.Errorf("%v", r)}
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	switch {
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch),
+		err != nil && strings.Contains(err.Error(), "file size too small"):
+		return nil, &DamagedError{Path: path, Cause: err}
+	case err != nil:
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr // the first problem is enough to refuse it
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, &DamagedError{Path: path, Cause: err}
+	}
+	return db, nil
 }
 
 // initBuckets creates the buckets, and the indexes from the records when
