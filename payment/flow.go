@@ -82,6 +82,11 @@ type Status struct {
 	Ready         bool   `json:"ready"`          // recovery done: the flow takes new sales
 	FiscalPending int    `json:"fiscal_pending"` // fiscal records not yet accepted by the service
 	Refunds       int    `json:"refunds"`        // refunds not finished
+	// FiscalLostAnswers counts fiscal sends that got no answer since start
+	// (each may be a copy at the service), FiscalUnconfirmed the records
+	// then given up (MaxFiscalLostAnswers).
+	FiscalLostAnswers uint64 `json:"fiscal_lost_answers"`
+	FiscalUnconfirmed uint64 `json:"fiscal_unconfirmed"`
 	// ReceiptsPending are the kassa's own receipts not yet confirmed by the
 	// ККТ, and ReceiptProblem why the oldest is stuck (or the shift is not
 	// kept); both zero without a fiscal provider.
@@ -196,7 +201,7 @@ func (f *Flow) Run(ctx context.Context) error {
 // Snapshot returns the current state of the flow.
 func (f *Flow) Snapshot() Status {
 	st := f.sales.snapshot()
-	st.FiscalPending = f.fiscal.waiting()
+	st.FiscalPending, st.FiscalLostAnswers, st.FiscalUnconfirmed = f.fiscal.snapshot()
 	open, ready := f.refunds.snapshot()
 	st.Refunds, st.Ready = open, st.Ready && ready
 	if err := f.disk.problem(); err != nil {

@@ -127,13 +127,18 @@ type Fiscal struct {
 	Receipt      json.RawMessage `json:"receipt,omitempty"` // v2 receipt, as the host sent it
 	Delivered    bool            `json:"delivered"`
 	Rejected     string          `json:"rejected,omitempty"` // the service refused it for good: why
-	Attempts     int             `json:"attempts"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	// LostAnswers counts the sends that got no answer (the service may
+	// have stored the record); at the forwarder's bound the record is
+	// Unconfirmed: assumed stored, not sent again.
+	LostAnswers int       `json:"lost_answers,omitempty"`
+	Unconfirmed bool      `json:"unconfirmed,omitempty"`
+	Attempts    int       `json:"attempts"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 }
 
 // Pending reports whether the record still has to be sent.
-func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" }
+func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" && !f.Unconfirmed }
 
 // contentKey identifies a fiscal record by what it says, so a host that
 // repeats a request whose answer it lost does not queue it twice.
