@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -125,13 +127,18 @@ type Fiscal struct {
 	Receipt      json.RawMessage `json:"receipt,omitempty"` // v2 receipt, as the host sent it
 	Delivered    bool            `json:"delivered"`
 	Rejected     string          `json:"rejected,omitempty"` // the service refused it for good: why
-	Attempts     int             `json:"attempts"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	// LostAnswers counts the sends that got no answer (the service may
+	// have stored the record); at the forwarder's bound the record is
+	// Unconfirmed: assumed stored, not sent again.
+	LostAnswers int       `json:"lost_answers,omitempty"`
+	Unconfirmed bool      `json:"unconfirmed,omitempty"`
+	Attempts    int       `json:"attempts"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 }
 
 // Pending reports whether the record still has to be sent.
-func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" }
+func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" && !f.Unconfirmed }
 
 // contentKey identifies a fiscal record by what it says, so a host that
 // repeats a request whose answer it lost does not queue it twice.
@@ -150,17 +157,36 @@ func (f Fiscal) contentKey() []byte {
 // Journal is an open journal file. Its methods are safe for concurrent use;
 // each write is one fsynced bbolt transaction.
 type Journal struct {
-	db  *bolt.DB
-	ids ids
+	db      *bolt.DB
+	ids     ids
+	onWrite atomic.Pointer[func(error)]
+}
+
+// OnWrite sets a function called after every write with its outcome (nil
+// when it is on disk), on the writer's goroutine: the flow learns from it
+// that the disk is full or failing, and that it is back.
+func (j *Journal) OnWrite(f func(error)) { j.onWrite.Store(&f) }
+
+// update is the one way a write reaches the file.
+func (j *Journal) update(fn func(*bolt.Tx) error) error {
+	err := j.db.Update(fn)
+	if f := j.onWrite.Load(); f != nil {
+		(*f)(err)
+	}
+	return err
 }
 
 // Open opens (creating if needed) the journal at path. The file mode is
 // 0600: it holds QR payloads. A file another process holds open (another
 // kioskd) fails with ErrLocked after a short wait.
 func Open(path string) (*Journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openChecked(path)
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	var damaged *DamagedError
+	if errors.As(err, &damaged) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
@@ -177,6 +203,64 @@ func Open(path string) (*Journal, error) {
 		return nil, fmt.Errorf("journal: init %s: %w", path, err)
 	}
 	return j, nil
+}
+
+// ErrDamaged is wrapped by the error Open returns for a journal file that
+// is truncated or corrupt.
+var ErrDamaged = errors.New("journal: damaged")
+
+// DamagedError is a journal file Open refuses because it is truncated or
+// corrupt. A fresh journal in its place would forget the payments in
+// flight it may hold, so kioskd does not start on it; the message says
+// what to do.
+type DamagedError struct {
+	Path  string
+	Cause error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("journal: %s is damaged (%v): kioskd does not start on it, so that no payment in flight is forgotten. "+
+		"Keep the file for support; check this kassa's recent sales and refunds with the service (GET /v1/state of a backup, "+
+		"or the service's own records), then move it aside (mv %s %s.damaged) and start again with a fresh journal",
+		e.Path, e.Cause, e.Path, e.Path)
+}
+
+// Unwrap lets errors.Is match ErrDamaged and the cause.
+func (e *DamagedError) Unwrap() []error { return []error{ErrDamaged, e.Cause} }
+
+// openChecked opens the bbolt file and checks it page by page. bbolt
+// panics on some damage (a truncated file, a page that is not what its
+// parent says); both the panics and the errors of its checks become a
+// *DamagedError. A file of zero bytes is a journal whose creation never
+// reached the disk: it holds nothing and starts fresh.
+func openChecked(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, &DamagedError{Path: path, Cause: fmt.Errorf("%v", r)}
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	switch {
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch),
+		err != nil && strings.Contains(err.Error(), "file size too small"):
+		return nil, &DamagedError{Path: path, Cause: err}
+	case err != nil:
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr // the first problem is enough to refuse it
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, &DamagedError{Path: path, Cause: err}
+	}
+	return db, nil
 }
 
 // initBuckets creates the buckets, and the indexes from the records when
@@ -336,7 +420,7 @@ func (j *Journal) CreateSale(s Sale) error {
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if err := noteIssued(tx, key); err != nil {
 			return err
 		}
@@ -356,7 +440,7 @@ func (j *Journal) PutSale(s Sale, receipts ...Receipt) error {
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if err := replace(tx, bucketSales, key, s, "sale "+s.ID); err != nil {
 			return err
 		}
@@ -435,7 +519,7 @@ func (j *Journal) NewRefund(purchaseID string, amount int64, requestID string, n
 	if err != nil {
 		return Refund{}, false, err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if requestID != "" {
 			if key := tx.Bucket(bucketByRequest).Get([]byte(requestID)); key != nil {
 				old, err := get[Refund](tx, bucketRefunds, key, "refund of request "+requestID)
@@ -473,7 +557,7 @@ func (j *Journal) PutRefund(r Refund, receipts ...Receipt) error {
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if err := replace(tx, bucketRefunds, key, r, "refund "+r.ID); err != nil {
 			return err
 		}
@@ -517,7 +601,7 @@ func (j *Journal) Refunds(open bool) ([]Refund, error) {
 // repeating a request whose answer it lost) is not stored twice: the
 // existing one is returned.
 func (j *Journal) EnqueueFiscal(f Fiscal, now time.Time) (Fiscal, error) {
-	err := j.db.Update(func(tx *bolt.Tx) (err error) {
+	err := j.update(func(tx *bolt.Tx) (err error) {
 		f, err = enqueueFiscal(tx, f, now)
 		return err
 	})
@@ -546,7 +630,7 @@ func enqueueFiscal(tx *bolt.Tx, f Fiscal, now time.Time) (Fiscal, error) {
 
 // PutFiscal stores f (which must come from EnqueueFiscal), durably.
 func (j *Journal) PutFiscal(f Fiscal) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		return replace(tx, bucketFiscal, seqKey(f.Seq), f, fmt.Sprintf("fiscal %d", f.Seq))
 	})
 	if err != nil {
@@ -571,7 +655,7 @@ func (j *Journal) Fiscals(pending bool) ([]Fiscal, error) {
 // many records went.
 func (j *Journal) Compact(cutoff time.Time) (int, error) {
 	n := 0
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		steps := []func() (int, error){
 			func() (int, error) {
 				return compact(tx, bucketSales, bucketByPurch, func(s Sale) ([]byte, bool) {
