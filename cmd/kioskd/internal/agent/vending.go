@@ -40,28 +40,38 @@ var allOutcomes = []vending.Outcome{vending.OutcomeVended, vending.OutcomeVended
 	vending.OutcomeCancelled, vending.OutcomeDeclined, vending.OutcomeRefused}
 
 // vendingObserver turns what the bridge reports into metrics and health.
+// Its methods run on the bridge's goroutine.
 type vendingObserver struct {
-	m *metrics.Vending
-	h *health
+	m       *metrics.Vending
+	h       *health
+	enabled bool // the machine enabled the reader since the adapter was last configured
 }
 
-var _ vending.Observer = vendingObserver{}
+var _ vending.Observer = (*vendingObserver)(nil)
 
-func (o vendingObserver) VendEnded(out vending.Outcome) {
+func (o *vendingObserver) VendEnded(out vending.Outcome) {
 	o.m.Vends.WithLabelValues(out.String()).Inc()
 }
 
-func (o vendingObserver) Approved(took time.Duration) { o.m.QRToApproved.Observe(took.Seconds()) }
+func (o *vendingObserver) Approved(took time.Duration) { o.m.QRToApproved.Observe(took.Seconds()) }
 
 // MachineStatus: the adapter missing, not answering or refusing its
-// configuration, and the machine keeping the reader disabled, are faults;
-// an adapter being configured and a reader the machine is still setting up
-// are a start that has not finished.
-func (o vendingObserver) MachineStatus(s vending.Status) {
+// configuration, and the machine disabling a reader it had enabled, are
+// faults; an adapter being configured and a reader the machine is still
+// setting up (inactive, then disabled until it enables it) are a start that
+// has not finished. /healthz names both.
+func (o *vendingObserver) MachineStatus(s vending.Status) {
+	switch {
+	case s.Adapter != vending.AdapterReady:
+		o.enabled = false
+	case s.Reader == vending.ReaderEnabled || s.Reader == vending.ReaderSessionIdle || s.Reader == vending.ReaderVend:
+		o.enabled = true
+	}
 	switch err := s.Problem(); {
 	case err == nil:
 		o.h.set("vending", "")
-	case errors.Is(err, vending.ErrNotConfigured) && s.Err == nil, errors.Is(err, vending.ErrReaderInactive):
+	case errors.Is(err, vending.ErrNotConfigured) && s.Err == nil, errors.Is(err, vending.ErrReaderInactive),
+		errors.Is(err, vending.ErrDisabledByVMC) && !o.enabled:
 		o.h.wait("vending", err.Error())
 	default:
 		o.h.set("vending", err.Error())

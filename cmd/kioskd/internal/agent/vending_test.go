@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kioskd/kioskd/cmd/kioskd/internal/metrics"
+	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
@@ -229,5 +231,33 @@ func BenchmarkQRToVend(b *testing.B) {
 		p50, p99 := percentiles(m.d)
 		b.ReportMetric(float64(p50.Microseconds())/1000, m.name+"-p50-ms")
 		b.ReportMetric(float64(p99.Microseconds())/1000, m.name+"-p99-ms")
+	}
+}
+
+// While the machine sets the reader up (inactive, then disabled until it
+// enables it) the kiosk is starting, not out of order; a reader disabled
+// after it was enabled, or an adapter gone, is a fault.
+func TestVendingHealthDuringSetup(t *testing.T) {
+	m := metrics.New(nil)
+	h := newHealth(m)
+	o := &vendingObserver{m: m.Vending(), h: h}
+	ready := func(r vending.ReaderState) vending.Status { return vending.Status{Adapter: vending.AdapterReady, Reader: r} }
+	for i, c := range []struct {
+		s    vending.Status
+		want display.State
+	}{
+		{vending.Status{Adapter: vending.AdapterConfiguring}, display.Starting},
+		{ready(vending.ReaderInactive), display.Starting},
+		{ready(vending.ReaderDisabled), display.Starting},
+		{ready(vending.ReaderEnabled), display.Ready},
+		{ready(vending.ReaderDisabled), display.DeviceFault},
+		{vending.Status{Adapter: vending.AdapterMissing, Err: errors.New("gone")}, display.DeviceFault},
+		{vending.Status{Adapter: vending.AdapterConfiguring}, display.Starting},
+		{ready(vending.ReaderDisabled), display.Starting},
+	} {
+		o.MachineStatus(c.s)
+		if got, _ := h.idleScreen(); got != c.want {
+			t.Errorf("step %d %+v: screen %v, want %v (reasons %v)", i, c.s, got, c.want, h.reasons)
+		}
 	}
 }
