@@ -13,12 +13,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/creack/pty"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/journal"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
@@ -46,6 +48,9 @@ type vendCrash struct {
 	fail   bool // the machine cannot dispense (c,ERR,VEND 3)
 	// The consistent end: dispensed and charged, or neither.
 	dispensed bool
+	// phase is the journal phase the restart recovers the sale from:
+	// where the kill landed.
+	phase journal.SalePhase
 }
 
 func vendCrashes() []vendCrash {
@@ -56,21 +61,21 @@ func vendCrashes() []vendCrash {
 	// Paid, not yet approved: the journal says released; the restart learns
 	// the success and cancels it (nobody approved the vend), and the
 	// reconfigured adapter ends the machine's selection.
-	c = vendCrash{name: "before approve"}
+	c = vendCrash{name: "before approve", phase: journal.SaleReleased}
 	c.simKill.method, c.simKill.answered, c.simKill.after = sim.MethodStatus, `"status":"success"`, true
 	add(c)
 	// Approved (Dispensing journaled, C,VEND written), no result yet: the
 	// restart confirms, as MDB counts an approved vend without a result;
 	// the machine drops the product meanwhile.
-	add(vendCrash{name: "after approve, before the vend result", hang: true, result: true, dispensed: true})
+	add(vendCrash{name: "after approve, before the vend result", hang: true, result: true, dispensed: true, phase: journal.SaleDispensing})
 	// The vend result journaled, its kassa/status not yet sent or its
 	// answer lost: the restart sends it (again).
-	c = vendCrash{name: "after vend success, before the confirm", dispensed: true}
+	c = vendCrash{name: "after vend success, before the confirm", dispensed: true, phase: journal.SaleHandedOver}
 	c.simKill.method, c.simKill.body = sim.MethodKassaStatus, `"success"`
 	add(c)
 	c.name, c.simKill.after = "after vend success, the confirm's answer lost", true
 	add(c)
-	c = vendCrash{name: "after vend failure, before the cancel", fail: true}
+	c = vendCrash{name: "after vend failure, before the cancel", fail: true, phase: journal.SaleCancelling}
 	c.simKill.method, c.simKill.body = sim.MethodKassaStatus, `"cancel"`
 	add(c)
 	c.name, c.simKill.after = "after vend failure, the cancel's answer lost", true
@@ -104,7 +109,7 @@ func TestVendingKillBeforeAFailureIsCountedAsSold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runVendCrash(t, filepath.Join(bin, "kioskd"), vendCrash{hang: true, result: false, dispensed: false})
+	runVendCrash(t, filepath.Join(bin, "kioskd"), vendCrash{hang: true, result: false, dispensed: false, phase: journal.SaleDispensing})
 }
 
 // killable is the kioskd process of a scenario.
@@ -162,26 +167,27 @@ func runVendCrash(t *testing.T, bin string, c vendCrash) {
 	}
 	defer out.Close()
 	k := &killable{t: t, bin: bin, out: out}
-	var armed sync.Once
+	var fired atomic.Bool // the kill happens once; the restarted kioskd's calls go through
 	srv := simtest.NewServer(t, sim.Config{SuccessDelay: 100 * time.Millisecond, CommitTTL: 3 * time.Second,
 		Middleware: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				body, _ := io.ReadAll(r.Body)
 				r.Body = io.NopCloser(bytes.NewReader(body))
 				hit := c.simKill.method != "" && sp.MethodOf(r.URL.Path) == c.simKill.method && bytes.Contains(body, []byte(c.simKill.body))
-				if !hit || k.isKilled() {
+				if !hit || fired.Load() {
 					next.ServeHTTP(w, r)
 					return
 				}
 				if !c.simKill.after {
-					armed.Do(k.kill) // dies while the request is on its way
+					fired.Store(true)
+					k.kill() // dies while the request is on its way
 					http.Error(w, "killed", http.StatusServiceUnavailable)
 					return
 				}
 				rec := &recorder{h: http.Header{}}
 				next.ServeHTTP(rec, r) // the call takes effect…
-				if strings.Contains(rec.body.String(), c.simKill.answered) {
-					armed.Do(k.kill) // …and kioskd dies before the answer
+				if strings.Contains(rec.body.String(), c.simKill.answered) && fired.CompareAndSwap(false, true) {
+					k.kill() // …and kioskd dies before the answer
 				}
 				for key, v := range rec.h {
 					w.Header()[key] = v
@@ -326,8 +332,8 @@ log:
 	case confirmed > 1 || len(st.Purchases) != 1:
 		fail("%d purchases, %d confirmed: want exactly one", len(st.Purchases), confirmed)
 	}
-	if c.hang && !c.result && !strings.Contains(k.output(), "recovering sale") {
-		fail("the restart did not recover the approved vend")
+	if want := fmt.Sprintf(`"phase": %q`, c.phase); !strings.Contains(k.output(), want) {
+		fail("the restart did not recover the sale from %s", c.phase)
 	}
 }
 
