@@ -241,7 +241,9 @@ func TestVendingHealthDuringSetup(t *testing.T) {
 	m := metrics.New(nil)
 	h := newHealth(m)
 	o := &vendingObserver{m: m.Vending(), h: h}
-	ready := func(r vending.ReaderState) vending.Status { return vending.Status{Adapter: vending.AdapterReady, Reader: r} }
+	ready := func(r vending.ReaderState) vending.Status {
+		return vending.Status{Adapter: vending.AdapterReady, Reader: r}
+	}
 	for i, c := range []struct {
 		s    vending.Status
 		want display.State
