@@ -19,6 +19,10 @@
 //   - the adapter forgets its configuration when it reboots; an MDB-USB's tty
 //     goes away meanwhile (ResetAdapter(true)), a Pi HAT's just falls silent.
 //
+// It can also play the adapter on an existing tty (Config.TTY): the gadget
+// end of a USB serial gadget, so that kioskd opens a real CDC-ACM device
+// (the QEMU suite does this).
+//
 // Tests script it with its methods (Select, Cancel, SetDispense, ResetVMC,
 // ResetAdapter, Unplug, Silence, Raw for garbage and out-of-order lines…)
 // and observe it with Snapshot and Wait. People drive it with REPL, which

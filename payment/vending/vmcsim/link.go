@@ -65,6 +65,23 @@ func openLink(path string) (*link, error) {
 	return &link{path: path, master: master, slave: ps, quit: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
+// openTTY opens an existing tty in raw mode as the adapter's end: the
+// gadget end of a USB serial gadget (/dev/ttyGS0), whose host end kioskd
+// opens as a real CDC-ACM device.
+func openTTY(path string) (*link, error) {
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("vmcsim: %w", err)
+	}
+	raw := unix.Termios{Cflag: unix.CS8 | unix.CREAD | unix.CLOCAL | unix.B115200, Ispeed: unix.B115200, Ospeed: unix.B115200}
+	raw.Cc[unix.VMIN] = 1
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("vmcsim: raw mode of %s: %w", path, err)
+	}
+	return &link{path: path, master: os.NewFile(uintptr(fd), path), quit: make(chan struct{}), done: make(chan struct{})}, nil
+}
+
 // read delivers each line kioskd writes (without "\r\n") until the link is
 // closed or ctx ends. Over-long lines are dropped.
 func (l *link) read(ctx context.Context, lines chan<- string) {
@@ -101,13 +118,18 @@ func (l *link) write(s string) error {
 }
 
 // unplug removes the symlink (if it still leads to this pty), closes both
-// ends, so that kioskd's reads fail with EIO, and waits for the reader.
+// ends, so that kioskd's reads fail with EIO, and waits for the reader. On
+// a tty it only closes the adapter's end.
 func (l *link) unplug() {
-	if target, err := os.Readlink(l.path); err == nil && target == l.slave.Name() {
-		os.Remove(l.path)
+	if l.slave != nil {
+		if target, err := os.Readlink(l.path); err == nil && target == l.slave.Name() {
+			os.Remove(l.path)
+		}
 	}
 	close(l.quit)
 	l.master.Close()
-	l.slave.Close()
+	if l.slave != nil {
+		l.slave.Close()
+	}
 	<-l.done
 }

@@ -31,7 +31,13 @@ var DemoProducts = []Product{
 type Config struct {
 	// Link is the path of the symlink kioskd opens as the adapter's port
 	// (required), e.g. /run/kioskd/mdb0.
-	Link     string
+	Link string
+	// TTY, when set, is an existing tty the machine plays the adapter on
+	// instead of a pty behind Link: the gadget end (/dev/ttyGS0) of a USB
+	// serial gadget whose host end, Link, kioskd opens. Unplugging is then
+	// the gadget's (unbind its UDC); Unplug and Replug refuse, and an
+	// adapter reboot does not hang up.
+	TTY      string
 	Products []Product // default DemoProducts
 	// VMCTimeout is how long the VMC waits for approval or denial of a vend
 	// request before it gives up. Default: the adapter's mdb-timeout-vend,
@@ -145,6 +151,16 @@ type Snapshot struct {
 
 const maxCommands = 1000
 
+// open makes the adapter's end of the link.
+func (c Config) open() (*link, error) {
+	if c.TTY != "" {
+		return openTTY(c.TTY)
+	}
+	return openLink(c.Link)
+}
+
+var errTTY = errors.New("vmcsim: on a tty the USB gadget is unplugged and plugged (unbind and bind its UDC)")
+
 // ErrStopped is returned by the script methods once Run has ended.
 var ErrStopped = errors.New("vmcsim: machine stopped")
 
@@ -174,7 +190,7 @@ func New(cfg Config) (*Machine, error) {
 			return nil, fmt.Errorf("vmcsim: product %+v: want item 0–65535 and a price ≥ 0", p)
 		}
 	}
-	l, err := openLink(cfg.Link)
+	l, err := cfg.open()
 	if err != nil {
 		return nil, err
 	}
@@ -351,7 +367,10 @@ func (m *Machine) ResetAdapter(hangup bool) error {
 // and the machine go on.
 func (m *Machine) Unplug() error {
 	return m.do(func(s *state) error {
-		if s.link == nil {
+		switch {
+		case s.m.cfg.TTY != "":
+			return errTTY
+		case s.link == nil:
 			return errors.New("vmcsim: already unplugged")
 		}
 		s.unplug()
@@ -362,7 +381,10 @@ func (m *Machine) Unplug() error {
 // Replug makes a new tty behind the same link.
 func (m *Machine) Replug() error {
 	return m.do(func(s *state) error {
-		if s.link != nil {
+		switch {
+		case s.m.cfg.TTY != "":
+			return errTTY
+		case s.link != nil:
 			return errors.New("vmcsim: already plugged in")
 		}
 		return s.replug()

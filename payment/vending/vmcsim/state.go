@@ -403,6 +403,7 @@ func (s *state) enableReader(on bool) error {
 }
 
 func (s *state) resetAdapter(hangup bool) {
+	hangup = hangup && s.m.cfg.TTY == "" // a gadget's tty stays
 	s.narrate("the adapter reboots (hang-up: %v)", hangup)
 	s.slaveOff()
 	s.conf = map[string]string{}
@@ -428,7 +429,7 @@ func (s *state) unplug() {
 }
 
 func (s *state) replug() error {
-	l, err := openLink(s.m.cfg.Link)
+	l, err := s.m.cfg.open()
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,61 @@
+package vmcsim_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/kioskd/kioskd/payment/vending/vmcsim"
+)
+
+// On an existing tty (a USB gadget's end in the QEMU suite; a pty's slave
+// here) the machine answers on that tty, and leaves unplugging to the
+// gadget.
+func TestOnATTY(t *testing.T) {
+	kioskd, gadget, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer kioskd.Close()
+	defer gadget.Close()
+	m, err := vmcsim.New(vmcsim.Config{Link: filepath.Join(t.TempDir(), "ttyACM0"), TTY: gadget.Name()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	if _, err := kioskd.Write([]byte("C,1\n")); err != nil {
+		t.Fatal(err)
+	}
+	kioskd.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(kioskd)
+	var got []string
+	for len(got) < 2 {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: %v", got, err)
+		}
+		got = append(got, l)
+	}
+	if got[0] != "c,STATUS,INACTIVE\n" || got[1] != "c,1\n" {
+		t.Errorf("answers %q", got)
+	}
+	if err := m.Unplug(); err == nil {
+		t.Error("Unplug on a tty succeeded")
+	}
+	if s := m.Snapshot(); !s.Linked || !s.SlaveOn {
+		t.Errorf("snapshot %+v", s)
+	}
+}
