@@ -191,6 +191,12 @@ func (e *env) startReading(ctx context.Context, name, scannerYAML string) (*kios
 }
 
 func (e *env) startKiosk(ctx context.Context, name, scannerYAML string) (*kiosk, error) {
+	return e.launchKiosk(ctx, name, fmt.Sprintf("  fixed_amount: %d\n  handover: auto\n", amount), scannerYAML, "")
+}
+
+// launchKiosk starts kioskd with the kassa's lines after its id, one
+// scanner, the pole display and the sections in extra.
+func (e *env) launchKiosk(ctx context.Context, name, kassa, scannerYAML, extra string) (*kiosk, error) {
 	if err := e.startSim(ctx); err != nil {
 		return nil, err
 	}
@@ -207,9 +213,7 @@ func (e *env) startKiosk(ctx context.Context, name, scannerYAML string) (*kiosk,
 	}
 	cfg := fmt.Sprintf(`kassa:
   id: %s
-  fixed_amount: %d
-  handover: auto
-service:
+%sservice:
   url: https://%s
   ca: %s/ca.crt
   cert: %s/kassa.crt
@@ -232,7 +236,7 @@ log:
   format: console
 metrics:
   enabled: true
-`, sim.KassaID(1), amount, simAPI, simDir, simDir, simDir, dir, dir, scannerYAML, ttyOnPort("ttyUSB", portPole), level)
+%s`, sim.KassaID(1), kassa, simAPI, simDir, simDir, simDir, dir, dir, scannerYAML, ttyOnPort("ttyUSB", portPole), level, extra)
 	conf := filepath.Join(dir, "devices.yaml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 		return nil, err

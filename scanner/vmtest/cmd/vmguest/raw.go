@@ -8,6 +8,7 @@ import (
 
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,7 @@ func scenarios() []scenario {
 		{"raw-keyboard", rawKeyboard},
 		{"raw-pole", rawPole},
 		{"raw-replug-serial", rawReplugSerial},
-	}, append(driverScenarios(), kioskScenarios()...)...)
+	}, slices.Concat(driverScenarios(), vendingScenarios(), kioskScenarios())...)
 }
 
 func devicesScenario(ctx context.Context, e *env) (string, error) {
