@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +25,7 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
+	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
 )
 
 // vendCrash is one kill of the real kioskd binary during a paid vend: it
@@ -184,32 +185,20 @@ func runVendCrash(t *testing.T, bin string, c vendCrash) {
 					http.Error(w, "killed", http.StatusServiceUnavailable)
 					return
 				}
-				rec := &recorder{h: http.Header{}}
+				rec := httptest.NewRecorder()
 				next.ServeHTTP(rec, r) // the call takes effect…
-				if strings.Contains(rec.body.String(), c.simKill.answered) && fired.CompareAndSwap(false, true) {
+				if strings.Contains(rec.Body.String(), c.simKill.answered) && fired.CompareAndSwap(false, true) {
 					k.kill() // …and kioskd dies before the answer
 				}
-				for key, v := range rec.h {
+				for key, v := range rec.Header() {
 					w.Header()[key] = v
 				}
-				w.WriteHeader(rec.code)
-				w.Write(rec.body.Bytes())
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
 			})
 		}})
 
-	m, err := vmcsim.New(vmcsim.Config{Link: filepath.Join(dir, "mdb0"), DispenseTime: 50 * time.Millisecond, SetupDelay: 20 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	machineDone := make(chan error, 1)
-	go func() { machineDone <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-machineDone; !errors.Is(err, context.Canceled) {
-			t.Errorf("machine: %v", err)
-		}
-	}()
+	m := vmctest.NewMachine(t, vmcsim.Config{Link: filepath.Join(dir, "mdb0"), DispenseTime: 50 * time.Millisecond, SetupDelay: 20 * time.Millisecond})
 	master, slave, err := pty.Open() // the QR scanner's line
 	if err != nil {
 		t.Fatal(err)
@@ -229,19 +218,11 @@ scanners:
 displays:
   - name: log
     driver: log
-vending:
-  driver: qibixx
-  port: %s
-  vend_timeout: 30s
-  catalogue:
-    - item: 11
-      name: Вода 0,5 л
-      price: 8000
-timeouts:
+%stimeouts:
   handover: 30s
 log:
   level: debug
-`, sim.KassaID(1), srv.ServiceYAML(), filepath.Join(dir, "journal.db"), filepath.Join(dir, "api.sock"), slave.Name(), m.Link())
+`, sim.KassaID(1), srv.ServiceYAML(), filepath.Join(dir, "journal.db"), filepath.Join(dir, "api.sock"), slave.Name(), m.VendingYAML(30*time.Second))
 	if err := os.WriteFile(k.config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +268,7 @@ log:
 		t.Fatal(err)
 	}
 	if c.hang {
-		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := m.Wait(wctx, func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" })
 		wcancel()
 		if err != nil {
@@ -348,33 +329,5 @@ func stateOf(c *http.Client) string {
 	return string(b)
 }
 
-// simSettled: every purchase is at an end the kassa has told the service
-// about (or, never released, expired).
-func simSettled(st sim.State) bool {
-	for _, p := range st.Purchases {
-		switch {
-		case p.Status == sp.Success && !p.Confirmed:
-			return false
-		case p.Status == sp.Committed || p.Status == sp.Released || p.Status == sp.Processing:
-			return false
-		}
-	}
-	return len(st.Purchases) > 0
-}
-
-// recorder keeps a handler's answer so the kill can come between the call
-// taking effect and the answer.
-type recorder struct {
-	h    http.Header
-	code int
-	body bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.h }
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.code == 0 {
-		r.code = http.StatusOK
-	}
-	return r.body.Write(b)
-}
-func (r *recorder) WriteHeader(code int) { r.code = code }
+// simSettled: there is a purchase, and every purchase is settled.
+func simSettled(st sim.State) bool { return len(st.Purchases) > 0 && len(st.Unsettled()) == 0 }

@@ -11,6 +11,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
 // The README's vending demo: `kioskd run -demo vending` lists the emulated
@@ -49,29 +51,10 @@ func TestVendingDemo(t *testing.T) {
 	io.WriteString(stdin, payload+"\n")
 	waitFor(t, &out, regexp.MustCompile(`vend success: Кофе американо dropped`), 30*time.Second)
 
-	var state struct {
-		Purchases []struct {
-			Status    string `json:"status"`
-			Amount    int64  `json:"amount"`
-			Confirmed bool   `json:"confirmed"`
-		} `json:"purchases"`
-	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(admin + "/sim/state")
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err := json.Unmarshal(body, &state); err != nil {
-			t.Fatalf("sim state %s: %v", body, err)
-		}
-		if len(state.Purchases) == 1 && state.Purchases[0].Confirmed && state.Purchases[0].Amount == 12000 {
-			break
-		}
+	for st := simStateAt(t, admin); len(st.Purchases) != 1 || !st.Purchases[0].Confirmed || st.Purchases[0].Amount != 12000; st = simStateAt(t, admin) {
 		if time.Now().After(deadline) {
-			t.Fatalf("simulator state after the vend: %s\noutput:\n%s", body, out.String())
+			t.Fatalf("simulator state after the vend: %+v\noutput:\n%s", st, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -81,4 +64,19 @@ func TestVendingDemo(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("kioskd did not stop on SIGINT")
 	}
+}
+
+// simStateAt is GET /sim/state of the simulator whose admin API is at admin.
+func simStateAt(t *testing.T, admin string) sim.State {
+	t.Helper()
+	resp, err := http.Get(admin + "/sim/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var st sim.State
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		t.Fatalf("sim state: %v", err)
+	}
+	return st
 }

@@ -441,13 +441,8 @@ func waitFor(t *testing.T, a *agent, what string, ok func() bool) {
 // settled: every purchase and refund is at an end the kassa has told the
 // service about.
 func settled(st sim.State, h *host) bool {
-	for _, p := range st.Purchases {
-		switch {
-		case p.Status == sp.Success && !p.Confirmed:
-			return false
-		case p.Status == sp.Committed || p.Status == sp.Released || p.Status == sp.Processing:
-			return false
-		}
+	if len(st.Unsettled()) > 0 {
+		return false
 	}
 	for _, r := range st.Refunds {
 		if r.Status == sp.RefundPending || (r.Status == sp.RefundSuccess && !r.Confirmed) {

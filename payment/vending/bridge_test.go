@@ -23,6 +23,7 @@ import (
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/payment/vending/qibixx"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
+	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -93,11 +94,8 @@ func newRig(t *testing.T, o rigOptions) *rig {
 		t.Fatal(err)
 	}
 	link := filepath.Join(t.TempDir(), "mdb0")
-	m, err := vmcsim.New(vmcsim.Config{Link: link, Products: products, VMCTimeout: o.vmcTimeout,
+	m := vmctest.NewMachine(t, vmcsim.Config{Link: link, Products: products, VMCTimeout: o.vmcTimeout,
 		DispenseTime: 30 * time.Millisecond, SetupDelay: 10 * time.Millisecond, BootTime: o.bootTime})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := qibixx.DefaultConfig()
 	cfg.Port, cfg.Catalogue, cfg.VendTimeout = link, catalogue, o.vendTO
 	dev, err := qibixx.New(cfg, log.Named("qibixx"), qibixx.Options{MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
@@ -112,7 +110,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for name, run := range map[string]func(context.Context) error{
-		"machine": m.Run, "device": dev.Run, "flow": flow.Run, "bridge": r.bridge.Run, "screens": r.screens.run,
+		"device": dev.Run, "flow": flow.Run, "bridge": r.bridge.Run, "screens": r.screens.run,
 	} {
 		wg.Add(1)
 		go func() {
@@ -359,74 +357,18 @@ func TestVendFailureReverses(t *testing.T) {
 	r.saw("saying the vend failed", func(s display.Screen) bool { return s.State == display.VendFailed && s.Amount == 8000 })
 }
 
-// The vend is denied and nothing charged when the customer cancels on the
-// machine, when the machine's own vend timeout runs out, when the payment
-// is declined, and when the machine asks another price than the
-// catalogue's.
-func TestVendDenied(t *testing.T) {
-	t.Run("customer cancel", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{})
-		if err := r.m.Select(52); err != nil { // stays processing
-			t.Fatal(err)
-		}
-		r.scan()
-		r.purchase("released", func(p sim.Purchase) bool { return p.Status == sp.Processing })
-		if err := r.m.Cancel(); err != nil {
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Kind != vmcsim.CustomerCancelled || o.Approved != "" {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.purchase("cancelled", notCharged)
-		r.want(vending.OutcomeCancelled)
-	})
-	t.Run("VMC timeout", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{vmcTimeout: 1500 * time.Millisecond})
-		if err := r.m.Select(52); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		if o := r.outcome(1); o.Kind != vmcsim.TimedOut || o.Approved != "" {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.purchase("cancelled", notCharged)
-		r.want(vending.OutcomeCancelled)
-	})
-	t.Run("declined", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{})
-		if err := r.m.Select(51); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		if o := r.outcome(1); o.Kind != vmcsim.Denied {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.purchase("failed", notCharged)
-		r.want(vending.OutcomeDeclined)
-		if s := r.m.Snapshot(); slices.ContainsFunc(s.Commands, func(c string) bool { return len(c) > 7 && c[:7] == "C,VEND," }) {
-			t.Errorf("a vend was approved: %q", s.Commands)
-		}
-	})
-	t.Run("price mismatch", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{amountTO: 1500 * time.Millisecond})
-		r.scan() // the QR first: its sale waits for a selection
-		r.purchase("committed", func(p sim.Purchase) bool { return p.Status == sp.Committed })
-		if err := r.m.SelectAt(11, 9000); err != nil { // the catalogue says 80,00
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Kind != vmcsim.Denied || o.Approved != "" {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.want(vending.OutcomeRefused)
-		r.purchase("never released", notCharged) // the waiting sale is cancelled at timeouts.amount
-		if st := r.srv.State(); st.Purchases[0].Amount != 0 {
-			t.Errorf("released %d", st.Purchases[0].Amount)
-		}
-	})
+// must fails the test on a script error.
+func (r *rig) must(err error) {
+	r.t.Helper()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// paying waits until the payment is released and still processing.
+func (r *rig) paying() {
+	r.t.Helper()
+	r.purchase("released", func(p sim.Purchase) bool { return p.Status == sp.Processing })
 }
 
 // dispensing waits until the machine is dropping the approved product.
@@ -435,145 +377,119 @@ func (r *rig) dispensing() {
 	r.waitMachine("a vend dispensing", func(s vmcsim.Snapshot) bool { return s.Session.Phase == "dispensing" })
 }
 
-// Faults of the link and the machine: before the approval the vend is
-// denied and nothing charged; after it, a vend with no result counts as
-// dispensed (MDB), and the machine did drop the product. No test guesses:
-// each checks both ends.
-func TestVendFaults(t *testing.T) {
-	t.Run("unplugged before approval", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{vmcTimeout: 3 * time.Second})
-		if err := r.m.Select(52); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		r.purchase("released", func(p sim.Purchase) bool { return p.Status == sp.Processing })
-		if err := r.m.Unplug(); err != nil {
-			t.Fatal(err)
-		}
-		r.purchase("cancelled", notCharged)
-		r.want(vending.OutcomeCancelled)
-		if err := r.m.Replug(); err != nil {
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Dispensed || o.Approved != "" {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.waitMachine("the reader enabled again", func(s vmcsim.Snapshot) bool { return s.Reader == vending.ReaderEnabled && s.SlaveOn })
-	})
-	t.Run("unplugged after approval", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{})
-		if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.m.Select(11); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		r.dispensing()
-		if err := r.m.Unplug(); err != nil {
-			t.Fatal(err)
-		}
-		r.purchase("confirmed", confirmed)
-		r.want(vending.OutcomeVendedByRule)
-		if err := r.m.FinishVend(true); err != nil { // the product drops; nobody hears of it
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Kind != vmcsim.Vended || !o.Dispensed {
-			t.Fatalf("machine: %+v", o)
-		}
-	})
-	t.Run("VMC reset after approval", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{})
-		if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.m.Select(12); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		r.dispensing()
-		if err := r.m.ResetVMC(); err != nil {
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Kind != vmcsim.ResetAfterApproval || !o.Dispensed {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.purchase("confirmed", confirmed)
-		r.want(vending.OutcomeVendedByRule)
-	})
-	t.Run("adapter reset before approval", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{})
-		if err := r.m.Select(52); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		r.purchase("released", func(p sim.Purchase) bool { return p.Status == sp.Processing })
-		if err := r.m.ResetAdapter(true); err != nil {
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Kind != vmcsim.AdapterLost || o.Dispensed {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.purchase("cancelled", notCharged)
-		r.want(vending.OutcomeCancelled)
-		r.waitMachine("the adapter configured again", func(s vmcsim.Snapshot) bool { return s.Reader == vending.ReaderEnabled && s.SlaveOn })
-	})
-	t.Run("silent adapter reboot after approval", func(t *testing.T) {
-		t.Parallel()
+// How a vend ends at both ends. Denied and nothing charged: the customer
+// cancels on the machine, the machine's own vend timeout runs out, the
+// payment is declined, the machine asks another price than the
+// catalogue's. Faults of the link and the machine: before the approval the
+// vend is denied and nothing charged; after it, a vend with no result
+// counts as dispensed (MDB), and the machine did drop the product.
+func TestVendEnds(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		opts      rigOptions
+		item      int
+		price     int64 // the machine asks this instead of the item's price
+		qrFirst   bool
+		dispense  vmcsim.Dispense
+		when      func(*rig)                  // the moment of the fault
+		fault     func(*vmcsim.Machine) error // nil: none
+		after     func(*vmcsim.Machine) error // once the payment ended
+		machine   []vmcsim.OutcomeKind        // how the machine may have ended it
+		dispensed bool                        // and whether it dropped the product
+		charged   bool                        // confirmed, or not charged at all
+		outcome   vending.Outcome             // as the bridge counts it
+	}{
+		{name: "customer cancel", item: 52, when: (*rig).paying, fault: (*vmcsim.Machine).Cancel,
+			machine: []vmcsim.OutcomeKind{vmcsim.CustomerCancelled}, outcome: vending.OutcomeCancelled},
+		{name: "VMC timeout", opts: rigOptions{vmcTimeout: 1500 * time.Millisecond}, item: 52,
+			machine: []vmcsim.OutcomeKind{vmcsim.TimedOut}, outcome: vending.OutcomeCancelled},
+		{name: "declined", item: 51, machine: []vmcsim.OutcomeKind{vmcsim.Denied}, outcome: vending.OutcomeDeclined},
+		// The QR first: its sale waits for a selection, and is cancelled
+		// at timeouts.amount when the only one is refused.
+		{name: "price mismatch", opts: rigOptions{amountTO: 1500 * time.Millisecond}, item: 11, price: 9000, qrFirst: true,
+			machine: []vmcsim.OutcomeKind{vmcsim.Denied}, outcome: vending.OutcomeRefused},
+		{name: "unplugged before approval", opts: rigOptions{vmcTimeout: 3 * time.Second}, item: 52,
+			when: (*rig).paying, fault: (*vmcsim.Machine).Unplug, after: (*vmcsim.Machine).Replug,
+			machine: []vmcsim.OutcomeKind{vmcsim.TimedOut, vmcsim.AdapterLost}, outcome: vending.OutcomeCancelled},
+		{name: "unplugged after approval", item: 11, dispense: vmcsim.DispenseHang,
+			when: (*rig).dispensing, fault: (*vmcsim.Machine).Unplug,
+			after:   func(m *vmcsim.Machine) error { return m.FinishVend(true) }, // the product drops; nobody hears of it
+			machine: []vmcsim.OutcomeKind{vmcsim.Vended}, dispensed: true, charged: true, outcome: vending.OutcomeVendedByRule},
+		{name: "VMC reset after approval", item: 12, dispense: vmcsim.DispenseHang,
+			when: (*rig).dispensing, fault: (*vmcsim.Machine).ResetVMC,
+			machine: []vmcsim.OutcomeKind{vmcsim.ResetAfterApproval}, dispensed: true, charged: true, outcome: vending.OutcomeVendedByRule},
+		{name: "adapter reset before approval", item: 52,
+			when: (*rig).paying, fault: func(m *vmcsim.Machine) error { return m.ResetAdapter(true) },
+			machine: []vmcsim.OutcomeKind{vmcsim.AdapterLost}, outcome: vending.OutcomeCancelled},
 		// Longer than the driver's probe (300 ms + 300 ms here): it sees
 		// the adapter stop answering. A shorter reboot goes unseen, and the
 		// flow's timeouts.handover confirms the same way, later.
-		r := newRig(t, rigOptions{bootTime: 1500 * time.Millisecond})
-		if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.m.Select(11); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		r.dispensing()
-		if err := r.m.ResetAdapter(false); err != nil { // a Pi HAT: the tty stays, the adapter falls silent
-			t.Fatal(err)
-		}
-		if o := r.outcome(1); o.Kind != vmcsim.AdapterLost || !o.Dispensed {
-			t.Fatalf("machine: %+v", o)
-		}
-		r.purchase("confirmed", confirmed)
-		r.want(vending.OutcomeVendedByRule)
-	})
-	t.Run("vend failure after the hand-over timeout", func(t *testing.T) {
-		t.Parallel()
-		r := newRig(t, rigOptions{handoverTO: time.Second})
-		if err := r.m.SetDispense(vmcsim.DispenseHang); err != nil {
-			t.Fatal(err)
-		}
-		if err := r.m.Select(11); err != nil {
-			t.Fatal(err)
-		}
-		r.scan()
-		r.dispensing()
-		p := r.purchase("confirmed by the flow's timeout", confirmed)
-		if err := r.m.FinishVend(false); err != nil {
-			t.Fatal(err)
-		}
-		r.want(vending.OutcomeFailed)
-		deadline := time.Now().Add(guard)
-		for {
-			st := r.srv.State()
-			if len(st.Refunds) == 1 && st.Refunds[0].PurchaseID == p.ID && st.Refunds[0].Amount == 8000 &&
-				st.Refunds[0].Status == sp.RefundSuccess && st.Refunds[0].Confirmed {
-				break
+		{name: "silent adapter reboot after approval", opts: rigOptions{bootTime: 1500 * time.Millisecond}, item: 11, dispense: vmcsim.DispenseHang,
+			when: (*rig).dispensing, fault: func(m *vmcsim.Machine) error { return m.ResetAdapter(false) }, // a Pi HAT: the tty stays
+			machine: []vmcsim.OutcomeKind{vmcsim.AdapterLost}, dispensed: true, charged: true, outcome: vending.OutcomeVendedByRule},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, c.opts)
+			r.must(r.m.SetDispense(c.dispense))
+			if c.qrFirst {
+				r.scan()
+				r.purchase("committed", func(p sim.Purchase) bool { return p.Status == sp.Committed })
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no refund of the failed vend: %+v", st.Refunds)
+			if c.price != 0 {
+				r.must(r.m.SelectAt(c.item, c.price))
+			} else {
+				r.must(r.m.Select(c.item))
 			}
-			time.Sleep(10 * time.Millisecond)
+			if !c.qrFirst {
+				r.scan()
+			}
+			if c.when != nil {
+				c.when(r)
+			}
+			if c.fault != nil {
+				r.must(c.fault(r.m))
+			}
+			if c.charged {
+				r.purchase("confirmed", confirmed)
+			} else {
+				r.purchase("not charged", notCharged)
+			}
+			r.want(c.outcome)
+			if c.after != nil {
+				r.must(c.after(r.m))
+			}
+			if o := r.outcome(1); !slices.Contains(c.machine, o.Kind) || o.Dispensed != c.dispensed || (o.Approved != "") != c.charged {
+				t.Fatalf("machine: %+v, want one of %v, dispensed %v", o, c.machine, c.dispensed)
+			}
+			r.waitMachine("the reader enabled again", func(s vmcsim.Snapshot) bool { return s.Reader == vending.ReaderEnabled && s.SlaveOn })
+		})
+	}
+}
+
+// A vend failure reported after the flow confirmed the payment (the
+// machine said nothing for timeouts.handover) is refunded.
+func TestVendFailureAfterTheHandoverTimeout(t *testing.T) {
+	r := newRig(t, rigOptions{handoverTO: time.Second})
+	r.must(r.m.SetDispense(vmcsim.DispenseHang))
+	r.must(r.m.Select(11))
+	r.scan()
+	r.dispensing()
+	p := r.purchase("confirmed by the flow's timeout", confirmed)
+	r.must(r.m.FinishVend(false))
+	r.want(vending.OutcomeFailed)
+	deadline := time.Now().Add(guard)
+	for {
+		st := r.srv.State()
+		if len(st.Refunds) == 1 && st.Refunds[0].PurchaseID == p.ID && st.Refunds[0].Amount == 8000 &&
+			st.Refunds[0].Status == sp.RefundSuccess && st.Refunds[0].Confirmed {
+			break
 		}
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("no refund of the failed vend: %+v", st.Refunds)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Lines the driver does not understand, and a vend result out of order,

@@ -316,6 +316,25 @@ func (st State) Purchase(id string) (Purchase, bool) {
 	return Purchase{}, false
 }
 
+// Unsettled returns the purchases not yet at an end the kassa has told
+// the service about: committed, released or processing, or successful and
+// not confirmed. A purchase the kassa cancelled, or that failed or expired,
+// is settled.
+func (st State) Unsettled() []Purchase {
+	var open []Purchase
+	for _, p := range st.Purchases {
+		switch p.Status {
+		case smartpay.Committed, smartpay.Released, smartpay.Processing:
+			open = append(open, p)
+		case smartpay.Success:
+			if !p.Confirmed {
+				open = append(open, p)
+			}
+		}
+	}
+	return open
+}
+
 // Refund returns the refund with the given service id.
 func (st State) Refund(id string) (Refund, bool) {
 	for _, r := range st.Refunds {

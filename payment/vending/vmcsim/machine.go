@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -205,6 +206,18 @@ func (m *Machine) Link() string { return m.cfg.Link }
 
 // Products returns the assortment.
 func (m *Machine) Products() []Product { return slices.Clone(m.cfg.Products) }
+
+// VendingYAML is the vending section of a devices.yaml that points kioskd
+// at this machine: the qibixx driver on Link, vendTimeout, and the
+// assortment as the catalogue (names and prices).
+func (m *Machine) VendingYAML(vendTimeout time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vending:\n  driver: qibixx\n  port: %s\n  vend_timeout: %s\n  catalogue:\n", m.cfg.Link, vendTimeout)
+	for _, p := range m.cfg.Products {
+		fmt.Fprintf(&b, "    - item: %d\n      name: %q\n      price: %d\n", p.Item, p.Name, p.Price)
+	}
+	return b.String()
+}
 
 // Run plays the machine until ctx ends, then unplugs the pty. It returns
 // ctx's error.

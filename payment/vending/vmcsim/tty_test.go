@@ -2,8 +2,6 @@ package vmcsim_test
 
 import (
 	"bufio"
-	"context"
-	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
+	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
 )
 
 // On an existing tty (a USB gadget's end in the QEMU suite; a pty's slave
@@ -23,19 +22,7 @@ func TestOnATTY(t *testing.T) {
 	}
 	defer kioskd.Close()
 	defer gadget.Close()
-	m, err := vmcsim.New(vmcsim.Config{Link: filepath.Join(t.TempDir(), "ttyACM0"), TTY: gadget.Name()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- m.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	m := vmctest.NewMachine(t, vmcsim.Config{Link: filepath.Join(t.TempDir(), "ttyACM0"), TTY: gadget.Name()})
 	if _, err := kioskd.Write([]byte("C,1\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
+	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
 )
 
 // vendingKiosk is the agent with a vending section, the emulated machine
@@ -32,30 +32,10 @@ type vendingKiosk struct {
 
 func startVendingKiosk(tb testing.TB, log *zap.Logger, answered chan time.Time) *vendingKiosk {
 	tb.Helper()
-	link := filepath.Join(tb.TempDir(), "mdb0")
-	m, err := vmcsim.New(vmcsim.Config{Link: link, DispenseTime: 10 * time.Millisecond, SetupDelay: 10 * time.Millisecond})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := m.Run(ctx); !errors.Is(err, context.Canceled) {
-			tb.Errorf("machine: %v", err)
-		}
-	}()
-	tb.Cleanup(func() { cancel(); wg.Wait() }) // after the agent stopped: cleanups run last-in first-out
-	k := startKioskWith(tb, log, Options{}, kioskSetup{answered: answered, extra: fmt.Sprintf(`vending:
-  driver: qibixx
-  port: %s
-  vend_timeout: 30s
-  catalogue:
-    - item: 11
-      name: Вода 0,5 л
-      price: 8000
-`, link)})
+	// Stopped after the agent: cleanups run last-in first-out.
+	m := vmctest.NewMachine(tb, vmcsim.Config{Link: filepath.Join(tb.TempDir(), "mdb0"),
+		DispenseTime: 10 * time.Millisecond, SetupDelay: 10 * time.Millisecond})
+	k := startKioskWith(tb, log, Options{}, kioskSetup{answered: answered, extra: m.VendingYAML(30 * time.Second)})
 	return &vendingKiosk{kiosk: k, m: m}
 }
 

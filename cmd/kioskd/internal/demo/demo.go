@@ -158,13 +158,7 @@ func demoConfig(dir, run, addr, port, lang string, m *vmcsim.Machine) string {
 	kassa, mode, vending := fmt.Sprintf("  fixed_amount: %d\n  handover: auto\n", Price), "", ""
 	if m != nil {
 		kassa, mode = "", "    mode: lines\n"
-		var b strings.Builder
-		fmt.Fprintf(&b, "vending:\n  driver: qibixx\n  port: %s\n  vend_timeout: 180s\n  catalogue:\n", m.Link())
-		for _, p := range m.Products() {
-			fmt.Fprintf(&b, "    - item: %d\n      name: %q\n      price: %d\n", p.Item, p.Name, p.Price)
-		}
-		b.WriteString("timeouts:\n  amount: 180s\n")
-		vending = b.String()
+		vending = m.VendingYAML(180*time.Second) + "timeouts:\n  amount: 180s\n"
 	}
 	return fmt.Sprintf(`# the embedded demo's configuration
 kassa:

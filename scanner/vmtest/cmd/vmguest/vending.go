@@ -56,15 +56,7 @@ func (e *env) vend(ctx context.Context, name string, dispense vmcsim.Dispense) (
 	}
 
 	scanner := fmt.Sprintf("driver: serial\n    port: %s\n    baud: 9600", ttyOnPort("ttyUSB", portSer))
-	k, err := e.launchKiosk(ctx, name, "", scanner, fmt.Sprintf(`vending:
-  driver: qibixx
-  port: %s
-  vend_timeout: 60s
-  catalogue:
-    - item: %d
-      name: %s
-      price: %d
-`, adapter, vendProduct.Item, vendProduct.Name, vendProduct.Price))
+	k, err := e.launchKiosk(ctx, name, "", scanner, m.VendingYAML(60*time.Second))
 	if err != nil {
 		return "", err
 	}
