@@ -105,9 +105,9 @@ func TestVendThroughAgent(t *testing.T) {
 	t.Run("promtool", func(t *testing.T) { promtoolCheck(t, metrics) })
 }
 
-// /healthz names the adapter's problem: missing (unplugged), disabled by
-// the machine, and ready again when it is back; the customer display says
-// out of order meanwhile.
+// /healthz names the adapter's problem: disabled by the machine, missing
+// (unplugged), not answering, and ready again when it is back; the customer
+// display says out of order meanwhile.
 func TestVendingHealth(t *testing.T) {
 	k := startVendingKiosk(t, zap.NewNop(), nil)
 	until(t, "a ready /healthz", func() bool { code, _ := k.healthz(t); return code == http.StatusOK })
@@ -119,6 +119,9 @@ func TestVendingHealth(t *testing.T) {
 		{func() error { return k.m.EnableReader(true) }, nil},
 		{k.m.Unplug, vending.ErrAdapterMissing},
 		{k.m.Replug, nil},
+		// The driver's probe: V after 5 s of silence, 2 s for the answer.
+		{func() error { return k.m.Silence(true) }, vending.ErrAdapterNotAnswering},
+		{func() error { return k.m.Silence(false) }, nil},
 	} {
 		if err := c.do(); err != nil {
 			t.Fatal(err)
