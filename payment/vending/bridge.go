@@ -378,8 +378,10 @@ func (b *Bridge) Screen(ev payment.Event) (display.Screen, bool) {
 	selected, returned := b.selected, b.returned
 	b.mu.Unlock()
 	switch {
-	case ev.Kind == payment.KindAmount && ev.Amount > 0 && selected != nil && ev.Amount == selected.Amount:
-		return display.Screen{State: display.Selected, Amount: ev.Amount, Product: selected.Product}, true
+	case ev.Kind == payment.KindAmount && ev.Amount > 0 && selected != nil && ev.Amount == selected.Amount,
+		// The last sale's screen ends while the next selection waits.
+		ev.Kind == payment.KindState && ev.State == payment.Idle && selected != nil:
+		return display.Screen{State: display.Selected, Amount: selected.Amount, Product: selected.Product}, true
 	case ev.Kind == payment.KindAmount && ev.Amount == 0:
 		return display.Screen{State: display.Ready}, true // the selection was given up
 	case ev.Kind == payment.KindState && ev.State == payment.Cancelled && ev.SaleID != "" && ev.SaleID == returned:

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment"
 )
 
@@ -86,5 +87,36 @@ func TestDecide(t *testing.T) {
 	}
 	if next, _ = decide(selected, sale("s3", payment.Cancelled, 8000)); next.sale != "" {
 		t.Errorf("bound to an ended sale: %+v", next)
+	}
+}
+
+// The vending screens: the selection with its product and price (also when
+// the last sale's screen ends while it waits), a payment returned because
+// nothing was dispensed; every other event as the flow shows it.
+func TestScreen(t *testing.T) {
+	b := NewBridge(nil, nil, nil, BridgeOptions{})
+	b.selected, b.returned = &Vend{Amount: 8000, Product: "Вода"}, "s1"
+	selected := display.Screen{State: display.Selected, Amount: 8000, Product: "Вода"}
+	state := func(id string, st payment.State) payment.Event {
+		return payment.Event{Kind: payment.KindState, SaleID: id, State: st, Amount: 8000}
+	}
+	for _, c := range []struct {
+		ev   payment.Event
+		want display.Screen
+	}{
+		{payment.Event{Kind: payment.KindAmount, Amount: 8000}, selected},
+		{state("", payment.Idle), selected},
+		{payment.Event{Kind: payment.KindAmount}, display.Screen{State: display.Ready}},
+		{state("s1", payment.Cancelled), display.Screen{State: display.VendFailed, Amount: 8000}},
+		{state("s2", payment.Cancelled), display.Screen{State: display.Cancelled, Amount: 8000}},
+		{state("s2", payment.Paying), display.Screen{State: display.Paying, Amount: 8000}},
+	} {
+		if got, ok := b.Screen(c.ev); !ok || got != c.want {
+			t.Errorf("%v %v: %+v %v, want %+v", c.ev.Kind, c.ev.State, got, ok, c.want)
+		}
+	}
+	b.selected = nil
+	if got, _ := b.Screen(state("", payment.Idle)); got.State != display.Ready {
+		t.Errorf("idle without a selection: %+v", got)
 	}
 }
