@@ -37,6 +37,7 @@ type forwarder struct {
 	kick    chan struct{} // wakes run; cap 1
 	mu      sync.Mutex    // orders queue reads with enqueues, for the pending count
 	pending int
+	problem error // why the oldest record is not delivered; nil while none fails
 }
 
 func newForwarder(cfg Config, svc Service, j *journal.Journal, log *zap.Logger, hub *Hub) *forwarder {
@@ -101,11 +102,15 @@ func (fw *forwarder) run(ctx context.Context) error {
 				return nil
 			}
 			if err := fw.send(ctx, rec); err != nil {
-				fw.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
+				if ctx.Err() != nil {
+					return nil
+				}
+				fw.failed(rec, err)
 				failed = true
 				break // keep the order; wait for the service
 			}
 			tries = 0 // the service answers again: the next failure starts a fresh back-off
+			fw.setProblem(nil)
 		}
 		if !failed {
 			select {
@@ -124,6 +129,31 @@ func (fw *forwarder) run(ctx context.Context) error {
 		}
 		retry.Stop()
 	}
+}
+
+// failed notes a record that must be sent again: the reason goes to
+// health and, once per distinct reason, to the log.
+func (fw *forwarder) failed(rec journal.Fiscal, err error) {
+	if fw.setProblem(fmt.Errorf("payment: fiscal record %d (v%d, purchase %s) not delivered: %w", rec.Seq, rec.Version, rec.PurchaseID, err)) {
+		fw.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
+	}
+}
+
+// setProblem sets why the oldest record waits (nil: it does not) and
+// reports whether that is news.
+func (fw *forwarder) setProblem(p error) bool {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	changed := (p == nil) != (fw.problem == nil) || (p != nil && p.Error() != fw.problem.Error())
+	fw.problem = p
+	return changed
+}
+
+// health fills the records part of h.
+func (fw *forwarder) health(h *FiscalHealth) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	h.RecordsPending, h.RecordsProblem = fw.pending, fw.problem
 }
 
 // send sends one record and journals the outcome. It returns an error only

@@ -197,6 +197,15 @@ func (f *Flow) Snapshot() Status {
 	return st
 }
 
+// FiscalHealth reports the fiscal records waiting for the service and the
+// kassa's own receipts waiting for the ККТ, with why they wait.
+func (f *Flow) FiscalHealth() FiscalHealth {
+	var h FiscalHealth
+	f.fiscal.health(&h)
+	f.receipts.health(&h)
+	return h
+}
+
 // Subscribe returns a channel of every event from now on and a function
 // that ends the subscription (and closes the channel). A subscriber that
 // does not keep up loses events rather than slowing the flow.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/journal"
 )
 
@@ -71,6 +72,12 @@ func (m *sales) setAmount(amount int64, item string) error {
 	}
 	if m.cfg.FixedAmount > 0 {
 		return fmt.Errorf("%w: the kassa has a fixed amount", ErrWrongState)
+	}
+	if item != "" {
+		// Checked now: a name the ККТ cannot take would hold up the receipt queue.
+		if err := fiscal.CheckName(item); err != nil {
+			return fmt.Errorf("%w: item: %w", ErrInvalid, err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

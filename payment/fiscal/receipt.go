@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -185,8 +186,8 @@ func (r Receipt) Validate() error {
 }
 
 func (it Item) validate() error {
-	if n := utf8.RuneCountInString(it.Name); n == 0 || n > maxName || !utf8.ValidString(it.Name) {
-		return fmt.Errorf("name must be 1 to %d characters", maxName)
+	if err := CheckName(it.Name); err != nil {
+		return err
 	}
 	if it.Price <= 0 || it.Price > maxPrice {
 		return fmt.Errorf("price %s out of range", Rubles(it.Price))
@@ -202,6 +203,21 @@ func (it Item) validate() error {
 	}
 	if it.Object != "" && !it.Object.Valid() {
 		return fmt.Errorf("unknown payment object %q", it.Object)
+	}
+	return nil
+}
+
+// CheckName checks an item's name (tag 1030) before it is kept for a
+// receipt: 1 to 128 characters of valid UTF-8, none of them a control
+// character.
+func CheckName(name string) error {
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxName || !utf8.ValidString(name) {
+		return fmt.Errorf("name must be 1 to %d characters of UTF-8", maxName)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("name %q has a control character", name)
+		}
 	}
 	return nil
 }
