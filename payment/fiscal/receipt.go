@@ -178,8 +178,8 @@ func (r Receipt) Validate() error {
 	}
 	for _, f := range [...]struct{ name, v string }{{"machine number", r.MachineNumber}, {"payments place", r.PaymentsPlace},
 		{"payments address", r.PaymentsAddress}, {"customer contact", r.CustomerContact}} {
-		if utf8.RuneCountInString(f.v) > maxText || !utf8.ValidString(f.v) {
-			return fmt.Errorf("fiscal: receipt %s: %s is not valid UTF-8 of at most %d characters", r.ID, f.name, maxText)
+		if err := checkText(f.v, maxText); err != nil {
+			return fmt.Errorf("fiscal: receipt %s: %s: %w", r.ID, f.name, err)
 		}
 	}
 	return nil
@@ -218,6 +218,15 @@ func CheckName(name string) error {
 		if unicode.IsControl(r) {
 			return fmt.Errorf("name %q has a control character", name)
 		}
+	}
+	return nil
+}
+
+// checkText checks a receipt's text field: valid UTF-8 of at most max
+// characters.
+func checkText(s string, max int) error {
+	if utf8.RuneCountInString(s) > max || !utf8.ValidString(s) {
+		return fmt.Errorf("want valid UTF-8 of at most %d characters", max)
 	}
 	return nil
 }
