@@ -9,6 +9,7 @@ require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/goccy/go-yaml v1.19.2
 	github.com/google/gousb v1.1.3
+	github.com/hanwen/go-fuse/v2 v2.12.1
 	github.com/jonboulle/clockwork v0.5.0
 	github.com/karalabe/hid v1.0.1-0.20240306101548-573246063e52
 	github.com/makiuchi-d/gozxing v0.1.1

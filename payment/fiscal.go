@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,11 +35,21 @@ type forwarder struct {
 	log *zap.Logger
 	hub *Hub
 
-	kick    chan struct{} // wakes run; cap 1
-	mu      sync.Mutex    // orders queue reads with enqueues, for the pending count
-	pending int
-	problem error // why the oldest record is not delivered; nil while none fails
+	kick        chan struct{} // wakes run; cap 1
+	mu          sync.Mutex    // orders queue reads with enqueues, for the pending count
+	pending     int
+	lost        uint64 // sends that got no answer, since start
+	unconfirmed uint64 // records given up after MaxFiscalLostAnswers, since start
+	problem     error  // why the oldest record is not delivered; nil while none fails
 }
+
+// MaxFiscalLostAnswers bounds the sends of a fiscal record that get no
+// answer. The fiscal methods have no idempotency key, so every such send
+// may store the record once more at the service: at most this many copies,
+// and the record is then left unconfirmed (the service most likely has it).
+// Sends that certainly did not arrive, or that the service answered with a
+// failure, are repeated until it accepts.
+const MaxFiscalLostAnswers = 3
 
 func newForwarder(cfg Config, svc Service, j *journal.Journal, log *zap.Logger, hub *Hub) *forwarder {
 	return &forwarder{cfg: cfg, svc: svc, j: j, log: log, hub: hub, kick: make(chan struct{}, 1)}
@@ -74,11 +85,12 @@ func (fw *forwarder) queueLocked() ([]journal.Fiscal, error) {
 	return pending, err
 }
 
-// waiting is how many records are not yet accepted by the service.
-func (fw *forwarder) waiting() int {
+// snapshot is how many records wait, and the lost answers and records
+// given up since start.
+func (fw *forwarder) snapshot() (pending int, lost, unconfirmed uint64) {
 	fw.mu.Lock()
 	defer fw.mu.Unlock()
-	return fw.pending
+	return fw.pending, fw.lost, fw.unconfirmed
 }
 
 func (fw *forwarder) wake() {
@@ -170,6 +182,20 @@ func (fw *forwarder) send(ctx context.Context, rec journal.Fiscal) error {
 		rec.Delivered = true
 	case errors.Is(err, ErrInvalid):
 		rec.Rejected = err.Error()
+	case smartpay.LostAnswer(err):
+		// The service may have stored it: the methods carry no key that
+		// would make a repeat harmless, so repeats are bounded.
+		rec.LostAnswers++
+		fw.mu.Lock()
+		fw.lost++
+		fw.mu.Unlock()
+		if rec.LostAnswers < MaxFiscalLostAnswers {
+			if perr := fw.j.PutFiscal(rec); perr != nil {
+				fw.log.Error("journal write failed", zap.Error(perr))
+			}
+			return err
+		}
+		rec.Unconfirmed = true
 	default:
 		if refusal = refusalOf(err); refusal == nil {
 			if perr := fw.j.PutFiscal(rec); perr != nil {
@@ -186,13 +212,21 @@ func (fw *forwarder) send(ctx context.Context, rec journal.Fiscal) error {
 	fw.pending = max(fw.pending-1, 0)
 	fw.mu.Unlock()
 	msg, code := "fiscal record delivered", 0
-	if rec.Rejected != "" {
+	switch {
+	case rec.Unconfirmed:
+		msg = "fiscal record sent, no answer: not sent again"
+		fw.mu.Lock()
+		fw.unconfirmed++
+		fw.mu.Unlock()
+		fw.log.Warn("fiscal record sent without an answer "+strconv.Itoa(rec.LostAnswers)+" times: the service most likely has it; not sent again",
+			zap.Uint64("seq", rec.Seq), zap.String("purchase_id", rec.PurchaseID), zap.Error(err))
+	case rec.Rejected != "":
 		msg = "fiscal record refused"
 		if refusal != nil {
 			msg, code = msg+": "+refusal.Message, refusal.Code
 		}
 		fw.log.Error("fiscal record refused", zap.Uint64("seq", rec.Seq), zap.String("purchase_id", rec.PurchaseID), zap.Error(err))
-	} else {
+	default:
 		fw.log.Info("fiscal record delivered", zap.Uint64("seq", rec.Seq), zap.Int("version", rec.Version), zap.String("purchase_id", rec.PurchaseID))
 	}
 	fw.hub.Publish(Event{Kind: KindFiscal, SaleID: rec.SaleID, PurchaseID: rec.PurchaseID, Code: code, Message: msg})

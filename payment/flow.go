@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -81,11 +82,19 @@ type Status struct {
 	Ready         bool   `json:"ready"`          // recovery done: the flow takes new sales
 	FiscalPending int    `json:"fiscal_pending"` // fiscal records not yet accepted by the service
 	Refunds       int    `json:"refunds"`        // refunds not finished
+	// FiscalLostAnswers counts fiscal sends that got no answer since start
+	// (each may be a copy at the service), FiscalUnconfirmed the records
+	// then given up (MaxFiscalLostAnswers).
+	FiscalLostAnswers uint64 `json:"fiscal_lost_answers"`
+	FiscalUnconfirmed uint64 `json:"fiscal_unconfirmed"`
 	// ReceiptsPending are the kassa's own receipts not yet confirmed by the
 	// ККТ, and ReceiptProblem why the oldest is stuck (or the shift is not
 	// kept); both zero without a fiscal provider.
 	ReceiptsPending int    `json:"receipts_pending"`
 	ReceiptProblem  string `json:"receipt_problem,omitempty"`
+	// JournalProblem is why the journal cannot be written (disk full,
+	// failing): no sale starts until it can.
+	JournalProblem string `json:"journal_problem,omitempty"`
 }
 
 // Flow runs the payments of one kassa. It is the composition of parts that
@@ -102,6 +111,7 @@ type Flow struct {
 	fiscal   *forwarder
 	receipts *receiptWriter
 	warm     *warmer
+	disk     *diskGuard
 
 	mu        sync.Mutex
 	started   bool
@@ -117,7 +127,11 @@ func New(cfg Config, svc Service, j *journal.Journal, log *zap.Logger) (*Flow, e
 	}
 	log = log.Named("payment").With(zap.String("kassa", cfg.KassaID))
 	hub := newHub(cfg.Clock)
+	disk := newDiskGuard(log, hub)
+	j.OnWrite(disk.note)
 	m := newSales(cfg, svc, j, log, hub)
+	m.disk = disk
+	disk.back = m.republish
 	fw := newForwarder(cfg, svc, j, log, hub)
 	rw := &receiptWriter{cfg: cfg.Receipts, clock: cfg.Clock, j: j, log: log, hub: hub, fw: fw, kick: make(chan struct{}, 1)}
 	m.receipts = rw
@@ -128,7 +142,8 @@ func New(cfg Config, svc Service, j *journal.Journal, log *zap.Logger) (*Flow, e
 		hub:       hub,
 		sales:     m,
 		intake:    &intake{window: cfg.DuplicateWindow, log: log, hub: hub, sales: m},
-		refunds:   &refunds{cfg: cfg, svc: svc, j: j, log: log, hub: hub, receipts: rw},
+		refunds:   &refunds{cfg: cfg, svc: svc, j: j, log: log, hub: hub, receipts: rw, disk: disk},
+		disk:      disk,
 		fiscal:    fw,
 		receipts:  rw,
 		warm:      &warmer{svc: svc, timeout: cfg.Timeouts.Call, log: log, kick: make(chan struct{}, 1)},
@@ -186,9 +201,12 @@ func (f *Flow) Run(ctx context.Context) error {
 // Snapshot returns the current state of the flow.
 func (f *Flow) Snapshot() Status {
 	st := f.sales.snapshot()
-	st.FiscalPending = f.fiscal.waiting()
+	st.FiscalPending, st.FiscalLostAnswers, st.FiscalUnconfirmed = f.fiscal.snapshot()
 	open, ready := f.refunds.snapshot()
 	st.Refunds, st.Ready = open, st.Ready && ready
+	if err := f.disk.problem(); err != nil {
+		st.JournalProblem = err.Error()
+	}
 	pending, problem := f.receipts.snapshot()
 	st.ReceiptsPending = pending
 	if problem != nil {
@@ -258,7 +276,15 @@ func (f *Flow) PaidElsewhere(_ context.Context, receipt json.RawMessage) error {
 	if err != nil {
 		return err
 	}
-	return f.fiscal.enqueue(journal.Fiscal{Version: 2, SaleID: id, Code: code, Receipt: receipt})
+	return f.journalErr(f.fiscal.enqueue(journal.Fiscal{Version: 2, SaleID: id, Code: code, Receipt: receipt}))
+}
+
+// journalErr names a journal that cannot be written as such (ErrJournal).
+func (f *Flow) journalErr(err error) error {
+	if p := f.disk.problem(); err != nil && p != nil {
+		return p
+	}
+	return err
 }
 
 // Fiscal queues the fiscal record of a paid sale; it is forwarded until the
@@ -293,7 +319,7 @@ func (f *Flow) Fiscal(_ context.Context, d FiscalData) error {
 	if d.Receipt != nil {
 		fr.Version, fr.Receipt, fr.Code = 2, d.Receipt, rec.Code
 	}
-	return f.fiscal.enqueue(fr)
+	return f.journalErr(f.fiscal.enqueue(fr))
 }
 
 // Refund asks the service to refund a paid purchase (Host). A repeated
@@ -339,10 +365,27 @@ func (f *Flow) housekeep(ctx context.Context) error {
 				f.log.Info("journal compacted", zap.Int("records", n))
 			}
 		}
+		// While the journal cannot be written, probe it every few seconds:
+		// sales resume on their own once it can (space freed, disk back).
+		problem, changed := f.disk.watch()
+		var probe clockwork.Timer
+		var probed <-chan time.Time
+		if problem != nil {
+			probe = f.cfg.Clock.NewTimer(3 * time.Second)
+			probed = probe.Chan()
+		}
 		select {
 		case <-ctx.Done():
-			return nil
 		case <-t.Chan():
+		case <-changed:
+		case <-probed:
+			_ = f.j.Probe(f.cfg.Clock.Now()) // its outcome reaches diskGuard
+		}
+		if probe != nil {
+			probe.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 	}
 }

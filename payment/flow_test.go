@@ -2,6 +2,7 @@ package payment_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,11 +110,18 @@ func TestDuplicateReadsReported(t *testing.T) {
 	}
 }
 
-// When the journal cannot be written the flow stops before the call the
-// record was for: a release without its record would leave recovery blind.
-func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
+// faultEvent waits for the event that says the journal cannot be written.
+func (h *harness) faultEvent() payment.Event {
+	h.tb.Helper()
+	return h.next("journal fault", func(e payment.Event) bool { return e.Kind == payment.KindFault })
+}
+
+// When the journal cannot be written the sale waits before the call the
+// record was for (a release without its record would leave recovery blind),
+// the display and health say why, and the host is not told "done".
+func TestJournalFailureWaitsBeforeTheCall(t *testing.T) {
 	se := startSim(t, sim.Config{})
-	h := run(t, payment.Config{}, se.Client, nil)
+	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: time.Second}}, se.Client, nil)
 	h.ready()
 	h.scan(se.Payload(t, "disk"))
 	h.state(payment.WaitingAmount)
@@ -121,38 +129,30 @@ func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
 	if err := h.flow.SetAmount(context.Background(), 500, ""); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-h.runErr:
-		if err == nil {
-			t.Fatal("Run ended without an error")
-		}
-		h.runErr <- err // for the harness's stop
-	case <-time.After(guard):
-		t.Fatal("the flow kept running without its journal")
+	if e := h.faultEvent(); !strings.Contains(e.Message, "journal") {
+		t.Fatalf("fault event %+v", e)
+	}
+	if st := h.flow.Snapshot(); st.JournalProblem == "" || st.State != payment.WaitingAmount {
+		t.Fatalf("snapshot %+v", st)
 	}
 	if n := se.State().Requests[sim.MethodRelease]; n != 0 {
 		t.Fatalf("%d releases sent without a journal record", n)
+	}
+	if err := h.flow.Cancel(context.Background()); err != nil {
+		t.Fatal(err) // queued: acted on once it can be written
 	}
 }
 
 // A sale's first record is written alongside the commit; when it cannot be
 // written the commit (which moves no money) may be out, but the release
 // never goes.
-func TestFirstRecordFailureStopsBeforeRelease(t *testing.T) {
+func TestFirstRecordFailureWaitsBeforeRelease(t *testing.T) {
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{FixedAmount: 500}, se.Client, nil)
 	h.ready()
 	h.j.Close() // the disk is gone; the ids reserved at start need no write
 	h.scan(se.Payload(t, "first"))
-	select {
-	case err := <-h.runErr:
-		if err == nil {
-			t.Fatal("Run ended without an error")
-		}
-		h.runErr <- err
-	case <-time.After(guard):
-		t.Fatal("the flow kept running without its journal")
-	}
+	h.faultEvent()
 	if n := se.State().Requests[sim.MethodRelease]; n != 0 {
 		t.Fatalf("%d releases sent without the sale's record", n)
 	}

@@ -51,6 +51,7 @@ type refunds struct {
 	// receipts makes the kassa's own return receipt of a refund that
 	// succeeded, stored with the refund's last record.
 	receipts *receiptWriter
+	disk     *diskGuard
 	// onRecovered is called once the open refunds have their runners.
 	onRecovered func()
 
@@ -136,6 +137,9 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 	case errors.Is(err, journal.ErrRequestReused):
 		return RefundInfo{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	case err != nil:
+		if p := rm.disk.problem(); p != nil {
+			return RefundInfo{}, p
+		}
 		return RefundInfo{}, err
 	case existed:
 		// The first request (or recovery) drives it; answer as it did.
@@ -149,9 +153,10 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 	// The request itself is made here, under the host's deadline, so the
 	// host learns a refusal in its answer.
 	fc, info := rm.act(ctx, &r, &refundWait{})
-	if err := rm.step(&r, fc, info); err != nil {
-		return refundInfo(r), err
-	}
+	// When the answer cannot be written r stays requesting: the runner
+	// repeats the request under the same id once it can write (the
+	// service answers the same).
+	_ = rm.step(&r, fc, info)
 	if r.Outcome == journal.RefundRejected {
 		return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage, Err: info.err}
 	}
@@ -203,7 +208,7 @@ func (rm *refunds) drive(ctx context.Context, r journal.Refund) {
 				return
 			}
 		}
-		if rm.step(&r, fc, info) != nil {
+		if !retryWrite(ctx, rm.cfg.Clock, func() error { return rm.step(&r, fc, info) }) {
 			return
 		}
 	}
@@ -295,8 +300,6 @@ func (rm *refunds) enter(r *journal.Refund, next journal.RefundPhase, outcome jo
 	}
 	rec.Phase, rec.Updated = next, rm.cfg.Clock.Now()
 	if err := rm.j.PutRefund(rec, rm.receipts.forRefund(rec)...); err != nil {
-		rm.log.Error("journal write failed; stopping the refund", zap.String("kassa_refund_id", r.ID), zap.Error(err))
-		rm.hub.Publish(Event{Kind: KindFault, Message: "journal: " + err.Error()})
 		return fmt.Errorf("payment: refund %s: %w", r.ID, err)
 	}
 	fields := []zap.Field{zap.String("kassa_refund_id", rec.ID), zap.String("refund_id", rec.RefundID), zap.String("outcome", string(rec.Outcome))}

@@ -62,21 +62,27 @@ func (h *harness) refundDone(id string) payment.RefundInfo {
 	return *e.Refund
 }
 
-// A refund whose record cannot be written stops there: the host gets the
-// error, and no runner is left to make a call without its record.
-func TestRefundJournalFailureStops(t *testing.T) {
+// A refund whose answer cannot be written goes no further: no status call
+// is made without its record (the runner repeats the request, under the
+// same id, once the journal can be written).
+func TestRefundJournalFailureWaits(t *testing.T) {
 	svc := &refundStub{}
 	h := run(t, payment.Config{}, svc, nil)
 	svc.onRefund = func() { h.j.Close() } // the disk is gone between the request and its record
 	h.ready()
-	if _, err := h.flow.Refund(context.Background(), payment.RefundRequest{PurchaseID: "pur-1", Amount: 100}); err == nil {
-		t.Error("Refund succeeded although its record was not written")
+	info, err := h.flow.Refund(context.Background(), payment.RefundRequest{PurchaseID: "pur-1", Amount: 100})
+	if err != nil || info.Phase != journal.RefundRequesting {
+		t.Fatalf("refund %+v, %v: want it accepted, still requesting", info, err)
 	}
-	if n := h.flow.Snapshot().Refunds; n != 0 {
-		t.Fatalf("%d refunds still running without their record", n)
+	if st := h.flow.Snapshot(); st.JournalProblem == "" {
+		t.Fatalf("snapshot %+v", st)
 	}
 	if n := svc.statuses.Load(); n != 0 {
 		t.Fatalf("%d refund status calls made without a journal record", n)
+	}
+	// A new refund cannot even be recorded: refused as such.
+	if _, err := h.flow.Refund(context.Background(), payment.RefundRequest{PurchaseID: "pur-2", Amount: 100}); !errors.Is(err, payment.ErrJournal) {
+		t.Fatalf("second refund: %v, want ErrJournal", err)
 	}
 }
 

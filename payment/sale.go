@@ -29,6 +29,7 @@ type sales struct {
 	// receipts makes the kassa's own fiscal receipt of a completed sale,
 	// stored with the sale's last record.
 	receipts *receiptWriter
+	disk     *diskGuard // new sales wait for a journal that can be written
 	// onRecovered is called once the open sales are recovered.
 	onRecovered func()
 
@@ -113,8 +114,8 @@ func (m *sales) run(ctx context.Context) error {
 			return err
 		}
 		m.log.Info("recovering sale", zap.String("kassa_purchase_id", rec.ID), zap.String("phase", string(rec.Phase)))
-		if err := m.runSale(ctx, s); err != nil || ctx.Err() != nil {
-			return err
+		if m.runSale(ctx, s); ctx.Err() != nil {
+			return nil
 		}
 	}
 	m.mu.Lock()
@@ -160,12 +161,11 @@ func (m *sales) idle(ctx context.Context) error {
 		s, err := m.newSale(code)
 		code = nil
 		if err != nil {
-			m.log.Error("journal write failed; scan dropped", zap.Error(err))
-			m.hub.Publish(Event{Kind: KindFault, Message: "journal: " + err.Error()})
+			m.log.Warn("scan dropped: no id for it", zap.Error(err)) // diskGuard tells why
 			continue
 		}
-		if err := m.runSale(ctx, s); err != nil || ctx.Err() != nil {
-			return err
+		if m.runSale(ctx, s); ctx.Err() != nil {
+			return nil
 		}
 		code = s.replace
 		linger = m.clock.NewTimer(m.cfg.Linger)
@@ -243,9 +243,9 @@ func (m *sales) recovered(rec journal.Sale) (*sale, error) {
 
 // runSale drives s to a terminal state. Each state names its action; the
 // action returns a fact, decide picks the next state, enter records it.
-// It returns early when ctx ends (the journal keeps the sale for the next
-// start) or, with an error, when the journal cannot be written.
-func (m *sales) runSale(ctx context.Context, s *sale) error {
+// It returns early when ctx ends: the journal keeps the sale for the next
+// start.
+func (m *sales) runSale(ctx context.Context, s *sale) {
 	defer func() {
 		if s.written != nil {
 			<-s.written
@@ -256,11 +256,8 @@ func (m *sales) runSale(ctx context.Context, s *sale) error {
 	}()
 	for !s.state.Terminal() {
 		fc, info := m.act(ctx, s)
-		if err := m.firstWritten(s); err != nil {
-			return err
-		}
-		if ctx.Err() != nil {
-			return nil // the journal keeps the sale open; the next start recovers it
+		if !m.firstWritten(ctx, s) || ctx.Err() != nil {
+			return // the journal keeps the sale open (if it has it); the next start recovers it
 		}
 		m.drain(s)
 		fc.haveAmount = s.rec.Amount > 0
@@ -278,34 +275,36 @@ func (m *sales) runSale(ctx context.Context, s *sale) error {
 			s.tries++
 			m.await(ctx, s, backoff(s.tries), false)
 		}
-		err := m.enter(s, next, info)
+		// While the journal cannot be written the sale waits here, its
+		// next call not made, and the hosts waiting for it are answered
+		// only once it is on disk.
+		if !retryWrite(ctx, m.clock, func() error { return m.enter(s, next, info) }) {
+			return
+		}
 		for _, ack := range s.acks {
 			if ack != nil {
 				ack <- s.state // cap 1, one send per request
 			}
 		}
 		s.acks = nil
-		if err != nil {
-			return err
-		}
 	}
-	return nil
 }
 
 // firstWritten waits for the sale's first record, written alongside the
-// commit, before anything the commit leads to.
-func (m *sales) firstWritten(s *sale) error {
+// commit, before anything the commit leads to; a write that failed is
+// repeated until it is on disk. False when ctx ended first.
+func (m *sales) firstWritten(ctx context.Context, s *sale) bool {
 	if s.written == nil {
-		return nil
+		return true
 	}
 	err := <-s.written
 	s.written = nil
-	if err != nil {
-		m.log.Error("journal write failed; stopping the flow", zap.String("kassa_purchase_id", s.id), zap.Error(err))
-		m.hub.Publish(Event{Kind: KindFault, SaleID: s.id, Message: "journal: " + err.Error()})
-		return fmt.Errorf("payment: sale %s: %w", s.id, err)
+	if err == nil {
+		return true
 	}
-	return nil
+	first := s.rec
+	first.Phase = journal.SaleCommitting
+	return retryWrite(ctx, m.clock, func() error { return m.j.CreateSale(first) })
 }
 
 // act makes the call (or the wait) s's state names.
@@ -428,9 +427,7 @@ func (m *sales) enter(s *sale, next State, info stepInfo) error {
 			rec.Outcome = next.String()
 		}
 		if err := m.j.PutSale(rec, m.receipts.forSale(rec)...); err != nil {
-			m.log.Error("journal write failed; stopping the flow", zap.String("kassa_purchase_id", s.rec.ID), zap.Error(err))
-			m.hub.Publish(Event{Kind: KindFault, SaleID: s.rec.ID, Message: "journal: " + err.Error()})
-			return fmt.Errorf("payment: sale %s: %w", s.rec.ID, err)
+			return fmt.Errorf("payment: sale %s: %w", s.rec.ID, err) // diskGuard tells
 		}
 		s.rec = rec
 		if next == Completed && m.receipts.enabled() {

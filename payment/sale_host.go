@@ -24,6 +24,12 @@ func (m *sales) offer(code []byte, source string) {
 		return
 	}
 	s := m.cur
+	if err := m.disk.problem(); err != nil {
+		// No sale may start without its record: the display shows the
+		// terminal out of order, health says why.
+		m.hub.Publish(Event{Kind: KindFault, Source: source, Message: err.Error()})
+		return
+	}
 	if s == nil {
 		select {
 		case m.next <- code:
@@ -41,6 +47,14 @@ func (m *sales) offer(code []byte, source string) {
 		}
 	}
 	m.hub.Publish(Event{Kind: KindBusy, Source: source, SaleID: s.id})
+}
+
+// republish shows the current state again (after a fault screen).
+func (m *sales) republish() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := m.status
+	m.hub.Publish(Event{Kind: KindState, State: st.State, SaleID: st.SaleID, PurchaseID: st.PurchaseID, Amount: st.Amount, Code: st.Code, Message: st.Message})
 }
 
 // unreleased reports whether a sale in st has not released any money yet.

@@ -93,12 +93,25 @@ func (j *Journal) Reserve(now time.Time) error {
 }
 
 func (j *Journal) reserveLocked(upTo uint64) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyReserved, seqKey(upTo))
 	})
 	if err != nil {
 		return fmt.Errorf("journal: reserve ids: %w", err)
 	}
 	j.ids.reserved = upTo
+	return nil
+}
+
+var keyProbe = []byte("probe")
+
+// Probe writes a small record: whether the journal can be written now.
+func (j *Journal) Probe(now time.Time) error {
+	err := j.update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketMeta).Put(keyProbe, seqKey(uint64(max(now.UnixMilli(), 0))))
+	})
+	if err != nil {
+		return fmt.Errorf("journal: probe: %w", err)
+	}
 	return nil
 }

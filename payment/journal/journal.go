@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -126,13 +127,18 @@ type Fiscal struct {
 	Receipt      json.RawMessage `json:"receipt,omitempty"` // v2 receipt, as the host sent it
 	Delivered    bool            `json:"delivered"`
 	Rejected     string          `json:"rejected,omitempty"` // the service refused it for good: why
-	Attempts     int             `json:"attempts"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	// LostAnswers counts the sends that got no answer (the service may
+	// have stored the record); at the forwarder's bound the record is
+	// Unconfirmed: assumed stored, not sent again.
+	LostAnswers int       `json:"lost_answers,omitempty"`
+	Unconfirmed bool      `json:"unconfirmed,omitempty"`
+	Attempts    int       `json:"attempts"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 }
 
 // Pending reports whether the record still has to be sent.
-func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" }
+func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" && !f.Unconfirmed }
 
 // contentKey identifies a fiscal record by what it says, so a host that
 // repeats a request whose answer it lost does not queue it twice.
@@ -151,8 +157,23 @@ func (f Fiscal) contentKey() []byte {
 // Journal is an open journal file. Its methods are safe for concurrent use;
 // each write is one fsynced bbolt transaction.
 type Journal struct {
-	db  *bolt.DB
-	ids ids
+	db      *bolt.DB
+	ids     ids
+	onWrite atomic.Pointer[func(error)]
+}
+
+// OnWrite sets a function called after every write with its outcome (nil
+// when it is on disk), on the writer's goroutine: the flow learns from it
+// that the disk is full or failing, and that it is back.
+func (j *Journal) OnWrite(f func(error)) { j.onWrite.Store(&f) }
+
+// update is the one way a write reaches the file.
+func (j *Journal) update(fn func(*bolt.Tx) error) error {
+	err := j.db.Update(fn)
+	if f := j.onWrite.Load(); f != nil {
+		(*f)(err)
+	}
+	return err
 }
 
 // Open opens (creating if needed) the journal at path. The file mode is
@@ -399,7 +420,7 @@ func (j *Journal) CreateSale(s Sale) error {
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if err := noteIssued(tx, key); err != nil {
 			return err
 		}
@@ -419,7 +440,7 @@ func (j *Journal) PutSale(s Sale, receipts ...Receipt) error {
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if err := replace(tx, bucketSales, key, s, "sale "+s.ID); err != nil {
 			return err
 		}
@@ -498,7 +519,7 @@ func (j *Journal) NewRefund(purchaseID string, amount int64, requestID string, n
 	if err != nil {
 		return Refund{}, false, err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if requestID != "" {
 			if key := tx.Bucket(bucketByRequest).Get([]byte(requestID)); key != nil {
 				old, err := get[Refund](tx, bucketRefunds, key, "refund of request "+requestID)
@@ -536,7 +557,7 @@ func (j *Journal) PutRefund(r Refund, receipts ...Receipt) error {
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
+	err = j.update(func(tx *bolt.Tx) error {
 		if err := replace(tx, bucketRefunds, key, r, "refund "+r.ID); err != nil {
 			return err
 		}
@@ -580,7 +601,7 @@ func (j *Journal) Refunds(open bool) ([]Refund, error) {
 // repeating a request whose answer it lost) is not stored twice: the
 // existing one is returned.
 func (j *Journal) EnqueueFiscal(f Fiscal, now time.Time) (Fiscal, error) {
-	err := j.db.Update(func(tx *bolt.Tx) (err error) {
+	err := j.update(func(tx *bolt.Tx) (err error) {
 		f, err = enqueueFiscal(tx, f, now)
 		return err
 	})
@@ -609,7 +630,7 @@ func enqueueFiscal(tx *bolt.Tx, f Fiscal, now time.Time) (Fiscal, error) {
 
 // PutFiscal stores f (which must come from EnqueueFiscal), durably.
 func (j *Journal) PutFiscal(f Fiscal) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		return replace(tx, bucketFiscal, seqKey(f.Seq), f, fmt.Sprintf("fiscal %d", f.Seq))
 	})
 	if err != nil {
@@ -634,7 +655,7 @@ func (j *Journal) Fiscals(pending bool) ([]Fiscal, error) {
 // many records went.
 func (j *Journal) Compact(cutoff time.Time) (int, error) {
 	n := 0
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		steps := []func() (int, error){
 			func() (int, error) {
 				return compact(tx, bucketSales, bucketByPurch, func(s Sale) ([]byte, bool) {

@@ -81,7 +81,7 @@ func (j *Journal) Receipts(pending bool) ([]Receipt, error) {
 
 // PutReceipt stores r (an attempt that failed), durably.
 func (j *Journal) PutReceipt(r Receipt) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		return replace(tx, bucketReceipts, seqKey(r.Seq), r, fmt.Sprintf("receipt %d", r.Seq))
 	})
 	if err != nil {
@@ -94,7 +94,7 @@ func (j *Journal) PutReceipt(r Receipt) error {
 // that carry it to the service, in one transaction: a receipt confirmed by
 // the ККТ always has its records queued, and never twice.
 func (j *Journal) ReceiptIssued(r Receipt, forward []Fiscal, now time.Time) error {
-	err := j.db.Update(func(tx *bolt.Tx) error {
+	err := j.update(func(tx *bolt.Tx) error {
 		if err := replace(tx, bucketReceipts, seqKey(r.Seq), r, fmt.Sprintf("receipt %d", r.Seq)); err != nil {
 			return err
 		}

@@ -73,6 +73,15 @@ func VerdictOf(err error) Verdict {
 	return Unknown
 }
 
+// LostAnswer reports whether err is a call that was sent and got no answer
+// (a timeout, a dropped connection): the service may have acted on it, and
+// a repeat of a call with no idempotency key (fiscal) may store it twice.
+// An answer that said "failed" (a 5xx, an APIError) is not a lost answer.
+func LostAnswer(err error) bool {
+	var ae *APIError
+	return err != nil && VerdictOf(err) == Unknown && !errors.As(err, &ae)
+}
+
 // sentinel is a verdict as an error value, for errors.Is.
 type sentinel struct {
 	v   Verdict

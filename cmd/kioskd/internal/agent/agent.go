@@ -82,6 +82,10 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 		func() float64 { return float64(flow.Snapshot().FiscalPending) })
 	m.Func("kioskd_refunds_in_progress", "Refunds not finished.",
 		func() float64 { return float64(flow.Snapshot().Refunds) })
+	m.CounterFunc("kioskd_fiscal_lost_answers_total", "Fiscal sends that got no answer (each may be a copy at the service).",
+		func() float64 { return float64(flow.Snapshot().FiscalLostAnswers) })
+	m.CounterFunc("kioskd_fiscal_unconfirmed_total", "Fiscal records given up after repeated sends without an answer.",
+		func() float64 { return float64(flow.Snapshot().FiscalUnconfirmed) })
 	api, err := localapi.New(localapi.Config{
 		Socket:    cfg.API.Socket,
 		TCPAddr:   cfg.API.Listen,

@@ -87,6 +87,8 @@ func (h *health) idleScreen() (display.State, bool) {
 		}
 	}
 	switch {
+	case faults["journal"]: // no sale can be recorded
+		return display.DeviceFault, true
 	case faults["service"] || faults["session"]:
 		return display.Offline, true
 	case h.scanners > 0 && scannerFaults == h.scanners:

@@ -151,10 +151,18 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, op
 		out.Show(s)
 	}
 	show()
+	// What the flow's snapshot says about health (the journal) is read
+	// at every event and every few seconds: a problem appears with an
+	// event, but clears quietly.
+	flowHealth := func() { h.set("journal", flow.Snapshot().JournalProblem) }
+	recheck := time.NewTicker(2 * time.Second)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-recheck.C:
+			flowHealth()
 		case <-healthChanged:
 			show()
 		case <-revert.C:
@@ -167,6 +175,7 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, op
 			if !ok {
 				return nil
 			}
+			flowHealth()
 			switch ev.Kind {
 			case payment.KindState:
 				if ev.State.Terminal() {
