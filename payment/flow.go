@@ -188,6 +188,12 @@ func (f *Flow) Run(ctx context.Context) error {
 	if err := f.j.Reserve(f.cfg.Clock.Now()); err != nil {
 		f.log.Warn("journal: reserving kassa ids failed", zap.Error(err))
 	}
+	// The queues' counts are right from the start (Snapshot, health), not
+	// from their goroutines' first pass.
+	if _, err := f.fiscal.queue(); err != nil {
+		f.log.Warn("journal: reading the fiscal queue failed", zap.Error(err))
+	}
+	_, _ = f.receipts.count() // a failure is logged; the writer reads again
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.fiscal.run(ctx) })
 	g.Go(func() error { return f.receipts.run(ctx) })

@@ -213,17 +213,29 @@ func (rw *receiptWriter) wait() time.Duration {
 	return time.Minute
 }
 
-// issueAll issues the pending receipts in order; true when one failed (the
-// rest wait: the ККТ is likely down for all).
-func (rw *receiptWriter) issueAll(ctx context.Context) (failed bool) {
+// count reads the queue and sets the pending count from it.
+func (rw *receiptWriter) count() ([]journal.Receipt, error) {
+	if !rw.enabled() {
+		return nil, nil
+	}
 	pending, err := rw.j.Receipts(true)
 	if err != nil {
 		rw.log.Error("reading the receipt queue failed", zap.Error(err))
-		return true
+		return nil, err
 	}
 	rw.mu.Lock()
 	rw.pending = len(pending)
 	rw.mu.Unlock()
+	return pending, nil
+}
+
+// issueAll issues the pending receipts in order; true when one failed (the
+// rest wait: the ККТ is likely down for all).
+func (rw *receiptWriter) issueAll(ctx context.Context) (failed bool) {
+	pending, err := rw.count()
+	if err != nil {
+		return true
+	}
 	for _, r := range pending {
 		if ctx.Err() != nil {
 			return false

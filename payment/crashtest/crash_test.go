@@ -72,7 +72,12 @@ func agentMain() int {
 		return 2
 	}
 	defer j.Close()
-	f, err := payment.New(payment.Config{KassaID: "crash", Linger: 10 * time.Millisecond,
+	receipts, err := ownReceipts()
+	if err != nil {
+		log.Error("fiscal provider", zap.Error(err))
+		return 2
+	}
+	f, err := payment.New(payment.Config{KassaID: "crash", Linger: 10 * time.Millisecond, Receipts: receipts,
 		Timeouts: payment.Timeouts{Amount: 10 * time.Second, Payment: 10 * time.Second, Handover: 10 * time.Second, Call: 2 * time.Second}}, c, j, log)
 	if err != nil {
 		log.Error("flow", zap.Error(err))
