@@ -3,7 +3,6 @@ package payment_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -18,16 +17,7 @@ import (
 	"github.com/kioskd/kioskd/payment/journal"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // guard bounds every wait of a test for something that must happen: it is
 // a failure, never a pause (nothing waits it out when things work).

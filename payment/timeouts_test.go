@@ -49,51 +49,47 @@ func notCharged(t *testing.T, se *simEnv, e payment.Event) {
 	}
 }
 
-// A customer who walks away before the amount: the commit is cancelled.
-func TestAmountTimeoutCancels(t *testing.T) {
-	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Amount: 45 * time.Second}})
-	h.scan(se.Payload(t, "walker"))
-	h.state(payment.WaitingAmount)
-	clock.advance(1, 45*time.Second)
-	e := h.state(payment.Cancelled)
-	if e.Message != "no amount in time" {
-		t.Fatalf("cancelled with %q", e.Message)
+// Each wait of a sale cancels it at its deadline, with the reason, and
+// nothing is charged: a customer who walks away before the amount, goods
+// not handed over in time, a payment still processing at the deadline (the
+// simulator keeps amounts ending in 52 processing).
+func TestWaitsCancelAtTheirDeadline(t *testing.T) {
+	cases := []struct {
+		name    string
+		to      payment.Timeouts
+		amount  int64         // 0: no amount comes
+		until   payment.State // where the sale waits
+		timers  int           // the flow's timers while it waits there
+		advance time.Duration
+		reason  string
+	}{
+		{"amount", payment.Timeouts{Amount: 45 * time.Second}, 0, payment.WaitingAmount, 1, 45 * time.Second, "no amount in time"},
+		{"handover", payment.Timeouts{Handover: 30 * time.Second}, 700, payment.Paid, 1, 30 * time.Second, "goods not handed over in time"},
+		{"payment", payment.Timeouts{Payment: 90 * time.Second}, 1052, payment.Paying, 2, 91 * time.Second, "payment not confirmed in time"},
 	}
-	notCharged(t, se, e)
-}
-
-// Goods not handed over in time: the payment is cancelled (reversed).
-func TestHandoverTimeoutCancels(t *testing.T) {
-	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Handover: 30 * time.Second}})
-	h.scan(se.Payload(t, "nohand"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 700, ""); err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: c.to})
+			h.scan(se.Payload(t, c.name))
+			h.state(payment.WaitingAmount)
+			if c.amount > 0 {
+				if err := h.flow.SetAmount(context.Background(), c.amount, ""); err != nil {
+					t.Fatal(err)
+				}
+				if c.until == payment.Paid {
+					h.paid(clock, payment.Paid)
+				} else {
+					h.state(c.until)
+				}
+			}
+			clock.advance(c.timers, c.advance)
+			e := h.state(payment.Cancelled)
+			if e.Message != c.reason {
+				t.Fatalf("cancelled with %q, want %q", e.Message, c.reason)
+			}
+			notCharged(t, se, e)
+		})
 	}
-	h.paid(clock, payment.Paid)
-	clock.advance(1, 30*time.Second)
-	e := h.state(payment.Cancelled)
-	if e.Message != "goods not handed over in time" {
-		t.Fatalf("cancelled with %q", e.Message)
-	}
-	notCharged(t, se, e)
-}
-
-// A payment still processing at the payment deadline is cancelled.
-func TestPaymentTimeoutCancels(t *testing.T) {
-	h, clock, se := timeoutsFlow(t, payment.Config{Timeouts: payment.Timeouts{Payment: 90 * time.Second}})
-	h.scan(se.Payload(t, "slow"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 1052, ""); err != nil { // the simulator keeps *52 processing
-		t.Fatal(err)
-	}
-	h.state(payment.Paying)
-	clock.advance(2, 91*time.Second)
-	e := h.state(payment.Cancelled)
-	if e.Message != "payment not confirmed in time" {
-		t.Fatalf("cancelled with %q", e.Message)
-	}
-	notCharged(t, se, e)
 }
 
 // A finished sale stays on screen for Linger, then the flow shows Idle.

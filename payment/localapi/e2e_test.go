@@ -28,16 +28,7 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is one agent (flow + local API on a unix socket) against one simulator.
 type env struct {
