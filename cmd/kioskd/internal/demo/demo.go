@@ -1,7 +1,9 @@
 // Package demo is kioskd's embedded default: with no devices.yaml it runs the
-// Smart Pay simulator in-process (real mTLS on loopback), a virtual serial
-// scanner (two joined ptys) and the terminal display, at a fixed demo price,
-// so one command shows the whole flow on a machine without hardware.
+// Smart Pay simulator in-process (real mTLS on loopback), the ATOL
+// web-server simulator as its ККТ, a virtual serial scanner (two joined
+// ptys) and the terminal display, at a fixed demo price, so one command
+// shows the whole flow, the receipt's QR code included, on a machine
+// without hardware.
 package demo
 
 import (
@@ -82,17 +84,26 @@ func Run(ctx context.Context, opts Options) error {
 		api.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
-	vs, err := vscanner.Open()
+	kkt, err := startKKT(log.Named("kkt"))
 	if err != nil {
 		api.Close()
 		admin.Close()
 		return err
 	}
-
-	cfg, err := config.Parse(filepath.Join(run, "devices.yaml"), []byte(demoConfig(opts.Dir, run, api.Addr().String(), vs.Device, opts.Language)))
+	vs, err := vscanner.Open()
 	if err != nil {
 		api.Close()
 		admin.Close()
+		kkt.ln.Close()
+		return err
+	}
+
+	cfg, err := config.Parse(filepath.Join(run, "devices.yaml"),
+		[]byte(demoConfig(opts.Dir, run, api.Addr().String(), vs.Device, opts.Language)+kkt.yaml("Демо-товар")))
+	if err != nil {
+		api.Close()
+		admin.Close()
+		kkt.ln.Close()
 		vs.Close()
 		return fmt.Errorf("demo: built-in configuration: %w", err)
 	}
@@ -113,10 +124,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	goRun(func() error { return srv.Serve(ctx, api) })
 	goRun(func() error { return agent.Serve(ctx, admin, srv.AdminHandler()) })
+	goRun(func() error { return kkt.serve(ctx) })
 	goRun(func() error { return vs.Run(ctx, opts.Stdin) })
 	goRun(func() error {
 		return agent.Run(ctx, cfg, log, agent.Options{Ready: func() {
-			banner(opts.Stdout, opts.Dir, vs.Input, "http://"+admin.Addr().String(), logPath, srv)
+			banner(opts.Stdout, opts.Dir, vs.Input, "http://"+admin.Addr().String(), logPath, srv, kkt.state())
 		}})
 	})
 	wg.Wait()
@@ -157,7 +169,7 @@ language: %s
 }
 
 // banner tells the person at the terminal how to pay, with a fresh QR.
-func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server) {
+func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server, kktState string) {
 	payload, err := srv.QR("demo-user")
 	if err != nil {
 		fmt.Fprintf(w, "demo: cannot make a QR: %v\n", err)
@@ -165,12 +177,13 @@ func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server) {
 	}
 	art, _ := sim.DrawQR(payload)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nkioskd demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display.\n")
+	fmt.Fprintf(&b, "\nkioskd demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display,\n")
+	fmt.Fprintf(&b, "ATOL web-server simulator as the ККТ: each sale ends with its fiscal receipt's QR code on the display.\n")
 	fmt.Fprintf(&b, "Price: %d,%02d ₽ (fixed), hand-over automatic.\n\n", Price/100, Price%100)
 	fmt.Fprintf(&b, "Scan a QR code, i.e. write its payload into the virtual scanner:\n")
 	fmt.Fprintf(&b, "  echo \"$(go run ./cmd/smartpay-sim qr -dir %s)\" > %s\n", dir, input)
 	fmt.Fprintf(&b, "or paste a payload here and press Enter. A fresh one, valid for 5 minutes:\n\n%s\n\n", payload)
 	b.WriteString(art)
-	fmt.Fprintf(&b, "\nsimulator state: curl %s/sim/state    log: %s    stop: Ctrl-C\n\n", admin, logPath)
+	fmt.Fprintf(&b, "\nsimulator state: curl %s/sim/state    receipts: curl %s\nlog: %s    stop: Ctrl-C\n\n", admin, kktState, logPath)
 	io.WriteString(w, b.String()) //nolint:errcheck // the terminal is gone if this fails
 }
