@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,7 +22,6 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
-	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // fiscalEnv names the ATOL web server the agent issues its own receipts
@@ -95,17 +93,7 @@ func (kk *kktKiller) middleware(next http.Handler) http.Handler {
 			kk.fired = true
 		}
 		kk.mu.Unlock()
-		if !hit {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if p.after {
-			next.ServeHTTP(&discard{h: http.Header{}}, r) // the ККТ does it...
-			kk.a.kill()                                   // ...and the agent dies before the answer
-			return
-		}
-		kk.a.kill()
-		http.Error(w, "killed", http.StatusServiceUnavailable)
+		kk.a.serveOrKill(w, r, next, hit, p.after)
 	})
 }
 
@@ -173,33 +161,13 @@ func TestKillAroundReceipts(t *testing.T) {
 }
 
 func runReceiptScenario(t *testing.T, sc receiptScenario) {
-	dir := t.TempDir()
-	out, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Close()
-	a := &agent{t: t, sock: filepath.Join(dir, "api.sock"), out: out}
-	a.tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
-	}}
-	a.hc = &http.Client{Transport: a.tr, Timeout: 5 * time.Second}
-
-	srv := simtest.NewServer(t, sim.Config{SuccessDelay: 50 * time.Millisecond, CommitTTL: 2 * time.Second, Middleware: a.middleware})
+	a, srv := newAgent(t, 50*time.Millisecond)
 	kkt := fiscalsim.NewAtol(fiscalsim.Config{}, zap.NewNop())
 	kk := &kktKiller{a: a, point: sc.kkt, tasks: map[string]string{}}
 	if sc.kkt == nil {
 		kk.point = &kktKill{} // never hits
 	}
-	kktURL := serveKKT(t, kkt, kk.middleware)
-	ccfg := srv.ClientConfig(1)
-	ccfg.Retries = -1
-	client, err := json.Marshal(ccfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a.env = []string{childEnv + "=1", "CRASH_CLIENT=" + string(client),
-		"CRASH_JOURNAL=" + filepath.Join(dir, "journal.db"), "CRASH_SOCK=" + a.sock, fiscalEnv + "=" + kktURL}
+	a.env = append(a.env, fiscalEnv+"="+serveKKT(t, kkt, kk.middleware))
 	a.start()
 	h := &host{handedOver: map[string]bool{}, handAcked: map[string]bool{}, fiscalAcked: map[string]bool{}}
 
