@@ -24,13 +24,14 @@ const (
 	BadCode                     // scanned code is not a payment QR
 	Busy                        // scan ignored: a payment is in progress
 	Starting                    // the agent is starting: no payment yet, nothing wrong either
+	Receipt                     // the fiscal receipt of a paid sale or a refund: its QR code
 	Selected                    // vending: a product was selected; show the QR to pay its price
 	VendFailed                  // vending: paid, but the machine did not dispense; the payment is returned
 )
 
 var stateNames = [...]string{"ready", "code_accepted", "waiting_amount", "paying", "checking",
 	"paid", "declined", "cancelled", "refund_progress", "refund_done", "offline",
-	"device_fault", "bad_code", "busy", "starting", "selected", "vend_failed"}
+	"device_fault", "bad_code", "busy", "starting", "receipt", "selected", "vend_failed"}
 
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {
@@ -58,6 +59,19 @@ type Screen struct {
 	// it is the title and the state's title becomes the detail line.
 	Product string
 	Lang    Lang
+	Receipt FiscalReceipt // the Receipt screen's fiscal receipt; zero on the others
+}
+
+// FiscalReceipt is a fiscal receipt (54-ФЗ) as the customer display shows it: the
+// web page and the terminal draw QR as a QR code, which the customer's
+// phone scans to fetch the receipt from the tax service; a pole display,
+// which cannot draw, shows the FD number and the fiscal sign, with which
+// the receipt can be found by hand.
+type FiscalReceipt struct {
+	QR         string // t=…&s=…&fn=…&i=…&fp=…&n=1 (n=2 for a return)
+	FDNumber   int64  // номер фискального документа (ФД)
+	FiscalSign string // фискальный признак документа (ФП)
+	Return     bool   // the receipt of a refund (возврат прихода)
 }
 
 // Display shows screens to the customer.

@@ -123,6 +123,13 @@ var words = [...]wording{
 		[2]string{"Starting...", "Please wait"},
 		[2]string{"Терминал запускается", "Оплата QR будет доступна через несколько секунд"},
 		[2]string{"Starting up", "QR payment will be available in a few seconds"}},
+	// The short form is the FD number and the fiscal sign (receiptShort);
+	// these are its labels.
+	Receipt: {ToneSuccess, true,
+		[2]string{"Чек ФД", "ФП"},
+		[2]string{"Sale FD", "FS"},
+		[2]string{"Ваш чек", "Отсканируйте QR-код камерой телефона"},
+		[2]string{"Your receipt", "Scan the QR code with your phone's camera"}},
 	Selected: {ToneIdle, true,
 		[2]string{"Покажите QR-код", "для оплаты"},
 		[2]string{"Show your QR code", "to pay"},
@@ -133,6 +140,13 @@ var words = [...]wording{
 		[2]string{"Vend failed", "Payment returned"},
 		[2]string{"Товар не выдан", "Оплата отменена, деньги вернутся на ваш счёт"},
 		[2]string{"The product was not dispensed", "The payment is cancelled; the money returns to your account"}},
+}
+
+// returnTitles replace the Receipt screen's titles for a refund's receipt
+// (short, long), per language.
+var returnTitles = map[Lang][2]string{
+	Russian: {"Возвр. ФД", "Чек возврата"},
+	English: {"Refund FD", "Refund receipt"},
 }
 
 // ToneOf returns the visual meaning of a state; unknown states are warnings.
@@ -168,6 +182,14 @@ func text(s Screen, short bool) Text {
 		pair = w.ruLong
 	}
 	t := Text{Title: pair[0], Detail: pair[1]}
+	if s.State == Receipt {
+		if s.Receipt.Return {
+			t.Title = returnTitles[lang(s.Lang)][b2i(!short)]
+		}
+		if short {
+			return receiptShort(t, s.Receipt)
+		}
+	}
 	if !ok {
 		// An unknown state must still tell the customer not to walk away
 		// with goods; the warning texts are the safest fit.
@@ -183,6 +205,21 @@ func text(s Screen, short bool) Text {
 		t.Amount = formatAmount(s.Amount, lang(s.Lang), short)
 	}
 	return t
+}
+
+// receiptShort is the pole display's receipt: what a customer needs to
+// find the receipt without the QR code, "Чек ФД 12345" over "ФП 1234567890":
+// labels of at most 9 characters, so a 32-bit number of 10 digits fits 20
+// columns.
+func receiptShort(labels Text, r FiscalReceipt) Text {
+	return Text{Title: labels.Title + " " + strconv.FormatInt(r.FDNumber, 10), Detail: labels.Detail + " " + r.FiscalSign}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func wordingOf(s State) (wording, bool) {

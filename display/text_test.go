@@ -44,6 +44,11 @@ func TestShortFits(t *testing.T) {
 	for st := Ready; int(st) < len(words); st++ {
 		for _, l := range []Lang{Russian, English} {
 			tx := Short(Screen{State: st, Lang: l, Amount: 1234567})
+			if st == Receipt {
+				// The longest a return's receipt can make: a 32-bit FD
+				// number and fiscal sign, 10 digits each.
+				tx = Short(Screen{State: st, Lang: l, Receipt: FiscalReceipt{FDNumber: 4294967295, FiscalSign: "4294967295", Return: true}})
+			}
 			for _, line := range []string{tx.Title, tx.Detail, tx.Amount} {
 				if n := utf8.RuneCountInString(line); n > 20 {
 					t.Errorf("%s/%s: %q is %d columns, want <= 20", st, l, line, n)
@@ -61,6 +66,25 @@ func TestShortFits(t *testing.T) {
 				t.Errorf("%s/%s: long text %+v has an empty line", st, l, lt)
 			}
 		}
+	}
+}
+
+// The pole display's receipt is its FD number and fiscal sign; the long
+// form names a refund's receipt apart from a sale's.
+func TestReceiptText(t *testing.T) {
+	r := FiscalReceipt{QR: "t=20260115T1432&s=149.00&fn=9999078900000961&i=1234&fp=987654321&n=1", FDNumber: 1234, FiscalSign: "987654321"}
+	if got := Short(Screen{State: Receipt, Amount: 14900, Receipt: r}); got != (Text{"Чек ФД 1234", "ФП 987654321", ""}) {
+		t.Errorf("short = %+v", got)
+	}
+	if got := Long(Screen{State: Receipt, Amount: 14900, Receipt: r, Lang: English}); got.Title != "Your receipt" || got.Amount != "RUB 149.00" {
+		t.Errorf("long en = %+v", got)
+	}
+	r.Return = true
+	if got := Short(Screen{State: Receipt, Receipt: r, Lang: English}); got.Title != "Refund FD 1234" || got.Detail != "FS 987654321" {
+		t.Errorf("short en return = %+v", got)
+	}
+	if got := Long(Screen{State: Receipt, Receipt: r}); got.Title != "Чек возврата" {
+		t.Errorf("long return = %+v", got)
 	}
 }
 

@@ -28,6 +28,11 @@
 //     decideRefund, one enter, named outcomes in the journal).
 //   - forwarder (fiscal.go), goroutine "fiscal": sends the fiscal queue, oldest
 //     first, backing off while the service is away.
+//   - receiptWriter (receipts.go), goroutine "receipts": with a fiscal
+//     provider (Config.Receipts), issues the kassa's own receipts, oldest
+//     first, under ids fixed in the journal write that ended their sale or
+//     refund; queues each confirmed one's records for the forwarder in the
+//     same write; keeps the ККТ's shift. FiscalHealth says what waits and why.
 //   - Hub (events.go), no goroutine: hands every event to every subscriber
 //     (displays, SSE, metrics) without blocking the publisher.
 //   - warmer (flow.go), goroutine "warm": renews the service session when a

@@ -92,6 +92,13 @@ func (e Event) Screen() (s display.Screen, ok bool) {
 		return display.Screen{State: st, Amount: e.Refund.Amount, Message: e.Refund.Message}, true
 	case KindFault:
 		return display.Screen{State: display.DeviceFault, Message: e.Message}, true
+	case KindReceipt:
+		if e.Receipt == nil {
+			return display.Screen{}, false
+		}
+		r := e.Receipt
+		return display.Screen{State: display.Receipt, Amount: r.Total, Receipt: display.FiscalReceipt{
+			QR: r.QR, FDNumber: r.FDNumber, FiscalSign: r.FiscalSign, Return: r.Return}}, true
 	}
 	return display.Screen{}, false
 }

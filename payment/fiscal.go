@@ -40,6 +40,7 @@ type forwarder struct {
 	pending     int
 	lost        uint64 // sends that got no answer, since start
 	unconfirmed uint64 // records given up after MaxFiscalLostAnswers, since start
+	problem     error  // why the oldest record is not delivered; nil while none fails
 }
 
 // MaxFiscalLostAnswers bounds the sends of a fiscal record that get no
@@ -113,11 +114,15 @@ func (fw *forwarder) run(ctx context.Context) error {
 				return nil
 			}
 			if err := fw.send(ctx, rec); err != nil {
-				fw.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
+				if ctx.Err() != nil {
+					return nil
+				}
+				fw.failed(rec, err)
 				failed = true
 				break // keep the order; wait for the service
 			}
 			tries = 0 // the service answers again: the next failure starts a fresh back-off
+			fw.setProblem(nil)
 		}
 		if !failed {
 			select {
@@ -136,6 +141,31 @@ func (fw *forwarder) run(ctx context.Context) error {
 		}
 		retry.Stop()
 	}
+}
+
+// failed notes a record that must be sent again: the reason goes to
+// health and, once per distinct reason, to the log.
+func (fw *forwarder) failed(rec journal.Fiscal, err error) {
+	if fw.setProblem(fmt.Errorf("payment: fiscal record %d (v%d, purchase %s) not delivered: %w", rec.Seq, rec.Version, rec.PurchaseID, err)) {
+		fw.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
+	}
+}
+
+// setProblem sets why the oldest record waits (nil: it does not) and
+// reports whether that is news.
+func (fw *forwarder) setProblem(p error) bool {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	changed := (p == nil) != (fw.problem == nil) || (p != nil && p.Error() != fw.problem.Error())
+	fw.problem = p
+	return changed
+}
+
+// health fills the records part of h.
+func (fw *forwarder) health(h *FiscalHealth) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	h.RecordsPending, h.RecordsProblem = fw.pending, fw.problem
 }
 
 // send sends one record and journals the outcome. It returns an error only

@@ -188,6 +188,12 @@ func (f *Flow) Run(ctx context.Context) error {
 	if err := f.j.Reserve(f.cfg.Clock.Now()); err != nil {
 		f.log.Warn("journal: reserving kassa ids failed", zap.Error(err))
 	}
+	// The queues' counts are right from the start (Snapshot, health), not
+	// from their goroutines' first pass.
+	if _, err := f.fiscal.queue(); err != nil {
+		f.log.Warn("journal: reading the fiscal queue failed", zap.Error(err))
+	}
+	_, _ = f.receipts.count() // a failure is logged; the writer reads again
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return f.fiscal.run(ctx) })
 	g.Go(func() error { return f.receipts.run(ctx) })
@@ -213,6 +219,15 @@ func (f *Flow) Snapshot() Status {
 		st.ReceiptProblem = problem.Error()
 	}
 	return st
+}
+
+// FiscalHealth reports the fiscal records waiting for the service and the
+// kassa's own receipts waiting for the ККТ, with why they wait.
+func (f *Flow) FiscalHealth() FiscalHealth {
+	var h FiscalHealth
+	f.fiscal.health(&h)
+	f.receipts.health(&h)
+	return h
 }
 
 // Subscribe returns a channel of every event from now on and a function

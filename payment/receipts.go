@@ -60,10 +60,11 @@ type receiptWriter struct {
 	fw    *forwarder
 	kick  chan struct{} // cap 1
 
-	mu      sync.Mutex
-	pending int
-	problem error // why the oldest pending receipt is not issued; nil when none fails
-	shift   error // why the shift could not be kept; nil when fine
+	mu        sync.Mutex
+	pending   int
+	problem   error        // why the oldest pending receipt is not issued; nil when none fails
+	shift     error        // why the shift could not be kept; nil when fine
+	lastShift fiscal.Shift // the shift as last kept; zero before or without Shifts
 }
 
 func (rw *receiptWriter) enabled() bool { return rw != nil && rw.cfg.Provider != nil }
@@ -106,6 +107,31 @@ func (rw *receiptWriter) snapshot() (pending int, problem error) {
 		return rw.pending, rw.shift
 	}
 	return rw.pending, rw.problem
+}
+
+// FiscalHealth is the state of the fiscal records and of the kassa's own
+// receipts, for health checks and metrics. The errors keep their cause:
+// fiscal.KindOf and errors.As(*fiscal.Error) work on them (Error.FN marks
+// a fault of the fiscal storage).
+type FiscalHealth struct {
+	Receipts        bool         // the kassa issues its own receipts (a provider is set)
+	ReceiptsPending int          // receipts the ККТ has not confirmed yet
+	ReceiptProblem  error        // why the oldest of them is not issued; nil while none fails
+	Shift           fiscal.Shift // the ККТ's shift as last kept; zero when unknown or kept by the cloud
+	ShiftProblem    error        // why the shift could not be kept (opened, renewed); nil when fine
+	RecordsPending  int          // fiscal records (v1, v2) the service has not accepted yet
+	RecordsProblem  error        // why the oldest of them is not delivered; nil while none fails
+}
+
+// health fills the receipt part of h.
+func (rw *receiptWriter) health(h *FiscalHealth) {
+	if !rw.enabled() {
+		return
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	h.Receipts, h.ReceiptsPending, h.ReceiptProblem = true, rw.pending, rw.problem
+	h.Shift, h.ShiftProblem = rw.lastShift, rw.shift
 }
 
 // run issues receipts until ctx ends, and keeps the ККТ's shift open.
@@ -167,7 +193,9 @@ func (rw *receiptWriter) keepShift(ctx context.Context, s fiscal.Shifts) {
 	was := rw.shift
 	rw.shift = nil
 	if err != nil {
-		rw.shift = fmt.Errorf("payment: keeping the fiscal shift: %w", err)
+		rw.shift = fmt.Errorf("payment: keeping the fiscal shift (%s): %w", act, err)
+	} else {
+		rw.lastShift = sh
 	}
 	rw.mu.Unlock()
 	switch {
@@ -185,17 +213,29 @@ func (rw *receiptWriter) wait() time.Duration {
 	return time.Minute
 }
 
-// issueAll issues the pending receipts in order; true when one failed (the
-// rest wait: the ККТ is likely down for all).
-func (rw *receiptWriter) issueAll(ctx context.Context) (failed bool) {
+// count reads the queue and sets the pending count from it.
+func (rw *receiptWriter) count() ([]journal.Receipt, error) {
+	if !rw.enabled() {
+		return nil, nil
+	}
 	pending, err := rw.j.Receipts(true)
 	if err != nil {
 		rw.log.Error("reading the receipt queue failed", zap.Error(err))
-		return true
+		return nil, err
 	}
 	rw.mu.Lock()
 	rw.pending = len(pending)
 	rw.mu.Unlock()
+	return pending, nil
+}
+
+// issueAll issues the pending receipts in order; true when one failed (the
+// rest wait: the ККТ is likely down for all).
+func (rw *receiptWriter) issueAll(ctx context.Context) (failed bool) {
+	pending, err := rw.count()
+	if err != nil {
+		return true
+	}
 	for _, r := range pending {
 		if ctx.Err() != nil {
 			return false

@@ -163,3 +163,43 @@ func TestReceiptQueuedWhileKassaFails(t *testing.T) {
 		}
 	}
 }
+
+// A shift older than 24 h at the ККТ is closed and a new one opened before
+// the next receipt, which is issued once, in the new shift: nothing is
+// lost, and the queue does not stick on the refusal.
+func TestReceiptAfterShiftExpired(t *testing.T) {
+	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
+	kkt, provider := startKKT(t)
+	h := run(t, payment.Config{FixedAmount: 900, Receipts: receiptsConfig(provider)}, se.Client, nil)
+	h.ready()
+	sell := func(user string) payment.ReceiptInfo {
+		t.Helper()
+		h.scan(se.Payload(t, user))
+		done := h.state(payment.Completed)
+		return h.receiptEvent(done.PurchaseID)
+	}
+	first := sell("before")
+	opened := kkt.Sim.State().Shift
+	kkt.Sim.AdvanceClock(25 * time.Hour) // the shift is now expired
+	if st := kkt.Sim.State(); !st.Shift.Expired {
+		t.Fatalf("shift not expired: %+v", st.Shift)
+	}
+	second := sell("after")
+	st := kkt.Sim.State()
+	if len(st.Receipts) != 2 || st.Shift.Number != opened.Number+1 || !st.Shift.Open || st.Shift.Expired {
+		t.Fatalf("after renewal: shift %+v (was %+v), %d receipts", st.Shift, opened, len(st.Receipts))
+	}
+	doc := st.Receipts[1]
+	if doc.Fiscal.ShiftNumber != opened.Number+1 || doc.Fiscal.FiscalSign != second.FiscalSign || doc.Fiscal.FDNumber <= first.FDNumber+2 {
+		// +2: the Z report and the opening report are fiscal documents too.
+		t.Fatalf("second receipt %+v; first FD %d", doc.Fiscal, first.FDNumber)
+	}
+	// Refused in the expired shift (no document), then issued under the
+	// receipt's next attempt id.
+	if refused, _ := st.Task(second.ID); refused.Code != 68 || doc.ID != fiscal.AttemptID(second.ID, 1) {
+		t.Fatalf("first attempt %+v; document made under %s", refused, doc.ID)
+	}
+	if fh := h.flow.FiscalHealth(); fh.ReceiptsPending != 0 || fh.ReceiptProblem != nil {
+		t.Fatalf("health after renewal: %+v", fh)
+	}
+}

@@ -56,7 +56,8 @@ type refunds struct {
 	onRecovered func()
 
 	mu    sync.Mutex
-	ctx   context.Context // run's; nil when not running
+	first map[string]chan struct{} // refunds whose first request is in flight → closed when answered
+	ctx   context.Context          // run's; nil when not running
 	wg    sync.WaitGroup
 	ready bool // the open refunds have their runners: new ones are taken
 	open  int  // refunds not done
@@ -142,14 +143,20 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 		}
 		return RefundInfo{}, err
 	case existed:
-		// The first request (or recovery) drives it; answer as it did.
+		// The first request (or recovery) drives it; answer as it did,
+		// once it has its answer (a copy sent at the same time).
 		rm.log.Info("refund repeated by the host", zap.String("kassa_refund_id", r.ID), zap.String("request_id", req.RequestID))
+		if r, err = rm.afterFirst(ctx, r); err != nil {
+			return refundInfo(r), err
+		}
 		if r.Outcome == journal.RefundRejected {
 			return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage}
 		}
 		return refundInfo(r), nil
 	}
 	rm.log.Info("refund requested", zap.String("kassa_refund_id", r.ID), zap.String("purchase_id", r.PurchaseID), zap.Int64("amount", r.Amount))
+	answered := rm.startFirst(r.ID)
+	defer answered()
 	// The request itself is made here, under the host's deadline, so the
 	// host learns a refusal in its answer.
 	fc, info := rm.act(ctx, &r, &refundWait{})
@@ -166,6 +173,41 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 	}
 	rm.mu.Unlock()
 	return refundInfo(r), nil
+}
+
+// startFirst marks refund id's first request in flight; the returned func
+// says it is answered.
+func (rm *refunds) startFirst(id string) func() {
+	done := make(chan struct{})
+	rm.mu.Lock()
+	if rm.first == nil {
+		rm.first = map[string]chan struct{}{}
+	}
+	rm.first[id] = done
+	rm.mu.Unlock()
+	return func() {
+		rm.mu.Lock()
+		delete(rm.first, id)
+		rm.mu.Unlock()
+		close(done)
+	}
+}
+
+// afterFirst waits until refund r's first request is answered, if it is in
+// flight, and returns r as the journal then has it.
+func (rm *refunds) afterFirst(ctx context.Context, r journal.Refund) (journal.Refund, error) {
+	rm.mu.Lock()
+	done := rm.first[r.ID]
+	rm.mu.Unlock()
+	if done == nil {
+		return r, nil
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return r, fmt.Errorf("%w: the first request of refund %s is still waiting for the service", ErrTimeout, r.ID)
+	}
+	return rm.j.Refund(r.ID)
 }
 
 // info returns the refund with kassa_refund_id id.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/journal"
 )
 
@@ -78,13 +79,20 @@ func (m *sales) sendLocked(in input, ok func(State) bool) error {
 // setAmount sets the amount of the current sale, or of the next one when
 // no QR has been scanned yet, and what it buys (item, for the kassa's own
 // receipt; may be empty). The amount of a sale is set once: the same
-// amount again succeeds (a host's retry), a different one is refused.
+// amount again succeeds for as long as the sale runs (a host's retry), a
+// different one is refused.
 func (m *sales) setAmount(amount int64, item string) error {
 	if amount <= 0 {
 		return fmt.Errorf("%w: amount must be positive", ErrInvalid)
 	}
 	if m.cfg.FixedAmount > 0 {
 		return fmt.Errorf("%w: the kassa has a fixed amount", ErrWrongState)
+	}
+	if item != "" {
+		// Checked now: a name the ККТ cannot take would hold up the receipt queue.
+		if err := fiscal.CheckName(item); err != nil {
+			return fmt.Errorf("%w: item: %w", ErrInvalid, err)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -94,9 +102,9 @@ func (m *sales) setAmount(amount int64, item string) error {
 		m.hub.Publish(Event{Kind: KindAmount, State: m.status.State, Amount: amount})
 		return nil
 	}
-	if cur := m.cur; m.running && cur != nil && !cur.recovering && unreleased(m.status.State) && cur.asked > 0 {
+	if cur := m.cur; m.running && cur != nil && !cur.recovering && cur.asked > 0 {
 		if cur.asked == amount {
-			return nil
+			return nil // a host's repeat (a lost answer, a copy sent at once), in any state of the sale
 		}
 		return fmt.Errorf("%w: the sale's amount is already %d", ErrWrongState, cur.asked)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -127,6 +128,28 @@ func TestDemoPaidSaleThroughThePty(t *testing.T) {
 	pty.Close()
 
 	waitFor(t, &out, regexp.MustCompile(`Оплата прошла`), 30*time.Second)
+	// The demo's ККТ issues the receipt, and the display shows its QR string.
+	receipt := waitFor(t, &out, regexp.MustCompile(`\[receipt\] Ваш чек \| 149,00 ₽ \| [^|]+ \| (t=\d{8}T\d{4}&s=149\.00&fn=\d{16}&i=(\d+)&fp=(\d+)&n=1)\n`), 30*time.Second)
+	kktState := waitFor(t, &out, regexp.MustCompile(`receipts: curl (http://127\.0\.0\.1:\d+/sim/state)`), time.Second)[1]
+	resp, err := http.Get(kktState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kkt struct {
+		Receipts []struct {
+			Type   string `json:"type"`
+			Fiscal struct {
+				FDNumber   int64  `json:"fd_number"`
+				FiscalSign string `json:"fiscal_sign"`
+			} `json:"fiscal"`
+		} `json:"receipts"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&kkt)
+	resp.Body.Close()
+	if err != nil || len(kkt.Receipts) != 1 || kkt.Receipts[0].Type != "sell" ||
+		fmt.Sprint(kkt.Receipts[0].Fiscal.FDNumber) != receipt[2] || kkt.Receipts[0].Fiscal.FiscalSign != receipt[3] {
+		t.Fatalf("the ККТ simulator holds %+v (%v); the display shows %s", kkt.Receipts, err, receipt[1])
+	}
 
 	// The simulator agrees: one purchase, paid and confirmed by the kassa.
 	var state struct {

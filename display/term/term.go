@@ -136,6 +136,9 @@ func (d *Display) line(s display.Screen) {
 	if t.Detail != "" {
 		fmt.Fprintf(&d.buf, " | %s", t.Detail)
 	}
+	if qr := s.Receipt.QR; qr != "" {
+		fmt.Fprintf(&d.buf, " | %s", qr) // a log, not a screen: the string itself
+	}
 	d.buf.WriteByte('\n')
 }
 
@@ -152,13 +155,35 @@ func (d *Display) box(s display.Screen) {
 		bold + pad(fit(strings.ReplaceAll(t.Amount, "\u00a0", " "), inner), inner, true) + reset,
 		fit(t.Detail, inner),
 	}
+	if qr := s.Receipt.QR; qr != "" {
+		rows = append(rows, d.qr(qr)...)
+	}
 	border := tone.color + strings.Repeat("─", inner+2) + reset
 	fmt.Fprintf(b, "\r\x1b[2K%s╭%s%s╮%s\n", tone.color, border, tone.color, reset)
 	for _, r := range rows {
 		fmt.Fprintf(b, "\r\x1b[2K%s│%s %s %s│%s\n", tone.color, reset, pad(r, inner, false), tone.color, reset)
 	}
 	fmt.Fprintf(b, "\r\x1b[2K%s╰%s%s╯%s\n", tone.color, border, tone.color, reset)
+	if d.drawn > len(rows)+2 {
+		b.WriteString("\x1b[J") // a shorter box than the last (after a receipt): clear what is left below
+	}
 	d.drawn = len(rows) + 2
+}
+
+// qr draws a receipt's QR code centred in the box; a code too wide for
+// the box (a QR string far longer than a receipt's) is not cut, which
+// would make it unreadable, but said.
+func (d *Display) qr(text string) []string {
+	lines, err := display.QRText(text)
+	if err != nil || visible(lines[0]) > inner {
+		return []string{"", fit(text, inner)}
+	}
+	rows := []string{""}
+	left := strings.Repeat(" ", (inner-visible(lines[0]))/2)
+	for _, l := range lines {
+		rows = append(rows, left+l)
+	}
+	return rows
 }
 
 // fit cuts s to w columns (every rune we print is one column wide).

@@ -103,3 +103,13 @@ func TestSettings(t *testing.T) {
 		}
 	}
 }
+
+// A pole display cannot draw the receipt's QR code: it shows the FD number
+// and the fiscal sign, with which the receipt is found by hand.
+func TestLayoutReceipt(t *testing.T) {
+	r := display.FiscalReceipt{QR: "t=20260115T1432&s=149.00&fn=9999078900000961&i=1234&fp=4294967295&n=1", FDNumber: 1234, FiscalSign: "4294967295"}
+	got := Layout(display.Screen{State: display.Receipt, Amount: 14900, Receipt: r})
+	if want := [2]string{"Чек ФД 1234         ", "ФП 4294967295       "}; got != want {
+		t.Errorf("receipt = %q, want %q", got, want)
+	}
+}

@@ -1,8 +1,10 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	stdpng "image/png"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kioskd/kioskd/display"
@@ -113,19 +117,11 @@ func TestBrowser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join(dir, st.shot)
-			if err := os.WriteFile(path, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if keep := os.Getenv("KIOSKD_SCREENSHOTS"); keep != "" {
-				// A copy to look at after the run; the temp dir is removed.
-				if err := os.WriteFile(filepath.Join(keep, st.shot), png, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Logf("screenshot %s (%d bytes)", path, len(png))
+			keepShot(t, dir, st.shot, png)
 		}
 	}
+
+	receiptQR(t, bctx, d, dir)
 
 	// Restart the "agent": a new display on the same address. The page's
 	// EventSource must reconnect and show the new screen by itself.
@@ -174,4 +170,68 @@ func within(t *testing.T, bctx context.Context, limit time.Duration, state, bg s
 		t.Fatalf("page did not show %s (%s) within %v: %v; it shows %q", state, bg, limit, err, cur)
 	}
 	return got
+}
+
+// receiptQR shows a receipt screen and reads its QR code the way a phone
+// would, off the screen: a screenshot of the page, decoded with gozxing,
+// must be the receipt string.
+func receiptQR(t *testing.T, bctx context.Context, d *Display, dir string) {
+	t.Helper()
+	const receipt = "t=20260115T1432&s=149.00&fn=9999078900000961&i=123456&fp=4294967295&n=1"
+	s := display.Screen{State: display.Receipt, Amount: 14900,
+		Receipt: display.FiscalReceipt{QR: receipt, FDNumber: 123456, FiscalSign: "4294967295"}}
+	if err := d.Show(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	got := within(t, bctx, time.Second, "receipt", "rgb(15, 123, 58)")
+	if got.Title != "Ваш чек" || got.Amount != "149,00\u00a0₽" {
+		t.Errorf("receipt page shows %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(bctx, 5*time.Second)
+	defer cancel()
+	// The image is decoded and laid out inside the viewport.
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`(() => {
+		const q = document.getElementById("qr");
+		if (q.hidden || !q.complete || q.naturalWidth === 0) return false;
+		const r = q.getBoundingClientRect();
+		return r.width >= 200 && r.top >= 0 && r.bottom <= window.innerHeight;
+	})()`, chromedp.WithPollingInterval(5*time.Millisecond))); err != nil {
+		t.Fatalf("the receipt QR image is not on screen: %v", err)
+	}
+	png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keepShot(t, dir, "receipt.png", png)
+	img, err := stdpng.Decode(bytes.NewReader(png))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := zxqr.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true})
+	if err != nil {
+		t.Fatalf("the screenshot's QR code does not decode: %v (screenshot in %s)", err, dir)
+	}
+	if res.GetText() != receipt {
+		t.Fatalf("the screen's QR code reads %q, want %q", res.GetText(), receipt)
+	}
+}
+
+// keepShot writes a screenshot to dir and, when KIOSKD_SCREENSHOTS names a
+// directory, a copy there to look at after the run (dir is removed).
+func keepShot(t *testing.T, dir, name string, png []byte) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if keep := os.Getenv("KIOSKD_SCREENSHOTS"); keep != "" {
+		if err := os.WriteFile(filepath.Join(keep, name), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("screenshot %s (%d bytes)", path, len(png))
 }

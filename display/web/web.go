@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,7 +76,15 @@ type event struct {
 	Title  string `json:"title"`
 	Detail string `json:"detail"`
 	Amount string `json:"amount"`
+	// QR is the receipt's QR code as a PNG data URL (the page's CSP allows
+	// data: images and nothing external); empty on other screens.
+	QR string `json:"qr,omitempty"`
 }
+
+// qrPixels is the side of the receipt QR's PNG: a version 5 code with its
+// quiet zone is 45 modules, so about 11 pixels a module; the page scales it
+// without smoothing.
+const qrPixels = 512
 
 // New listens on s.Listen, so a port already taken is reported at
 // start-up. Run serves the page.
@@ -150,8 +159,18 @@ func (d *Display) setLocked(s display.Screen) {
 	if lang != display.English {
 		lang = display.Russian
 	}
-	b, err := json.Marshal(event{Seq: d.seq, State: s.State.String(), Tone: display.ToneOf(s.State).String(),
-		Lang: string(lang), Title: t.Title, Detail: t.Detail, Amount: t.Amount})
+	ev := event{Seq: d.seq, State: s.State.String(), Tone: display.ToneOf(s.State).String(),
+		Lang: string(lang), Title: t.Title, Detail: t.Detail, Amount: t.Amount}
+	if s.Receipt.QR != "" {
+		png, err := display.QRPNG(s.Receipt.QR, qrPixels)
+		if err != nil {
+			// Too long for a QR code: the texts still say paid; the log says why.
+			d.log.Warn("receipt QR not drawn", zap.Error(err))
+		} else {
+			ev.QR = "data:image/png;base64," + base64.StdEncoding.EncodeToString(png)
+		}
+	}
+	b, err := json.Marshal(ev)
 	if err != nil {
 		panic(err) // strings only: cannot fail
 	}

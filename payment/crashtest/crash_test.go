@@ -65,7 +65,12 @@ func agentMain() int {
 		return 2
 	}
 	defer j.Close()
-	f, err := payment.New(payment.Config{KassaID: "crash", Linger: 10 * time.Millisecond,
+	receipts, err := ownReceipts()
+	if err != nil {
+		log.Error("fiscal provider", zap.Error(err))
+		return 2
+	}
+	f, err := payment.New(payment.Config{KassaID: "crash", Linger: 10 * time.Millisecond, Receipts: receipts,
 		Timeouts: payment.Timeouts{Amount: 10 * time.Second, Payment: 10 * time.Second, Handover: 10 * time.Second, Call: 2 * time.Second}}, c, j, log)
 	if err != nil {
 		log.Error("flow", zap.Error(err))
@@ -199,19 +204,23 @@ func (a *agent) middleware(next http.Handler) http.Handler {
 			a.fired = true
 		}
 		a.mu.Unlock()
-		if !hit {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if k.after {
-			rec := &discard{h: http.Header{}}
-			next.ServeHTTP(rec, r) // the call takes effect...
-			a.kill()               // ...and the agent dies before the answer
-			return
-		}
+		a.serveOrKill(w, r, next, hit, k != nil && k.after)
+	})
+}
+
+// serveOrKill serves the call, or, at the kill point, kills the agent
+// before the call takes effect or after it did (and before the answer).
+func (a *agent) serveOrKill(w http.ResponseWriter, r *http.Request, next http.Handler, hit, after bool) {
+	switch {
+	case !hit:
+		next.ServeHTTP(w, r)
+	case after:
+		next.ServeHTTP(&discard{h: http.Header{}}, r) // the call takes effect...
+		a.kill()                                      // ...and the agent dies before the answer
+	default:
 		a.kill() // the agent dies while the request is on its way
 		http.Error(w, "killed", http.StatusServiceUnavailable)
-	})
+	}
 }
 
 type discard struct{ h http.Header }
@@ -311,23 +320,24 @@ func TestKillAtEveryStep(t *testing.T) {
 	}
 }
 
-func runScenario(t *testing.T, sc scenario) {
+// newAgent prepares (does not start) the agent process of a scenario, with
+// its output in a file of the test's directory, and the simulator whose
+// middleware kills it. A commit whose sale record was not yet on disk when
+// the agent died is left to the service to expire (the record is written
+// beside the commit): a short CommitTTL lets the scenario settle.
+func newAgent(t *testing.T, successDelay time.Duration) (*agent, *simtest.Server) {
 	dir := t.TempDir()
 	out, err := os.OpenFile(filepath.Join(dir, "agent.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer out.Close()
+	t.Cleanup(func() { out.Close() })
 	a := &agent{t: t, sock: filepath.Join(dir, "api.sock"), out: out}
 	a.tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
 	}}
 	a.hc = &http.Client{Transport: a.tr, Timeout: 5 * time.Second}
-
-	// A commit whose sale record was not yet on disk when the agent died is
-	// left to the service to expire (the record is written beside the
-	// commit): a short CommitTTL lets the scenario settle.
-	srv := simtest.NewServer(t, sim.Config{SuccessDelay: 150 * time.Millisecond, CommitTTL: 2 * time.Second, Middleware: a.middleware})
+	srv := simtest.NewServer(t, sim.Config{SuccessDelay: successDelay, CommitTTL: 2 * time.Second, Middleware: a.middleware})
 	// The agent does not retry: the flow repeats what needs repeating, and
 	// the scenarios count the requests.
 	ccfg := srv.ClientConfig(1)
@@ -338,6 +348,11 @@ func runScenario(t *testing.T, sc scenario) {
 	}
 	a.env = []string{childEnv + "=1", "CRASH_CLIENT=" + string(client),
 		"CRASH_JOURNAL=" + filepath.Join(dir, "journal.db"), "CRASH_SOCK=" + a.sock}
+	return a, srv
+}
+
+func runScenario(t *testing.T, sc scenario) {
+	a, srv := newAgent(t, 150*time.Millisecond)
 	a.start()
 	h := &host{handedOver: map[string]bool{}, handAcked: map[string]bool{}, fiscalAcked: map[string]bool{}}
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -177,16 +178,16 @@ func (r Receipt) Validate() error {
 	}
 	for _, f := range [...]struct{ name, v string }{{"machine number", r.MachineNumber}, {"payments place", r.PaymentsPlace},
 		{"payments address", r.PaymentsAddress}, {"customer contact", r.CustomerContact}} {
-		if utf8.RuneCountInString(f.v) > maxText || !utf8.ValidString(f.v) {
-			return fmt.Errorf("fiscal: receipt %s: %s is not valid UTF-8 of at most %d characters", r.ID, f.name, maxText)
+		if err := checkText(f.v, maxText); err != nil {
+			return fmt.Errorf("fiscal: receipt %s: %s: %w", r.ID, f.name, err)
 		}
 	}
 	return nil
 }
 
 func (it Item) validate() error {
-	if n := utf8.RuneCountInString(it.Name); n == 0 || n > maxName || !utf8.ValidString(it.Name) {
-		return fmt.Errorf("name must be 1 to %d characters", maxName)
+	if err := CheckName(it.Name); err != nil {
+		return err
 	}
 	if it.Price <= 0 || it.Price > maxPrice {
 		return fmt.Errorf("price %s out of range", Rubles(it.Price))
@@ -202,6 +203,30 @@ func (it Item) validate() error {
 	}
 	if it.Object != "" && !it.Object.Valid() {
 		return fmt.Errorf("unknown payment object %q", it.Object)
+	}
+	return nil
+}
+
+// CheckName checks an item's name (tag 1030) before it is kept for a
+// receipt: 1 to 128 characters of valid UTF-8, none of them a control
+// character.
+func CheckName(name string) error {
+	if n := utf8.RuneCountInString(name); n == 0 || n > maxName || !utf8.ValidString(name) {
+		return fmt.Errorf("name must be 1 to %d characters of UTF-8", maxName)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("name %q has a control character", name)
+		}
+	}
+	return nil
+}
+
+// checkText checks a receipt's text field: valid UTF-8 of at most max
+// characters.
+func checkText(s string, max int) error {
+	if utf8.RuneCountInString(s) > max || !utf8.ValidString(s) {
+		return fmt.Errorf("want valid UTF-8 of at most %d characters", max)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@
   var title = document.getElementById("title");
   var detail = document.getElementById("detail");
   var amount = document.getElementById("amount");
+  var qr = document.getElementById("qr");
   var lastSeq = -1;
 
   function render(s) {
@@ -16,6 +17,13 @@
     detail.hidden = !s.detail;
     amount.textContent = s.amount;
     amount.hidden = !s.amount;
+    // The receipt's QR code, drawn by the agent (a PNG data URL).
+    if (s.qr) {
+      qr.src = s.qr;
+    } else {
+      qr.removeAttribute("src");
+    }
+    qr.hidden = !s.qr;
     lastSeq = s.seq;
   }
 

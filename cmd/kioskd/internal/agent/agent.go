@@ -38,6 +38,9 @@ type Options struct {
 	// KeepWarm, when set, replaces the service client's keep-warm period:
 	// health follows the service within one period while the kiosk is idle.
 	KeepWarm time.Duration
+	// ReceiptFor, when set, replaces how long a receipt's QR code stays on
+	// the customer display (DefaultReceiptFor).
+	ReceiptFor time.Duration
 }
 
 // Run runs the agent described by cfg until ctx ends. Every device and
@@ -68,7 +71,11 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	}
 	defer client.Close()
 
-	flow, err := payment.New(cfg.PaymentConfig(), client, j, log.Named("flow"))
+	pcfg := cfg.PaymentConfig()
+	if pcfg.Receipts, err = cfg.Receipts(log.Named("fiscal")); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	flow, err := payment.New(pcfg, client, j, log.Named("flow"))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -128,13 +135,15 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	certExpiry(cfg, m, h, opts.Now())
 	run("displays", fanout.Run)
 	run("payment flow", flow.Run)
-	screen := payment.Event.Screen
+	so := screenOptions{lang: cfg.Language, receiptFor: opts.ReceiptFor}
 	if bridge != nil {
-		screen = bridge.Screen
+		so.screen = bridge.Screen
 		run("vending adapter", adapter.Run)
 		run("vending machine", bridge.Run)
 	}
-	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, screen, cfg.Language, m, h) })
+	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, so, m, h) })
+	fm := m.NewFiscal()
+	run("fiscal health", func(ctx context.Context) error { return watchFiscal(ctx, flow, fm, h, fiscalEvery) })
 	run("scanners", sup.Run)
 	run("service session", func(ctx context.Context) error { startSession(ctx, client, log); return nil })
 	run("metrics listener", func(ctx context.Context) error { return serveMetrics(ctx, cfg.Metrics.Listen, m) })
@@ -199,6 +208,10 @@ func logStop(log *zap.Logger, cause error, st payment.Status) {
 	if st.FiscalPending > 0 {
 		inFlight = true
 		fields = append(fields, zap.Int("fiscal_pending", st.FiscalPending))
+	}
+	if st.ReceiptsPending > 0 {
+		inFlight = true
+		fields = append(fields, zap.Int("receipts_pending", st.ReceiptsPending))
 	}
 	msg := "kioskd stopping; nothing in flight"
 	if inFlight {

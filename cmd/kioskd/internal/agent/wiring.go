@@ -93,12 +93,34 @@ func b2f(b bool) float64 {
 // stays before the display returns to the sale's own screen.
 const transientFor = 3 * time.Second
 
-// showEvents turns the flow's events into customer screens (screen picks
-// each: payment.Event.Screen, or the vending bridge's), counts finished
-// sales, and replaces the idle screen with what health says while the kiosk
-// cannot take a payment (starting, offline, out of order).
-func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, screen func(payment.Event) (display.Screen, bool),
-	lang display.Lang, m *metrics.Metrics, h *health) error {
+// DefaultReceiptFor is how long a receipt's QR code stays on the customer
+// display unless a new sale or refund starts: the customer has to take out
+// a phone, open the camera or the tax service's app and aim it, which
+// takes 10–20 s; 30 s leaves room for a second try, while the next customer
+// replaces it at once by scanning.
+const DefaultReceiptFor = 30 * time.Second
+
+type screenOptions struct {
+	lang       display.Lang
+	receiptFor time.Duration // DefaultReceiptFor when 0
+	// screen picks each event's screen: payment.Event.Screen when nil, the
+	// vending bridge's with a vending machine.
+	screen func(payment.Event) (display.Screen, bool)
+}
+
+// showEvents turns the flow's events into customer screens, counts finished
+// sales, and replaces the idle screen with what
+// health says while the kiosk cannot take a payment (starting, offline,
+// out of order). A receipt stays over the end of its sale and the idle
+// screen for receiptFor; whatever starts next replaces it.
+func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, opts screenOptions, m *metrics.Metrics,
+	h *health) error {
+	if opts.receiptFor <= 0 {
+		opts.receiptFor = DefaultReceiptFor
+	}
+	if opts.screen == nil {
+		opts.screen = payment.Event.Screen
+	}
 	events, stop := flow.Subscribe()
 	defer stop()
 	healthChanged := make(chan struct{}, 1)
@@ -112,11 +134,17 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, sc
 	h.mu.Unlock()
 
 	base := display.Screen{State: flow.Snapshot().State.Display()}
-	var transient *display.Screen
+	var transient, receipt *display.Screen
+	between := true // no sale or refund in progress: a receipt may show
 	revert := time.NewTimer(time.Hour)
 	revert.Stop()
+	receiptEnd := time.NewTimer(time.Hour)
+	receiptEnd.Stop()
 	show := func() {
 		s := base
+		if receipt != nil {
+			s = *receipt
+		}
 		if transient != nil {
 			s = *transient
 		}
@@ -125,7 +153,7 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, sc
 				s = display.Screen{State: st}
 			}
 		}
-		s.Lang = lang
+		s.Lang = opts.lang
 		out.Show(s)
 	}
 	show()
@@ -146,6 +174,9 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, sc
 		case <-revert.C:
 			transient = nil
 			show()
+		case <-receiptEnd.C:
+			receipt = nil
+			show()
 		case ev, ok := <-events:
 			if !ok {
 				return nil
@@ -156,19 +187,33 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, sc
 				if ev.State.Terminal() {
 					m.Sales.WithLabelValues(ev.State.String()).Inc()
 				}
+				between = ev.State == payment.Idle || ev.State.Terminal()
+			case payment.KindRefund:
+				between = ev.Refund != nil && ev.Refund.Done
 			case payment.KindDuplicate, payment.KindBadCode, payment.KindBusy:
 				m.ScansDropped.WithLabelValues(ev.Kind.String()).Inc()
 			}
-			s, ok := screen(ev)
+			s, ok := opts.screen(ev)
 			if !ok {
 				continue
 			}
-			if s.State == display.Busy || s.State == display.BadCode {
+			switch {
+			case s.State == display.Busy || s.State == display.BadCode:
 				transient = &s
 				revert.Reset(transientFor)
-			} else {
+			case s.State == display.Receipt:
+				if !between {
+					continue // a late receipt must not hide the next customer's sale
+				}
+				receipt = &s
+				receiptEnd.Reset(opts.receiptFor)
+			default:
 				base, transient = s, nil
 				revert.Stop()
+				if !between {
+					receipt = nil
+					receiptEnd.Stop()
+				}
 			}
 			show()
 		}

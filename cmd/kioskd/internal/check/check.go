@@ -172,6 +172,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 		} else {
 			r.fail("service.url", "not tried: fix the certificate problems above first")
 		}
+		fiscalProvider(ctx, r, cfg, opts)
 	}
 	drivers(r, cfg, opts)
 	if !opts.SkipDevices {

@@ -1,14 +1,20 @@
 package config
 
 import (
+	"fmt"
+	"path/filepath"
 	"slices"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 // Defaults applied by Parse when a key is absent. They are exported so that
@@ -51,6 +57,10 @@ type Config struct {
 	// Retention is how long finished sales stay in the journal.
 	Retention time.Duration
 	Metrics   Metrics
+	// Fiscal is the fiscal: section: who issues the sales' fiscal receipts
+	// (Driver is the provider: none, atol, atol-online). Settings is
+	// fiscal.None{} when the section is absent.
+	Fiscal settings.Entry[fiscal.Settings]
 }
 
 // Kassa identifies this terminal to the service and says how a sale gets its
@@ -102,6 +112,22 @@ func (c *Config) ScannerConfigs() []scanner.Config { return slices.Clone(c.Scann
 
 // DisplayConfigs returns the display entries in file order.
 func (c *Config) DisplayConfigs() []display.Config { return slices.Clone(c.Displays) }
+
+// Receipts opens the fiscal provider and returns the payment flow's
+// receipt settings; with provider none, the zero value (the host sends the
+// fiscal data). It reads the provider's secret files and makes no call.
+func (c *Config) Receipts(log *zap.Logger) (payment.Receipts, error) {
+	p, err := c.Fiscal.Settings.Open(filepath.Dir(c.File), log)
+	if err != nil {
+		return payment.Receipts{}, fmt.Errorf("config: fiscal (provider %s): %w", c.Fiscal.Driver, err)
+	}
+	if p == nil {
+		return payment.Receipts{}, nil
+	}
+	rs := c.Fiscal.Settings.Receipt()
+	return payment.Receipts{Provider: p, Taxation: rs.Taxation, VAT: rs.VAT, Object: rs.Object, Item: rs.Item,
+		MachineNumber: rs.MachineNumber, Place: rs.Place, Address: rs.Address, ShiftMargin: rs.ShiftMargin, Wait: rs.Wait}, nil
+}
 
 // SmartPayConfig returns the Smart Pay client settings. timeouts.call is
 // not among them: it is the flow's deadline of a whole call (retries

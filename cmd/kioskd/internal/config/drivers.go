@@ -8,6 +8,8 @@ import (
 	_ "github.com/kioskd/kioskd/display/term"
 	_ "github.com/kioskd/kioskd/display/vfd"
 	_ "github.com/kioskd/kioskd/display/web"
+	_ "github.com/kioskd/kioskd/payment/fiscal/atol"
+	_ "github.com/kioskd/kioskd/payment/fiscal/atolonline"
 	_ "github.com/kioskd/kioskd/payment/vending/qibixx"
 	_ "github.com/kioskd/kioskd/scanner/hid"
 	_ "github.com/kioskd/kioskd/scanner/serial"

@@ -12,6 +12,7 @@ import (
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/display/logdisplay"
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
@@ -77,6 +78,7 @@ func parse(name string, data []byte, devicesOnly bool) (*Config, error) {
 		DuplicateWindow: payment.DefaultDuplicateWindow,
 		Retention:       payment.DefaultRetention,
 		Metrics:         Metrics{Enabled: true},
+		Fiscal:          settings.Entry[fiscal.Settings]{Driver: "none", Name: "none", Settings: fiscal.None{}},
 	}
 	var d settings.Decoder
 	if body := document(&d, data); body != nil {

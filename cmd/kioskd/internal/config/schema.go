@@ -6,6 +6,7 @@ import (
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/logging"
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/settings"
@@ -33,6 +34,7 @@ func (c *file) Fields() []settings.Field {
 		settings.Duration("duplicate_window", &c.DuplicateWindow),
 		settings.Duration("retention", &c.Retention),
 		settings.Sub("metrics", &c.Metrics),
+		settings.One("fiscal", fiscal.Providers, &c.Fiscal),
 	}
 }
 

@@ -1,9 +1,11 @@
 // Package demo is kioskd's embedded default: with no devices.yaml it runs the
-// Smart Pay simulator in-process (real mTLS on loopback), a virtual serial
-// scanner (two joined ptys) and the terminal display, at a fixed demo price,
-// so one command shows the whole flow on a machine without hardware. The
-// vending demo adds an emulated vending machine with a Qibixx MDB adapter on
-// a pty (package vmcsim), driven from the same terminal.
+// Smart Pay simulator in-process (real mTLS on loopback), the ATOL
+// web-server simulator as its ККТ, a virtual serial scanner (two joined
+// ptys) and the terminal display, at a fixed demo price, so one command
+// shows the whole flow, the receipt's QR code included, on a machine
+// without hardware. The vending demo adds an emulated vending machine with a
+// Qibixx MDB adapter on a pty (package vmcsim), driven from the same
+// terminal.
 package demo
 
 import (
@@ -90,10 +92,17 @@ func Run(ctx context.Context, opts Options) error {
 		api.Close()
 		return fmt.Errorf("demo: %w", err)
 	}
+	kkt, err := startKKT(log.Named("kkt"))
+	if err != nil {
+		api.Close()
+		admin.Close()
+		return err
+	}
 	vs, err := vscanner.Open()
 	if err != nil {
 		api.Close()
 		admin.Close()
+		kkt.ln.Close()
 		return err
 	}
 
@@ -103,12 +112,13 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	var cfg *config.Config
 	if err == nil {
-		yaml := demoConfig(opts.Dir, run, api.Addr().String(), vs.Device, opts.Language, machine)
+		yaml := demoConfig(opts.Dir, run, api.Addr().String(), vs.Device, opts.Language, machine) + kkt.yaml("Демо-товар")
 		cfg, err = config.Parse(filepath.Join(run, "devices.yaml"), []byte(yaml))
 	}
 	if err != nil {
 		api.Close()
 		admin.Close()
+		kkt.ln.Close()
 		vs.Close()
 		return fmt.Errorf("demo: built-in configuration: %w", err)
 	}
@@ -129,6 +139,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	goRun(func() error { return srv.Serve(ctx, api) })
 	goRun(func() error { return agent.Serve(ctx, admin, srv.AdminHandler()) })
+	goRun(func() error { return kkt.serve(ctx) })
 	ready := make(chan struct{})
 	if machine != nil {
 		commands := driveMachine(ctx, machine, vs, ready, opts.Stdout, goRun)
@@ -137,7 +148,7 @@ func Run(ctx context.Context, opts Options) error {
 	goRun(func() error { return vs.Run(ctx, opts.Stdin) })
 	goRun(func() error {
 		return agent.Run(ctx, cfg, log, agent.Options{Ready: func() {
-			banner(opts.Stdout, opts.Dir, vs.Input, "http://"+admin.Addr().String(), logPath, srv, machine)
+			banner(opts.Stdout, opts.Dir, vs.Input, "http://"+admin.Addr().String(), logPath, srv, kkt.state(), machine)
 			close(ready)
 		}})
 	})
@@ -187,7 +198,7 @@ displays:
 
 // banner tells the person at the terminal how to pay, with a fresh QR; with
 // a vending machine, how to pick a product first.
-func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server, machine *vmcsim.Machine) {
+func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server, kktState string, machine *vmcsim.Machine) {
 	payload, err := srv.QR("demo-user")
 	if err != nil {
 		fmt.Fprintf(w, "demo: cannot make a QR: %v\n", err)
@@ -197,19 +208,20 @@ func banner(w io.Writer, dir, input, admin, logPath string, srv *sim.Server, mac
 	var b strings.Builder
 	if machine != nil {
 		fmt.Fprintf(&b, "\nkioskd vending demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display,\n")
-		fmt.Fprintf(&b, "and a vending machine with a Qibixx MDB adapter on a pty (%s).\n\n", machine.Link())
+		fmt.Fprintf(&b, "ATOL web-server simulator as the ККТ, and a vending machine with a Qibixx MDB adapter on a pty (%s).\n\n", machine.Link())
 		fmt.Fprintf(&b, "1. Pick a product from the machine's list below: type its number and press Enter.\n")
 		fmt.Fprintf(&b, "2. Pay for it with the QR below: the payment approves the vend, the vend's success settles it.\n")
 		fmt.Fprintf(&b, "Machine commands: cancel; dispense fail (the next vend fails: the payment is reversed); help.\n\n")
 	} else {
-		fmt.Fprintf(&b, "\nkioskd demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display.\n")
+		fmt.Fprintf(&b, "\nkioskd demo: Smart Pay simulator on loopback (mTLS), virtual serial scanner, terminal display,\n")
+		fmt.Fprintf(&b, "ATOL web-server simulator as the ККТ: each sale ends with its fiscal receipt's QR code on the display.\n")
 		fmt.Fprintf(&b, "Price: %d,%02d ₽ (fixed), hand-over automatic.\n\n", Price/100, Price%100)
 	}
 	fmt.Fprintf(&b, "Scan a QR code, i.e. write its payload into the virtual scanner:\n")
 	fmt.Fprintf(&b, "  echo \"$(go run ./cmd/smartpay-sim qr -dir %s)\" > %s\n", dir, input)
 	fmt.Fprintf(&b, "or paste a payload here and press Enter. A fresh one, valid for 5 minutes:\n\n%s\n\n", payload)
 	b.WriteString(art)
-	fmt.Fprintf(&b, "\nsimulator state: curl %s/sim/state    log: %s    stop: Ctrl-C\n\n", admin, logPath)
+	fmt.Fprintf(&b, "\nsimulator state: curl %s/sim/state    receipts: curl %s\nlog: %s    stop: Ctrl-C\n\n", admin, kktState, logPath)
 	io.WriteString(w, b.String()) //nolint:errcheck // the terminal is gone if this fails
 }
 

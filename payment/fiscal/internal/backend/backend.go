@@ -38,9 +38,9 @@ type Caller struct {
 // (the ATOL web server, the simulators): credentials and receipts cross a
 // network only over https.
 func NewCaller(provider, rawURL string, timeout time.Duration) (*Caller, string, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, "", fmt.Errorf("%s: URL %q: want http(s)://host:port/path", provider, rawURL)
+	u, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s: %w", provider, err)
 	}
 	tr := &http.Transport{
 		Proxy:                  http.ProxyFromEnvironment,
@@ -51,14 +51,32 @@ func NewCaller(provider, rawURL string, timeout time.Duration) (*Caller, string,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	if u.Scheme == "http" {
-		if !loopback(u.Hostname()) {
-			return nil, "", fmt.Errorf("%s: URL %q: plain http only to a loopback address; use https", provider, rawURL)
-		}
 		tr.Proxy = nil // a local device: no proxy from the environment
 	}
 	c := &Caller{provider: provider, timeout: timeout, hc: &http.Client{Transport: tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 	return c, strings.TrimRight(u.String(), "/"), nil
+}
+
+// ParseURL checks a backend's base URL: http(s) with a host, and plain
+// http only to a loopback host (the ATOL web server, the simulators):
+// credentials and receipts cross a network only over https. The
+// configuration checks it with the same rule.
+func ParseURL(rawURL string) (*url.URL, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, fmt.Errorf("URL %q: want http(s)://host:port/path", rawURL)
+	}
+	if u.Scheme == "http" && !loopback(u.Hostname()) {
+		return nil, fmt.Errorf("URL %q: plain http only to a loopback address; use https", rawURL)
+	}
+	return u, nil
+}
+
+// CheckURL is ParseURL for a settings field.
+func CheckURL(rawURL string) error {
+	_, err := ParseURL(rawURL)
+	return err
 }
 
 func loopback(host string) bool {
