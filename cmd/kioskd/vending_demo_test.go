@@ -58,6 +58,12 @@ func TestVendingDemo(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	// The vend's receipt (the demo's ККТ) shows; the next customer's
+	// selection replaces it at once.
+	waitFor(t, &out, regexp.MustCompile(`\[receipt\] [^\n]*120,00 ₽`), 20*time.Second)
+	io.WriteString(stdin, "11\n")
+	waitFor(t, &out, regexp.MustCompile(`\[selected\] Вода 0,5 л \| 80,00 ₽`), 10*time.Second)
+
 	cancel()
 	select {
 	case <-exited:

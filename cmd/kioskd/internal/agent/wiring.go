@@ -190,6 +190,8 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, op
 				between = ev.State == payment.Idle || ev.State.Terminal()
 			case payment.KindRefund:
 				between = ev.Refund != nil && ev.Refund.Done
+			case payment.KindAmount: // only while no sale runs: a price set is the next sale's start
+				between = ev.Amount == 0
 			case payment.KindDuplicate, payment.KindBadCode, payment.KindBusy:
 				m.ScansDropped.WithLabelValues(ev.Kind.String()).Inc()
 			}
