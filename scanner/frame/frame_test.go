@@ -282,3 +282,17 @@ func TestFramerIdentifiers(t *testing.T) {
 		}
 	}
 }
+
+func TestUndoECI(t *testing.T) {
+	for _, c := range []struct{ aim, in, want string }{
+		{"]Q2", `\000026{"a":"\\\\"}`, `{"a":"\\"}`},
+		{"", `\000026{"a":"\\\\"}`, `{"a":"\\"}`}, // the designator before an object says it
+		{"]Q1", `{"a":"\\\\"}`, `{"a":"\\\\"}`},
+		{"", `\000026abc\\`, `\000026abc\\`}, // without the AIM id, only before an object
+		{"]Q6", `ab\12`, `ab\12`},
+	} {
+		if got := string(UndoECI(c.aim, []byte(c.in))); got != c.want {
+			t.Errorf("UndoECI(%q, %q) = %q, want %q", c.aim, c.in, got, c.want)
+		}
+	}
+}

@@ -256,3 +256,21 @@ func (d *eciDecoder) flush(out []byte) []byte {
 	d.n = 0
 	return out
 }
+
+// UndoECI is the Framer's ECI decoding for a payload that arrived whole
+// with its AIM id apart (a HID POS report): when aim announces the ECI
+// protocol, or a designator comes right before a JSON object, the escapes
+// are undone in place and the shorter payload returned. Otherwise data is
+// returned as it is.
+func UndoECI(aim string, data []byte) []byte {
+	lead := eciAt(data, 0) == matched && brace(data[eciHeld:]) == matched
+	if !lead && (len(aim) != 3 || !eciModifier(aim[1], aim[2])) {
+		return data
+	}
+	var d eciDecoder
+	out := data[:0] // never longer than what it has read
+	for _, c := range data {
+		out = d.feed(c, out)
+	}
+	return d.flush(out)
+}
