@@ -28,12 +28,14 @@ type book struct {
 	restarts int
 	twice    int            // host requests sent twice at once
 	ptyScans map[string]int // scans over the serial pty, by scanForm
+	apiScans map[string]int // scans with POST /v1/scan, by apiForm
 	injected int            // faults injected
 	forCalls int            // ...for this many calls in all
 }
 
 func newBook() *book {
-	return &book{kills: map[string]int{}, sales: map[string]*sale{}, obs: map[string]*observed{}, ptyScans: map[string]int{}}
+	return &book{kills: map[string]int{}, sales: map[string]*sale{}, obs: map[string]*observed{},
+		ptyScans: map[string]int{}, apiScans: map[string]int{}}
 }
 
 // sale is one sale as the host drove it.
@@ -323,7 +325,8 @@ func (b *book) summary(seed uint64, n int, st sim.State) string {
 	}
 	fmt.Fprintf(&w, "  faults injected %d (for up to %d calls), fired on %d calls: by kind %s; by method %s\n",
 		b.injected, b.forCalls, fired, joinCounts(byKind), joinCounts(byMethod))
-	fmt.Fprintf(&w, "  requests sent twice at once %d; scans over the serial pty %d (%s)\n", b.twice, sum(b.ptyScans), joinCounts(b.ptyScans))
+	fmt.Fprintf(&w, "  requests sent twice at once %d\n  scans over the serial pty %d: %s\n  scans with POST /v1/scan %d: %s\n",
+		b.twice, sum(b.ptyScans), joinCounts(b.ptyScans), sum(b.apiScans), joinCounts(b.apiScans))
 	ids, accepted, refused := map[string]bool{}, 0, 0
 	for _, rr := range b.refunds {
 		if rr.requestID != "" {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -36,27 +37,48 @@ type host struct {
 	retries  []func()  // host requests that got no answer, repeated once kioskd is back
 }
 
-// scanForm is how a serial scanner may frame a payload.
+// scanForm is how a payload may reach kioskd: what a scanner set-up puts
+// around it on the serial line, or what a QR generator put around it (sent
+// with POST /v1/scan as a host would).
 type scanForm struct {
 	name string
 	wrap func(payload string) []byte
 }
 
+// scanForms are the serial scanner's forms (scanner/frame strips them).
 var scanForms = []scanForm{
 	{"cr", func(p string) []byte { return []byte(p + "\r") }},
 	{"crlf", func(p string) []byte { return []byte(p + "\r\n") }},
 	{"bare", func(p string) []byte { return []byte(p) }}, // the closing brace ends it
 	{"aim_cr", func(p string) []byte { return []byte("]Q1" + p + "\r") }},
 	{"stx_etx", func(p string) []byte { return []byte("\x02" + p + "\x03") }},
-	{"pretty_crlf", func(p string) []byte { return append(indent(p), '\r', '\n') }},
+	{"tab", func(p string) []byte { return []byte(p + "\t") }},
+	{"pretty_crlf", func(p string) []byte { return append(indent(p, "\r\n"), '\r', '\n') }},
+	{"honeywell_code_id", func(p string) []byte { return []byte("s" + p + "\r") }},
+	{"newland_code_id_aim", func(p string) []byte { return []byte("Q]Q1" + p + "\r\n") }},
+	{"zebra_code_id", func(p string) []byte { return []byte("P01" + p + "\r") }},
+	{"datalogic_label_ids", func(p string) []byte { return []byte("QR" + p + "QR\r") }},
+	{"custom_suffix", func(p string) []byte { return []byte(p + "#END\r") }},
+	{"aim_eci", func(p string) []byte { return []byte("]Q2\\000026" + strings.ReplaceAll(p, `\`, `\\`) + "\r") }},
+	{"bom_pretty", func(p string) []byte { return append([]byte("\uFEFF"), append(indent(p, "\n"), '\r')...) }},
 }
 
-func indent(p string) []byte {
+// apiForms are a generator's forms (smartpay.ParseQR reads them).
+var apiForms = []scanForm{
+	{"bare", func(p string) []byte { return []byte(p) }},
+	{"bom", func(p string) []byte { return []byte("\uFEFF" + p) }},
+	{"pretty", func(p string) []byte { return indent(p, "\n") }},
+	{"escaped_slashes", func(p string) []byte { return []byte(strings.ReplaceAll(p, "/", `\/`)) }},
+	{"link_query", func(p string) []byte { return []byte("https://pay.example.ru/qr?v=1&data=" + url.QueryEscape(p)) }},
+	{"link_fragment", func(p string) []byte { return []byte("kdpay://pay#" + url.PathEscape(p)) }},
+}
+
+func indent(p, newline string) []byte {
 	var b bytes.Buffer
 	if err := json.Indent(&b, []byte(p), "", "  "); err != nil {
 		panic(err)
 	}
-	return bytes.ReplaceAll(b.Bytes(), []byte("\n"), []byte("\r\n"))
+	return bytes.ReplaceAll(b.Bytes(), []byte("\n"), []byte(newline))
 }
 
 // sale runs one sale by its plan. Whatever happens, it returns with the
@@ -220,7 +242,9 @@ func (h *host) scan(p plan, step int, qr string) error {
 			return h.pty.write(f.wrap(qr))
 		}
 	}
-	body, _ := json.Marshal(map[string]string{"data": qr})
+	f := apiForms[p.apiForm]
+	h.book.apiScans[f.name]++
+	body, _ := json.Marshal(map[string]string{"data": string(f.wrap(qr))})
 	_, err := h.send(p, step, request{method: "POST", path: "/v1/scan", body: string(body)})
 	return err
 }

@@ -202,13 +202,20 @@ func (k *kioskd) stop() error {
 	return nil
 }
 
-// down reports whether the process has ended, and whether the test killed it.
+// down reports whether the process has ended, and whether the test killed
+// it. A kill the test has begun counts as ended: the host sees its
+// connections fail before the process is reaped.
 func (k *kioskd) down() (ended, byTest bool) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
+	exited, killed := k.exited, k.killed
+	k.mu.Unlock()
+	if killed {
+		<-exited
+		return true, true
+	}
 	select {
-	case <-k.exited:
-		return true, k.killed
+	case <-exited:
+		return true, false
 	default:
 		return false, false
 	}

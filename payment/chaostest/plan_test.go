@@ -93,6 +93,7 @@ type plan struct {
 	amountFirst bool           // the host sends the amount before the scan
 	viaPTY      bool           // the scan comes over the serial scanner, not POST /v1/scan
 	scanForm    int            // index into scanForms for a serial scan
+	apiForm     int            // index into apiForms for POST /v1/scan
 	tcp         bool           // host requests over loopback TCP with the token
 	twice       [numSteps]bool // the step's host request is sent twice at once
 	faults      [numSteps][]sim.Fault
@@ -128,6 +129,7 @@ func newPlan(seed uint64, i int) plan {
 	p.amountFirst = r.IntN(10) < 3 && p.kind != kindReplaced
 	p.viaPTY = r.IntN(10) < 3
 	p.scanForm = r.IntN(len(scanForms))
+	p.apiForm = r.IntN(len(apiForms))
 	p.tcp = r.IntN(10) < 3
 	for s := range numSteps {
 		p.twice[s] = r.IntN(100) < 15
