@@ -1,24 +1,22 @@
 package chaostest
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/internal/simenv"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
@@ -160,44 +158,16 @@ func (h *host) refundInfos() map[string]payment.RefundInfo {
 	return out
 }
 
-// pathMethods names the simulator's methods by path, for the kill middleware.
-var pathMethods = map[string]string{
-	sp.PathCommit: sim.MethodCommit, sp.PathRelease: sim.MethodRelease, sp.PathStatus: sim.MethodStatus,
-	sp.PathKassaStatus: sim.MethodKassaStatus, sp.PathFiscalV1: sim.MethodFiscalV1, sp.PathFiscalV2: sim.MethodFiscalV2,
-	sp.PathRefund: sim.MethodRefund, sp.PathRefundStatus: sim.MethodRefundStatus,
-	sp.PathRefundKassaStatus: sim.MethodRefundKassaStatus,
-}
-
 func keyFiles() (ca, cert, key string) { return sim.KassaFiles(keyDir, 1) }
 
 // startSimulator serves the simulator's kassa API over mTLS on loopback
 // and its admin API over plain HTTP, until the test ends.
 func startSimulator(t testing.TB, b *book) *simulator {
 	s := &simulator{book: b}
-	srv, err := sim.New(sim.Config{Dir: keyDir, SuccessDelay: 30 * time.Millisecond, Middleware: s.middleware}, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := srv.Serve(ctx, ln); err != nil {
-			t.Errorf("simulator: %v", err)
-		}
-	}()
-	admin := httptest.NewServer(srv.AdminHandler())
-	t.Cleanup(func() {
-		admin.Close()
-		cancel()
-		wg.Wait()
-	})
-	s.srv, s.url, s.adminURL = srv, "https://"+ln.Addr().String(), admin.URL
+	s.srv, s.url = simenv.Serve(t, sim.Config{Dir: keyDir, SuccessDelay: 30 * time.Millisecond, Middleware: s.middleware}, zap.NewNop())
+	admin := httptest.NewServer(s.srv.AdminHandler())
+	t.Cleanup(admin.Close)
+	s.adminURL = admin.URL
 	return s
 }
 

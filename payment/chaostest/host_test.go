@@ -602,7 +602,7 @@ func (s *simulator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		k := s.armed
-		hit := k != nil && pathMethods[r.URL.Path] == k.method
+		hit := k != nil && sim.MethodOf(r.URL.Path) == k.method
 		if hit {
 			s.armed = nil
 		}

@@ -28,6 +28,27 @@ type Env struct {
 // client with the kassa certificate it wrote. Both stop at t's cleanup.
 func Start(t testing.TB, cfg sim.Config, log *zap.Logger) *Env {
 	t.Helper()
+	srv, url := Serve(t, cfg, log)
+	ca, cert, key := sim.KassaFiles(cfg.Dir, 1)
+	ccfg := smartpay.Config{URL: url, CAFile: ca, CertFile: cert, KeyFile: key,
+		CallTimeout: 2 * time.Second, Retries: -1}
+	c, err := smartpay.NewClient(ccfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The client's keep-warm goroutine lives as long as cctx.
+	cctx, ccancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { ccancel(); c.Close() })
+	if err := c.Start(cctx); err != nil {
+		t.Fatal(err)
+	}
+	return &Env{Sim: srv, URL: ccfg.URL, ClientConfig: ccfg, Client: c}
+}
+
+// Serve serves a simulator with cfg on a loopback port over mTLS until t's
+// cleanup and returns it with its https:// URL.
+func Serve(t testing.TB, cfg sim.Config, log *zap.Logger) (*sim.Server, string) {
+	t.Helper()
 	srv, err := sim.New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
@@ -46,21 +67,7 @@ func Start(t testing.TB, cfg sim.Config, log *zap.Logger) *Env {
 		}
 	}()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-
-	ca, cert, key := sim.KassaFiles(cfg.Dir, 1)
-	ccfg := smartpay.Config{URL: "https://" + ln.Addr().String(), CAFile: ca, CertFile: cert, KeyFile: key,
-		CallTimeout: 2 * time.Second, Retries: -1}
-	c, err := smartpay.NewClient(ccfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The client's keep-warm goroutine lives as long as cctx.
-	cctx, ccancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { ccancel(); c.Close() })
-	if err := c.Start(cctx); err != nil {
-		t.Fatal(err)
-	}
-	return &Env{Sim: srv, URL: ccfg.URL, ClientConfig: ccfg, Client: c}
+	return srv, "https://" + ln.Addr().String()
 }
 
 // QR returns a fresh payment QR of user.

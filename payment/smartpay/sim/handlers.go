@@ -118,6 +118,10 @@ var routes = map[string]route{
 	sp.PathErrorAnswers:      {http.MethodGet, MethodErrorAnswers, true, (*Server).errorAnswers},
 }
 
+// MethodOf names the method served at path (a smartpay.Path*), or "" when
+// none is, for middleware that acts on one method.
+func MethodOf(path string) string { return routes[path].name }
+
 // Handler returns the kassa API handler. It expects requests over mTLS (the
 // kassa id is the client certificate's CN); Serve provides that.
 func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }

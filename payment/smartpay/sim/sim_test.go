@@ -182,3 +182,12 @@ func BenchmarkOpenQR(b *testing.B) {
 		}
 	}
 }
+
+func TestMethodOf(t *testing.T) {
+	if m := MethodOf(smartpay.PathRefundKassaStatus); m != MethodRefundKassaStatus {
+		t.Errorf("MethodOf(refund kassa status) = %q", m)
+	}
+	if m := MethodOf("/v1/nope"); m != "" {
+		t.Errorf("MethodOf(unknown) = %q", m)
+	}
+}
