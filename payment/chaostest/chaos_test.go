@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,24 +36,9 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("chaos: seed %d, %d sales; replay: go test ./payment/chaostest -run Chaos -v -chaos.seed=%d -chaos.sales=%d",
 		seed, sales, seed, sales)
-	dir := t.TempDir()
-	if *flagKeep {
-		var err error
-		if dir, err = os.MkdirTemp("", "kioskd-chaos"); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("chaos: work directory %s (kioskd.log, journal.db)", dir)
-	}
-
-	b := newBook()
-	s := startSimulator(t, b)
-	scanner := newPTYScanner(t, dir)
-	k := newKioskd(t, dir, s.url, scanner.link)
-	s.k = k
-	if err := k.start(); err != nil {
-		t.Fatalf("%v; log:\n%s", err, k.logTail(6000))
-	}
-	h := &host{t: t, k: k, s: s, pty: scanner, seed: seed, book: b}
+	h := newHarness(t)
+	h.seed = seed
+	b, k, s := h.book, h.k, h.s
 	started := time.Now()
 	for i := range sales {
 		h.sale(newPlan(seed, i))
@@ -78,6 +64,38 @@ func TestChaos(t *testing.T) {
 		}
 		t.Errorf("%d violations; replay with -chaos.seed=%d -chaos.sales=%d (kill timing may differ)", len(b.violations), seed, sales)
 	}
+}
+
+// newHarness starts the simulator, the pty scanner and kioskd (in a temp
+// dir, or one kept with -chaos.keep) and returns the host that drives them.
+func newHarness(t *testing.T) *host {
+	dir := t.TempDir()
+	if *flagKeep {
+		var err error
+		if dir, err = os.MkdirTemp("", "kioskd-chaos"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("chaos: work directory %s (kioskd.log, journal.db)", dir)
+	}
+	b := newBook()
+	s := startSimulator(t, b)
+	scanner := newPTYScanner(t, dir)
+	k := newKioskd(t, dir, s.url, scanner.link)
+	s.k = k
+	if err := k.start(); err != nil {
+		t.Fatalf("%v; log:\n%s", err, k.logTail(6000))
+	}
+	return &host{t: t, k: k, s: s, pty: scanner, book: b}
+}
+
+// mustWait waits for one of the states or fails the test.
+func (h *host) mustWait(t *testing.T, want ...payment.State) payment.Status {
+	t.Helper()
+	st, err := h.wait(fmt.Sprint(want), func(st payment.Status) bool { return slices.Contains(want, st.State) })
+	if err != nil {
+		t.Fatalf("%v; log:\n%s", err, h.k.logTail(6000))
+	}
+	return st
 }
 
 // settle clears the faults and waits until kioskd and the service agree

@@ -249,6 +249,7 @@ type request struct {
 	method, path, body string
 	tcp                bool              // over TCP with the token, else the unix socket
 	header             map[string]string // extra headers (Idempotency-Key)
+	idempotent         bool              // a copy sent at the same time must get the same answer
 }
 
 // do sends r. wrote, when set, is called once the request is written: the
