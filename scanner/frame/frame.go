@@ -292,10 +292,10 @@ func (f *Framer) takeLead(l lead, s Sink) {
 	if l.kind == leadJSON {
 		f.afterJSON = false // the next object, not a suffix
 	}
-	var tail [maxLead]byte
-	n := copy(tail[:], f.buf[l.skip:])
+	var held [maxLead]byte // the lead-in's grammar bounds what is read before it is decided
+	tail := append(held[:0], f.buf[l.skip:]...)
 	f.buf = f.buf[:l.skip]
-	for _, c := range tail[:n] {
+	for _, c := range tail {
 		if f.state != inFrame {
 			return // the JSON object ended (or the frame was too long)
 		}

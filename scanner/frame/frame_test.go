@@ -103,6 +103,9 @@ func TestFramerRecorded(t *testing.T) {
 		{name: "eci escape cut short", reads: []chunk{{0, "]Q2ab\\12\r"}}, want: []string{`ab\12`}, starts: 1},
 		{name: "no eci without the modifier", reads: []chunk{{0, "]Q1a\\\\b\r"}}, want: []string{`a\\b`}, starts: 1},
 		{name: "bom and pretty json", reads: []chunk{{0, "\xEF\xBB\xBF{\r\n  \"a\": 1\r\n}\r\n"}}, want: []string{"\xEF\xBB\xBF{  \"a\": 1}"}, by: []Reason{ByJSON}, starts: 1},
+		{name: "longest lead-in", reads: []chunk{{0, "]Q1P01\\000026" + strings.Repeat(" ", maxPad) + "{}"}}, want: []string{strings.Repeat(" ", maxPad) + "{}"}, by: []Reason{ByJSON}, starts: 1},
+		{name: "longest lead-in that is not one", reads: []chunk{{0, "]Q1P01\\000026" + strings.Repeat(" ", maxPad) + "x\r"}}, want: []string{"P01\\000026" + strings.Repeat(" ", maxPad) + "x"}, starts: 1},
+		{name: "too many spaces for a lead-in", reads: []chunk{{0, "s" + strings.Repeat(" ", maxPad+1) + "{}\r"}}, want: []string{"s" + strings.Repeat(" ", maxPad+1) + "{}"}, starts: 1},
 		{name: "spaces before json", reads: []chunk{{0, "  {\"a\":\r\n1}\r"}}, want: []string{`  {"a":1}`}, by: []Reason{ByJSON}, starts: 1},
 	}
 	for _, c := range cases {

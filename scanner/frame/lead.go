@@ -136,16 +136,16 @@ func jsonLead(b []byte, i, aim int, code string, eci bool) (lead, verdict) {
 	return lead{}, best
 }
 
-// brace matches optional spaces and UTF-8 BOMs (a generator's, left in
-// the payload for the QR parser) and then "{".
+// brace matches up to maxPad bytes of spaces and UTF-8 BOMs (a
+// generator's, left in the payload for the QR parser) and then "{".
 func brace(b []byte) verdict {
-	for i := 0; i <= maxPad && i < len(b); {
+	for i := 0; i < len(b); {
 		switch {
 		case b[i] == '{':
 			return matched
-		case b[i] == ' ':
+		case b[i] == ' ' && i < maxPad:
 			i++
-		case b[i] == 0xEF:
+		case b[i] == 0xEF && i+3 <= maxPad:
 			if v := prefix(b[i:], "\xEF\xBB\xBF"); v != matched {
 				return v
 			}
@@ -153,14 +153,8 @@ func brace(b []byte) verdict {
 		default:
 			return noMatch
 		}
-		if i == len(b) {
-			return needMore
-		}
 	}
-	if len(b) == 0 {
-		return needMore
-	}
-	return noMatch
+	return needMore
 }
 
 // prefix matches b against p: b starts with p, or b is a start of p.
