@@ -436,14 +436,18 @@ func (h *host) send(p plan, step int, r request) ([]answer, error) {
 // knownBug names the reported flow bug (repro_test.go) that explains the
 // answers to r, or "".
 func knownBug(r request, as []answer) string {
-	if r.path != "/v1/sale" || len(as) != 2 || !as[0].ok || !as[1].ok {
+	if len(as) != 2 || !as[0].ok || !as[1].ok {
 		return ""
 	}
 	for i, a := range as {
 		other := as[1-i]
-		if a.code == http.StatusOK && other.code == http.StatusConflict &&
-			!bytes.Contains(other.body, []byte("waiting_amount")) && !bytes.Contains(other.body, []byte("committing")) {
+		switch {
+		case r.path == "/v1/sale" && a.code == http.StatusOK && other.code == http.StatusConflict &&
+			!bytes.Contains(other.body, []byte("waiting_amount")) && !bytes.Contains(other.body, []byte("committing")):
 			return bugRepeatedAmount
+		case r.path == "/v1/refunds" && a.code == http.StatusUnprocessableEntity && other.code == http.StatusAccepted &&
+			bytes.Contains(other.body, []byte(`"phase":"requesting"`)):
+			return bugConcurrentRefund
 		}
 	}
 	return ""
