@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/journal"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
@@ -215,9 +216,9 @@ func (b *book) checkRefunds(st sim.State, infos map[string]payment.RefundInfo) {
 			switch {
 			case !ok || !info.Done:
 				b.violation("refund %s not done after settling: %+v", id, info)
-			case info.Outcome == string(sp.RefundSuccess) && (!atService || sr.Status != sp.RefundSuccess || !sr.Confirmed):
+			case info.Outcome == journal.RefundSucceeded && (!atService || sr.Status != sp.RefundSuccess || !sr.Confirmed):
 				b.violation("refund %s reported succeeded but the service has %+v", id, sr)
-			case info.Outcome != string(sp.RefundSuccess) && atService && sr.Status == sp.RefundSuccess:
+			case info.Outcome != journal.RefundSucceeded && atService && sr.Status == sp.RefundSuccess:
 				b.violation("refund %s reported %q but the service refunded it", id, info.Outcome)
 			}
 		}

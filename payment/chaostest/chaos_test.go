@@ -14,12 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 func TestChaos(t *testing.T) {
@@ -80,7 +78,7 @@ func newHarness(t *testing.T) *host {
 	b := newBook()
 	s := startSimulator(t, b)
 	scanner := newPTYScanner(t, dir)
-	k := newKioskd(t, dir, s.url, scanner.link)
+	k := newKioskd(t, dir, s.srv, scanner.link)
 	s.k = k
 	if err := k.start(); err != nil {
 		t.Fatalf("%v; log:\n%s", err, k.logTail(6000))
@@ -176,13 +174,11 @@ func (h *host) refundInfos() map[string]payment.RefundInfo {
 	return out
 }
 
-func keyFiles() (ca, cert, key string) { return sim.KassaFiles(keyDir, 1) }
-
 // startSimulator serves the simulator's kassa API over mTLS on loopback
 // and its admin API over plain HTTP, until the test ends.
 func startSimulator(t testing.TB, b *book) *simulator {
 	s := &simulator{book: b}
-	s.srv, s.url = simenv.Serve(t, sim.Config{Dir: keyDir, SuccessDelay: 30 * time.Millisecond, Middleware: s.middleware}, zap.NewNop())
+	s.srv = simtest.NewServer(t, sim.Config{SuccessDelay: 30 * time.Millisecond, Middleware: s.middleware})
 	admin := httptest.NewServer(s.srv.AdminHandler())
 	t.Cleanup(admin.Close)
 	s.adminURL = admin.URL

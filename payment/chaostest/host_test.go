@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	sp "github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // errKilled: kioskd died during the sale (it has been restarted); the
@@ -596,8 +597,7 @@ func receiptJSON(total int64) string {
 // simulator is the Smart Pay simulator in the test process, with the
 // admin API on loopback and the middleware that kills kioskd at a call.
 type simulator struct {
-	srv      *sim.Server
-	url      string // kassa API, mTLS
+	srv      *simtest.Server
 	adminURL string
 	k        *kioskd
 	book     *book
@@ -627,7 +627,7 @@ func (s *simulator) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		k := s.armed
-		hit := k != nil && sim.MethodOf(r.URL.Path) == k.method
+		hit := k != nil && sp.MethodOf(r.URL.Path) == k.method
 		if hit {
 			s.armed = nil
 		}

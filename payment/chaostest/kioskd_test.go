@@ -24,6 +24,7 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // Timeouts of kioskd under test: short, so that a sale the host abandoned
@@ -55,10 +56,10 @@ type kioskd struct {
 	starts int
 }
 
-// newKioskd writes the configuration: the simulator at simURL with kassa
-// 1's certificate, the journal and API in dir, a serial scanner on port and
-// the log display.
-func newKioskd(t testing.TB, dir, simURL, port string) *kioskd {
+// newKioskd writes the configuration: the simulator srv with kassa 1's
+// certificate, the journal and API in dir, a serial scanner on port and the
+// log display.
+func newKioskd(t testing.TB, dir string, srv *simtest.Server, port string) *kioskd {
 	t.Helper()
 	k := &kioskd{t: t, dir: dir, config: filepath.Join(dir, "devices.yaml"), logPath: filepath.Join(dir, "kioskd.log"),
 		sock: filepath.Join(dir, "api.sock"), tcpAddr: freeLoopbackAddr(t)}
@@ -69,16 +70,10 @@ func newKioskd(t testing.TB, dir, simURL, port string) *kioskd {
 	if err := os.WriteFile(tokenFile, []byte(k.token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ca, cert, key := keyFiles()
 	cfg := fmt.Sprintf(`kassa:
   id: chaos
   handover: host
-service:
-  url: %q
-  ca: %q
-  cert: %q
-  key: %q
-journal: %q
+%sjournal: %q
 api:
   socket: %q
   listen: %q
@@ -100,7 +95,7 @@ timeouts:
   handover: %s
   call: %s
 duplicate_window: %s
-`, simURL, ca, cert, key, filepath.Join(dir, "journal.db"), k.sock, k.tcpAddr, tokenFile, port,
+`, srv.ServiceYAML(), filepath.Join(dir, "journal.db"), k.sock, k.tcpAddr, tokenFile, port,
 		saleTimeouts, saleTimeouts, saleTimeouts, callTimeout, dupWindow)
 	if err := os.WriteFile(k.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -10,9 +10,6 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
-	"go.uber.org/zap"
-
-	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
 var (
@@ -21,11 +18,8 @@ var (
 	flagKeep  = flag.Bool("chaos.keep", false, "keep the work directory (journal, kioskd log) and print its path")
 )
 
-// Set up by TestMain.
-var (
-	kioskdBin string // the real kioskd, built once
-	keyDir    string // the simulator's key material, made once (RSA keys are slow)
-)
+// kioskdBin is the real kioskd, built once by TestMain.
+var kioskdBin string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -47,11 +41,6 @@ func runTests(m *testing.M) int {
 	build := exec.Command(goTool(), append(args, "github.com/kioskd/kioskd/cmd/kioskd")...)
 	if out, err := build.CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "chaostest: building kioskd: %v\n%s", err, out)
-		return 2
-	}
-	keyDir = filepath.Join(dir, "keys")
-	if _, err := sim.New(sim.Config{Dir: keyDir}, zap.NewNop()); err != nil {
-		fmt.Fprintln(os.Stderr, "chaostest:", err)
 		return 2
 	}
 	code := m.Run()

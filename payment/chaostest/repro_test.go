@@ -18,10 +18,11 @@ import (
 // bugRepeatedAmount: the same amount sent again for the current sale (a
 // host repeating a request whose answer it lost, or sending it twice at
 // once) is refused with 409 as soon as the sale has moved past
-// WaitingAmount, although payment.Flow.StartSale promises "the same amount
-// again succeeds (a host's retry)": StartSale honours the repeat only while
-// the sale is Committing or WaitingAmount. The chaos test counts these
-// answers under this name instead of failing on them.
+// WaitingAmount, although payment's sales.setAmount (sale_host.go)
+// promises "the same amount again succeeds (a host's retry)": it honours
+// the repeat only while the sale is unreleased (committing or waiting for
+// the amount). The chaos test counts these answers under this name instead
+// of failing on them.
 const bugRepeatedAmount = "bug: a repeated amount is refused once the sale is released"
 
 func TestReproRepeatedAmountAfterRelease(t *testing.T) {
@@ -51,9 +52,10 @@ func TestReproRepeatedAmountAfterRelease(t *testing.T) {
 // first waits for the service and gets its 422, the copy finds the journal
 // record still "requesting" and gets 202 at once. A host that kept only the
 // copy's answer believes a refund is under way until it polls
-// GET /v1/refunds/{id}. payment.Flow.RefundOnce answers a repeat from the
-// record as it stands instead of waiting for the first request's outcome
-// (or saying it is still in flight).
+// GET /v1/refunds/{id}. payment's refunds.request (refund.go, the
+// "existed" case) answers a repeat from the journal record as it stands
+// instead of waiting for the first request's outcome (or saying it is
+// still in flight).
 const bugConcurrentRefund = "bug: a refund's copy sent at once is accepted while the original is refused"
 
 func TestReproConcurrentRefundCopy(t *testing.T) {

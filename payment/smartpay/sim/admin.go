@@ -5,8 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sort"
 	"time"
+
+	sp "github.com/kioskd/kioskd/payment/smartpay"
 )
 
 // FaultKind is what an injected fault does to a call.
@@ -61,6 +62,13 @@ func (s *Server) InjectFault(f Fault) error {
 	return nil
 }
 
+// ClearFaults disarms every pending fault: the service is healthy again.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	clear(s.faults)
+	s.mu.Unlock()
+}
+
 func (s *Server) takeFaultLocked(method string) *Fault {
 	f := s.faults[method]
 	if f == nil {
@@ -75,44 +83,19 @@ func (s *Server) takeFaultLocked(method string) *Fault {
 	return &c
 }
 
-// ClearFaults disarms every pending fault and returns them (Count is what
-// was left of each), so a test can settle without faults and tell which
-// ones never fired.
-func (s *Server) ClearFaults() []Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Fault, 0, len(s.faults))
-	for _, f := range s.faults {
-		out = append(out, *f)
-	}
-	s.faults = map[string]*Fault{}
-	sort.Slice(out, func(i, j int) bool { return out[i].Method < out[j].Method })
-	return out
-}
-
 var methodNames = func() map[string]bool {
 	m := map[string]bool{}
-	for _, r := range routes {
-		m[r.name] = true
+	for path := range routes {
+		m[sp.MethodOf(path)] = true
 	}
 	return m
 }()
-
-// faultJSON is a Fault on the admin API; the delay is a Go duration.
-type faultJSON struct {
-	Method string    `json:"method"`
-	Count  int       `json:"count"`
-	Kind   FaultKind `json:"kind"`
-	Delay  string    `json:"delay,omitempty"`
-	Status int       `json:"status,omitempty"`
-	Code   int       `json:"code,omitempty"`
-}
 
 // AdminHandler serves the plain-HTTP admin API, meant for loopback only:
 //
 //	GET  /sim/state          State as JSON
 //	POST /sim/faults         {"method":"commit","count":1,"kind":"delay","delay":"2s","status":503,"code":1015}
-//	DELETE /sim/faults       disarm the pending faults; answers them as a list
+//	DELETE /sim/faults       disarm every pending fault
 //	POST /sim/qr?user=ID     a fresh QR payload (text/plain)
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -120,7 +103,14 @@ func (s *Server) AdminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, s.State())
 	})
 	mux.HandleFunc("POST /sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		var in faultJSON
+		var in struct {
+			Method string    `json:"method"`
+			Count  int       `json:"count"`
+			Kind   FaultKind `json:"kind"`
+			Delay  string    `json:"delay"`
+			Status int       `json:"status"`
+			Code   int       `json:"code"`
+		}
 		dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
@@ -143,15 +133,8 @@ func (s *Server) AdminHandler() http.Handler {
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("DELETE /sim/faults", func(w http.ResponseWriter, r *http.Request) {
-		pending := s.ClearFaults()
-		out := make([]faultJSON, len(pending))
-		for i, f := range pending {
-			out[i] = faultJSON{Method: f.Method, Count: f.Count, Kind: f.Kind, Status: f.Status, Code: f.Code}
-			if f.Delay > 0 {
-				out[i].Delay = f.Delay.String()
-			}
-		}
-		writeJSON(w, http.StatusOK, out)
+		s.ClearFaults()
+		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST /sim/qr", func(w http.ResponseWriter, r *http.Request) {
 		user := r.URL.Query().Get("user")
