@@ -32,7 +32,7 @@ func TestChaos(t *testing.T) {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	t.Logf("chaos: seed %d, %d sales; replay: go test ./payment/chaostest -run Chaos -v -chaos.seed=%d -chaos.sales=%d",
+	t.Logf("chaos: seed %d, %d sales; replay: go test -race ./payment/chaostest -run Chaos -v -timeout 60m -chaos.seed=%d -chaos.sales=%d",
 		seed, sales, seed, sales)
 	h := newHarness(t)
 	h.seed = seed
