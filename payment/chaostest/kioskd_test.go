@@ -95,7 +95,7 @@ timeouts:
   handover: %s
   call: %s
 duplicate_window: %s
-`, srv.ServiceYAML(), filepath.Join(dir, "journal.db"), k.sock, k.tcpAddr, tokenFile, port,
+`, srv.ServiceYAML(), k.journalPath(), k.sock, k.tcpAddr, tokenFile, port,
 		saleTimeouts, saleTimeouts, saleTimeouts, callTimeout, dupWindow)
 	if err := os.WriteFile(k.config, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -215,6 +215,8 @@ func (k *kioskd) down() (ended, byTest bool) {
 		return false, false
 	}
 }
+
+func (k *kioskd) journalPath() string { return filepath.Join(k.dir, "journal.db") }
 
 // logTail is the end of kioskd's log, for failure messages.
 func (k *kioskd) logTail(n int) string {
