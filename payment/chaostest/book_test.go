@@ -18,7 +18,6 @@ import (
 type book struct {
 	mu          sync.Mutex // kills are counted from the simulator's handlers and timers too
 	violations  []string
-	known       map[string]int // answers explained by a flow bug reproduced in repro_test.go
 	kills       map[string]int // by killPlan.String()
 	killsMissed int            // armed at a call that did not come during the sale
 
@@ -39,7 +38,7 @@ type book struct {
 }
 
 func newBook() *book {
-	return &book{kills: map[string]int{}, known: map[string]int{}, sales: map[string]*sale{}, obs: map[string]*observed{},
+	return &book{kills: map[string]int{}, sales: map[string]*sale{}, obs: map[string]*observed{},
 		ptyScans: map[string]int{}, apiScans: map[string]int{}}
 }
 
@@ -371,9 +370,6 @@ func (b *book) summary(seed uint64, n int, st sim.State) string {
 	}
 	fmt.Fprintf(&w, "  fiscal: %d records sent by the host (%d accepted), %d deliveries at the service; records delivered %s\n",
 		len(b.fiscal), acked, len(st.Fiscal), joinCounts(reps))
-	if len(b.known) > 0 {
-		fmt.Fprintf(&w, "  answers explained by known flow bugs (repro_test.go): %s\n", joinCounts(b.known))
-	}
 	fmt.Fprintf(&w, "  violations: %d", len(b.violations))
 	return w.String()
 }

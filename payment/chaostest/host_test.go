@@ -419,9 +419,7 @@ func (h *host) send(p plan, step int, r request) ([]answer, error) {
 	if err := h.checkAlive(); err != nil {
 		return out, err
 	}
-	if bug := knownBug(r, out); bug != "" {
-		h.book.known[bug]++
-	} else if r.idempotent && n == 2 && out[0].ok && out[1].ok && out[0].code != out[1].code {
+	if r.idempotent && n == 2 && out[0].ok && out[1].ok && out[0].code != out[1].code {
 		h.book.violation("sale %d: %s %s %s sent twice at once: answers differ: %s / %s", p.index, r.method, r.path, r.body, out[0], out[1])
 	}
 	for _, a := range out {
@@ -432,26 +430,6 @@ func (h *host) send(p plan, step int, r request) ([]answer, error) {
 		}
 	}
 	return out, nil
-}
-
-// knownBug names the reported flow bug (repro_test.go) that explains the
-// answers to r, or "".
-func knownBug(r request, as []answer) string {
-	if len(as) != 2 || !as[0].ok || !as[1].ok {
-		return ""
-	}
-	for i, a := range as {
-		other := as[1-i]
-		switch {
-		case r.path == "/v1/sale" && a.code == http.StatusOK && other.code == http.StatusConflict &&
-			!bytes.Contains(other.body, []byte("waiting_amount")) && !bytes.Contains(other.body, []byte("committing")):
-			return bugRepeatedAmount
-		case r.path == "/v1/refunds" && a.code == http.StatusUnprocessableEntity && other.code == http.StatusAccepted &&
-			bytes.Contains(other.body, []byte(`"phase":"requesting"`)):
-			return bugConcurrentRefund
-		}
-	}
-	return ""
 }
 
 func acked(as []answer) bool {

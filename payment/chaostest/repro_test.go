@@ -12,10 +12,9 @@ import (
 )
 
 // Flow bugs the chaos test found, each reproduced on its own through the
-// real kioskd and skipped until the flow is fixed (the flow is not this
-// package's to change).
+// real kioskd; fixed, they stay as regression tests.
 
-// bugRepeatedAmount: the same amount sent again for the current sale (a
+// The same amount sent again for the current sale (a
 // host repeating a request whose answer it lost, or sending it twice at
 // once) is refused with 409 as soon as the sale has moved past
 // WaitingAmount, although payment's sales.setAmount (sale_host.go)
@@ -23,10 +22,8 @@ import (
 // the repeat only while the sale is unreleased (committing or waiting for
 // the amount). The chaos test counts these answers under this name instead
 // of failing on them.
-const bugRepeatedAmount = "bug: a repeated amount is refused once the sale is released"
 
 func TestReproRepeatedAmountAfterRelease(t *testing.T) {
-	t.Skip(bugRepeatedAmount)
 	h := newHarness(t)
 	qr, err := h.s.qr("repro-amount")
 	if err != nil {
@@ -47,7 +44,7 @@ func TestReproRepeatedAmountAfterRelease(t *testing.T) {
 	}
 }
 
-// bugConcurrentRefund: two copies of one refund request (same idempotency
+// Two copies of one refund request (same idempotency
 // key) sent at once get different answers when the service refuses it: the
 // first waits for the service and gets its 422, the copy finds the journal
 // record still "requesting" and gets 202 at once. A host that kept only the
@@ -56,10 +53,8 @@ func TestReproRepeatedAmountAfterRelease(t *testing.T) {
 // "existed" case) answers a repeat from the journal record as it stands
 // instead of waiting for the first request's outcome (or saying it is
 // still in flight).
-const bugConcurrentRefund = "bug: a refund's copy sent at once is accepted while the original is refused"
 
 func TestReproConcurrentRefundCopy(t *testing.T) {
-	t.Skip(bugConcurrentRefund)
 	h := newHarness(t)
 	pid := h.paidSale(t, "repro-refund", 10000)
 	// The service takes its time over the refund (within the call deadline),
