@@ -14,15 +14,9 @@ import (
 // Flow bugs the chaos test found, each reproduced on its own through the
 // real kioskd; fixed, they stay as regression tests.
 
-// The same amount sent again for the current sale (a
-// host repeating a request whose answer it lost, or sending it twice at
-// once) is refused with 409 as soon as the sale has moved past
-// WaitingAmount, although payment's sales.setAmount (sale_host.go)
-// promises "the same amount again succeeds (a host's retry)": it honours
-// the repeat only while the sale is unreleased (committing or waiting for
-// the amount). The chaos test counts these answers under this name instead
-// of failing on them.
-
+// The same amount sent again for the current sale (a host repeating a
+// request whose answer it lost, or sending it twice at once) was refused
+// with 409 once the sale had moved past WaitingAmount.
 func TestReproRepeatedAmountAfterRelease(t *testing.T) {
 	h := newHarness(t)
 	qr, err := h.s.qr("repro-amount")
@@ -44,16 +38,9 @@ func TestReproRepeatedAmountAfterRelease(t *testing.T) {
 	}
 }
 
-// Two copies of one refund request (same idempotency
-// key) sent at once get different answers when the service refuses it: the
-// first waits for the service and gets its 422, the copy finds the journal
-// record still "requesting" and gets 202 at once. A host that kept only the
-// copy's answer believes a refund is under way until it polls
-// GET /v1/refunds/{id}. payment's refunds.request (refund.go, the
-// "existed" case) answers a repeat from the journal record as it stands
-// instead of waiting for the first request's outcome (or saying it is
-// still in flight).
-
+// Two copies of one refund request (same idempotency key) sent at once
+// got different answers when the service refused it: the original its 422,
+// the copy 202 "requesting" from the journal record.
 func TestReproConcurrentRefundCopy(t *testing.T) {
 	h := newHarness(t)
 	pid := h.paidSale(t, "repro-refund", 10000)
