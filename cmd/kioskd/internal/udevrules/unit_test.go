@@ -40,7 +40,8 @@ func TestSystemdUnit(t *testing.T) {
 	if err := os.WriteFile(unit, bytes.ReplaceAll(data, []byte("/usr/bin/kioskd"), []byte("/bin/true")), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(analyze, "verify", unit).CombinedOutput()
+	// --man=no: kioskd(1) comes with the package, not with this checkout.
+	out, err := exec.Command(analyze, "verify", "--man=no", unit).CombinedOutput()
 	if err != nil || len(bytes.TrimSpace(out)) > 0 {
 		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
