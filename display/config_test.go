@@ -2,40 +2,49 @@ package display
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() {
-	Register("test", Driver{
-		Validate: func(c Config) error {
-			if c.Port == "" {
-				return &ConfigError{Display: c.Name, Field: "port", Reason: "required"}
-			}
-			return nil
-		},
-		Open: func(Config, *zap.Logger) (Display, error) { return newRecorder(), nil },
-	})
+// testSettings is a driver's own settings type with one required key.
+type testSettings struct{ Port string }
+
+func (s *testSettings) Fields() []settings.Field {
+	return []settings.Field{settings.DevicePath("port", &s.Port).Required("required")}
 }
 
+var errNoDevice = errors.New("test: no device")
+
+func (s testSettings) Open(string, *zap.Logger) (Display, error) {
+	if s.Port == "/dev/none" {
+		return nil, errNoDevice
+	}
+	return newRecorder(), nil
+}
+
+func init() { settings.Register(Drivers, "test", testSettings{}) }
+
 func TestConfig(t *testing.T) {
-	var ce *ConfigError
-	err := Validate(Config{Name: "x", Driver: "nope"})
-	if !errors.Is(err, ErrUnknownDriver) || !errors.As(err, &ce) || ce.Field != "driver" {
-		t.Errorf("unknown driver: %v", err)
+	if keys, ok := Drivers.Keys("test"); !ok || !slices.Equal(keys, []string{"port"}) {
+		t.Fatalf("Keys = %v %v", keys, ok)
 	}
-	if err := Validate(Config{Driver: "test", Port: "p"}); !errors.As(err, &ce) || ce.Field != "name" {
-		t.Errorf("empty name: %v", err)
+	var d settings.Decoder
+	c, ok := Drivers.Decode(&d, settings.Flat("driver", "test", "port", "/dev/p"), "displays[0]")
+	if !ok || len(d.Problems()) > 0 || c.Name != "test" || c.Driver != "test" || c.Line != 1 {
+		t.Fatalf("decoded %+v, %v", c, d.Problems())
 	}
-	if _, err := New(Config{Name: "x", Driver: "test"}, nil); !errors.As(err, &ce) || ce.Field != "port" {
-		t.Errorf("New must validate first: %v", err)
+	if disp, err := New(c, nil); err != nil || disp == nil {
+		t.Errorf("New = %v, %v", disp, err)
 	}
-	if d, err := New(Config{Name: "x", Driver: "test", Port: "p"}, nil); err != nil || d == nil {
-		t.Errorf("New = %v, %v", d, err)
+	if _, err := New(Config{Name: "x", Driver: "test", Settings: testSettings{Port: "/dev/none"}}, nil); !errors.Is(err, errNoDevice) ||
+		err.Error() != "test: no device" {
+		t.Errorf("open error: %v", err)
 	}
-	err = ValidateAll([]Config{{Name: "a", Driver: "test", Port: "p"}, {Name: "a", Driver: "test", Port: "p"}})
-	if !errors.As(err, &ce) || ce.Field != "name" {
-		t.Errorf("duplicate names: %v", err)
+	if _, err := New(Config{Name: "x", Driver: "test"}, nil); err == nil {
+		t.Error("New without settings succeeded")
 	}
 }

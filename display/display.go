@@ -23,11 +23,12 @@ const (
 	DeviceFault                 // a device the kiosk needs is missing
 	BadCode                     // scanned code is not a payment QR
 	Busy                        // scan ignored: a payment is in progress
+	Starting                    // the agent is starting: no payment yet, nothing wrong either
 )
 
 var stateNames = [...]string{"ready", "code_accepted", "waiting_amount", "paying", "checking",
 	"paid", "declined", "cancelled", "refund_progress", "refund_done", "offline",
-	"device_fault", "bad_code", "busy"}
+	"device_fault", "bad_code", "busy", "starting"}
 
 func (s State) String() string {
 	if s < 0 || int(s) >= len(stateNames) {

@@ -65,9 +65,9 @@ type slot struct {
 	pending Screen
 	has     bool
 
-	shown, failed atomic.Uint64
-	up            atomic.Int32 // 0 unknown, 1 up, -1 down
-	lastErr       atomic.Pointer[string]
+	shown, failed, skipped atomic.Uint64
+	up                     atomic.Int32 // 0 unknown, 1 up, -1 down
+	lastErr                atomic.Pointer[string]
 }
 
 // NewFanout returns a Fanout over targets. Call Run to start it; screens
@@ -137,7 +137,9 @@ func (f *Fanout) Run(ctx context.Context) error {
 
 // work is the goroutine of one display: it shows the newest screen, and after
 // a failure shows it again with a growing delay until it succeeds or a newer
-// screen arrives.
+// screen arrives. A screen equal to the one the display shows already is
+// not shown again: two events that map to one screen (paying, then paid
+// with the same amount) must not print or flash it twice.
 func (f *Fanout) work(ctx context.Context, sl *slot) {
 	var (
 		retry   *time.Timer
@@ -145,6 +147,8 @@ func (f *Fanout) work(ctx context.Context, sl *slot) {
 		delay   = f.opts.RetryMin
 		failed  Screen
 		pending bool // failed holds a screen still to be shown
+		shown   Screen
+		showing bool // shown is on the display
 	)
 	defer func() {
 		if retry != nil {
@@ -165,7 +169,11 @@ func (f *Fanout) work(ctx context.Context, sl *slot) {
 				continue
 			}
 			s = failed
+		} else if !pending && showing && s == shown {
+			sl.skipped.Add(1)
+			continue
 		}
+		showing = false
 		if err := f.showOne(ctx, sl, s); err != nil {
 			if ctx.Err() != nil {
 				return
@@ -181,6 +189,7 @@ func (f *Fanout) work(ctx context.Context, sl *slot) {
 			continue
 		}
 		pending, delay = false, f.opts.RetryMin
+		shown, showing = s, true
 	}
 }
 
@@ -243,6 +252,7 @@ type Stats struct {
 	Known   bool   // at least one Show finished, so Up means something
 	Shown   uint64 // successful Shows
 	Failed  uint64 // failed Shows (errors and timeouts)
+	Skipped uint64 // screens not shown because the display showed them already
 	LastErr string // the last failure, "" if none
 }
 
@@ -250,7 +260,7 @@ type Stats struct {
 func (f *Fanout) Stats() []Stats {
 	out := make([]Stats, 0, len(f.slots))
 	for _, sl := range f.slots {
-		st := Stats{Name: sl.Name, Shown: sl.shown.Load(), Failed: sl.failed.Load()}
+		st := Stats{Name: sl.Name, Shown: sl.shown.Load(), Failed: sl.failed.Load(), Skipped: sl.skipped.Load()}
 		switch sl.up.Load() {
 		case 1:
 			st.Up, st.Known = true, true

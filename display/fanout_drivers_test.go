@@ -15,7 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/display"
-	_ "github.com/kioskd/kioskd/display/vfd" // registers "vfd"
+	"github.com/kioskd/kioskd/display/term"
+	"github.com/kioskd/kioskd/display/vfd"
 	"github.com/kioskd/kioskd/display/web"
 )
 
@@ -27,11 +28,13 @@ import (
 func TestFanoutRealDrivers(t *testing.T) {
 	log := zaptest.NewLogger(t)
 	link := filepath.Join(t.TempDir(), "display0")
-	pole, err := display.New(display.Config{Name: "pole", Driver: "vfd", Port: link}, log)
+	poleSet := vfd.Defaults
+	poleSet.Port.Path = link
+	pole, err := display.New(display.Config{Name: "pole", Driver: "vfd", Settings: poleSet}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	page, err := display.New(display.Config{Name: "page", Driver: "web", Listen: "127.0.0.1:0"}, log)
+	page, err := display.New(display.Config{Name: "page", Driver: "web", Settings: web.Settings{Listen: "127.0.0.1:0"}}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +50,8 @@ func TestFanoutRealDrivers(t *testing.T) {
 		},
 	}, display.Target{Name: "pole", Display: pole}, display.Target{Name: "page", Display: page})
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	defer cancel()
+	defer runFanout(t, f)()
 
 	sctx, stopStream := context.WithCancel(ctx)
 	defer stopStream()
@@ -130,5 +127,61 @@ func TestFanoutRealDrivers(t *testing.T) {
 		if !st.Up || !st.Known {
 			t.Errorf("stats %+v, want up", st)
 		}
+	}
+}
+
+// runFanout runs f until the returned function is called.
+func runFanout(t *testing.T, f *display.Fanout) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+}
+
+// Several flow states map to one screen (releasing and paying to "paying";
+// paid, confirming and completed to "paid"): the terminal prints each
+// screen once, and a screen shown again after another one is printed again.
+func TestFanoutShowsAScreenOnce(t *testing.T) {
+	out, err := os.Create(filepath.Join(t.TempDir(), "term.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	printed := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
+	f := display.NewFanout(zaptest.NewLogger(t), display.FanoutOptions{},
+		display.Target{Name: "term", Display: term.New(out, term.Plain)})
+	defer runFanout(t, f)()
+	seq := []display.Screen{
+		{State: display.Paying, Amount: 100}, {State: display.Paying, Amount: 100},
+		{State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100},
+		{State: display.Ready},
+	}
+	lines := func() []string { return strings.Split(strings.TrimSpace(printed()), "\n") }
+	for i, s := range seq {
+		f.Show(s)
+		// Wait until the Fanout has taken s (shown or skipped) before the next.
+		deadline := time.Now().Add(10 * time.Second)
+		for f.Stats()[0].Shown+f.Stats()[0].Skipped < uint64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("screen %d not taken; output:\n%s", i, printed())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := lines(); len(got) != 3 {
+		t.Fatalf("printed %d lines, want 3 (paying, paid, ready):\n%s", len(got), printed())
+	}
+	f.Show(display.Screen{State: display.Paying, Amount: 100}) // not the current screen: printed again
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lines()) != 4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a screen shown again after another was not printed:\n%s", printed())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -118,6 +118,11 @@ var words = [...]wording{
 		[2]string{"Please wait", "Payment in progress"},
 		[2]string{"Подождите", "Идёт оплата предыдущей покупки"},
 		[2]string{"Please wait", "The previous payment is in progress"}},
+	Starting: {ToneBusy, false,
+		[2]string{"Запуск...", "Подождите"},
+		[2]string{"Starting...", "Please wait"},
+		[2]string{"Терминал запускается", "Оплата QR будет доступна через несколько секунд"},
+		[2]string{"Starting up", "QR payment will be available in a few seconds"}},
 }
 
 // ToneOf returns the visual meaning of a state; unknown states are warnings.

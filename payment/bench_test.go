@@ -2,32 +2,25 @@ package payment_test
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
-	"github.com/kioskd/kioskd/payment/journal"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
 // agent is a flow on a fresh journal against a simulator, running until the
-// test ends.
+// benchmark ends.
 type agent struct {
-	sim    *simenv.Env
-	flow   *payment.Flow
-	events <-chan payment.Event
+	*harness
+	sim *simEnv
 	// released is when the simulator handled the last release: with the
 	// simulator's SuccessDelay it gives the instant the payment succeeded.
 	mu       sync.Mutex
@@ -46,7 +39,6 @@ func startAgent(tb testing.TB, scfg sim.Config, fcfg payment.Config) *agent {
 func startHeldAgent(tb testing.TB, scfg sim.Config, fcfg payment.Config, hold func() time.Duration) *agent {
 	tb.Helper()
 	a := &agent{}
-	scfg.Dir = keyDir
 	scfg.Middleware = func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != sp.PathRelease {
@@ -59,66 +51,18 @@ func startHeldAgent(tb testing.TB, scfg sim.Config, fcfg payment.Config, hold fu
 			a.released = time.Now()
 			a.mu.Unlock()
 			if hold != nil {
-				time.Sleep(hold())
+				time.Sleep(hold()) // a slow service: the answer is late
 			}
 			maps.Copy(w.Header(), rec.Header())
 			w.WriteHeader(rec.Code)
 			_, _ = w.Write(rec.Body.Bytes())
 		})
 	}
-	log := zap.NewNop()
-	a.sim = simenv.Start(tb, scfg, log)
-	j, err := journal.Open(filepath.Join(tb.TempDir(), "j.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	a.sim = startSim(tb, scfg)
 	fcfg.Linger = time.Millisecond
-	f, err := payment.New(fcfg, a.sim.Client, j, log)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	a.flow = f
-	ch, unsub := f.Subscribe()
-	a.events = ch
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = f.Run(ctx) }()
-	tb.Cleanup(func() { cancel(); <-done; unsub(); j.Close() })
-	for !f.Snapshot().Ready { // recovery of the (empty) journal done
-		time.Sleep(time.Millisecond)
-	}
+	a.harness = run(tb, fcfg, a.sim.Client, nil)
+	a.ready()
 	return a
-}
-
-func (a *agent) wait(tb testing.TB, want ...payment.State) payment.Event {
-	tb.Helper()
-	e, err := a.next(want...)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return e
-}
-
-// next returns the next state event in want; safe off the test goroutine.
-func (a *agent) next(want ...payment.State) (payment.Event, error) {
-	t := time.NewTimer(60 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case e := <-a.events:
-			if e.Kind != payment.KindState {
-				continue
-			}
-			if slices.Contains(want, e.State) {
-				return e, nil
-			}
-			if e.State.Terminal() && !slices.Contains(want, payment.Idle) {
-				return e, fmt.Errorf("sale ended %s (%s) waiting for %v", e.State, e.Message, want)
-			}
-		case <-t.C:
-			return payment.Event{}, fmt.Errorf("no %v", want)
-		}
-	}
 }
 
 // sell runs one sale of a (fixed amount or the pending one) to Idle and
@@ -130,14 +74,14 @@ func (a *agent) next(want ...payment.State) (payment.Event, error) {
 func (a *agent) sell(b *testing.B, successDelay time.Duration) time.Duration {
 	b.Helper()
 	start := time.Now()
-	before := a.sim.Sim.State().Requests[sim.MethodStatus]
-	a.flow.Scan([]byte(a.sim.QR(b, "bench")), "bench", time.Now())
-	paid := a.wait(b, payment.Paid, payment.Confirming)
+	before := a.sim.State().Requests[sim.MethodStatus]
+	a.scan(a.sim.Payload(b, "bench"))
+	paid := a.state(payment.Paid, payment.Confirming)
 	a.mu.Lock()
 	l := paid.Time.Sub(a.released.Add(successDelay))
 	a.mu.Unlock()
-	a.wait(b, payment.Idle)
-	spent := a.sim.Sim.State().Requests[sim.MethodStatus] - before
+	a.state(payment.Idle)
+	spent := a.sim.State().Requests[sim.MethodStatus] - before
 	time.Sleep(max(time.Duration(spent)*time.Second-time.Since(start), 0) + 10*time.Millisecond)
 	return l
 }
@@ -195,12 +139,12 @@ func BenchmarkPaidToEventSpread(b *testing.B) {
 		for i := range n {
 			d := 200*time.Millisecond + time.Duration(i)*(4800*time.Millisecond)/(n-1)
 			a := startAgent(b, sim.Config{SuccessDelay: d}, payment.Config{FixedAmount: 1000})
-			q := a.sim.QR(b, "bench")
+			q := a.sim.Payload(b, "bench")
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				a.flow.Scan([]byte(q), "bench", time.Now())
-				paid, err := a.next(payment.Paid, payment.Confirming)
+				a.scan(q)
+				paid, err := a.nextState(payment.Paid, payment.Confirming)
 				if err != nil {
 					b.Error(err)
 					return
@@ -239,7 +183,7 @@ func BenchmarkStatusRate(b *testing.B) {
 			a := startAgent(b, sim.Config{SuccessDelay: time.Second}, payment.Config{Handover: payment.HandoverAuto,
 				Timeouts: payment.Timeouts{Payment: time.Hour}})
 			amount := func(v int64) {
-				if err := a.flow.StartSale(v); err != nil {
+				if err := a.flow.SetAmount(context.Background(), v, ""); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -250,17 +194,17 @@ func BenchmarkStatusRate(b *testing.B) {
 			var rates []float64
 			for b.Loop() {
 				amount(1052)
-				before := a.sim.Sim.State().Requests[sim.MethodStatus]
-				a.flow.Scan([]byte(a.sim.QR(b, "bench")), "bench", time.Now())
-				a.wait(b, payment.Paying)
+				before := a.sim.State().Requests[sim.MethodStatus]
+				a.scan(a.sim.Payload(b, "bench"))
+				a.state(payment.Paying)
 				time.Sleep(wait)
-				n := a.sim.Sim.State().Requests[sim.MethodStatus] - before
+				n := a.sim.State().Requests[sim.MethodStatus] - before
 				rates = append(rates, float64(n)/wait.Seconds())
-				if err := a.flow.Cancel(); err != nil {
+				if err := a.flow.Cancel(context.Background()); err != nil {
 					b.Fatal(err)
 				}
-				a.wait(b, payment.Cancelled)
-				a.wait(b, payment.Idle)
+				a.state(payment.Cancelled)
+				a.state(payment.Idle)
 			}
 			b.ReportMetric(slices.Max(rates), "status_req/s")
 			b.ReportMetric(0, "ns/op")

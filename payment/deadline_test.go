@@ -29,20 +29,20 @@ func TestReReleaseKeepsPaymentDeadline(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rec.Phase = journal.PhaseReleased
+		rec.Phase = journal.SaleReleased
 		if err := j.PutSale(rec); err != nil {
 			t.Fatal(err)
 		}
 		released := time.Now().Add(-time.Second)
 		dl := released.Add(f.cfg.Timeouts.Payment)
 		s := &sale{id: rec.ID, rec: rec, state: from, released: released, deadline: dl, inputs: make(chan input, 8)}
-		if err := f.enter(s, Releasing, stepInfo{}); err != nil {
+		if err := f.sales.enter(s, Releasing, stepInfo{}); err != nil {
 			t.Fatal(err)
 		}
 		if !s.deadline.Equal(dl) {
 			t.Errorf("%s -> releasing: payment deadline %v, want %v", from, s.deadline, dl)
 		}
-		if err := f.enter(s, Paying, stepInfo{}); err != nil {
+		if err := f.sales.enter(s, Paying, stepInfo{}); err != nil {
 			t.Fatal(err)
 		}
 		if !s.deadline.Equal(dl) {

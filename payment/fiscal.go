@@ -1,10 +1,13 @@
 package payment
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -13,146 +16,243 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay"
 )
 
-// enqueueFiscal journals rec and wakes the forwarder.
-func (f *Flow) enqueueFiscal(rec journal.Fiscal) error {
-	f.fiscalMu.Lock()
-	defer f.fiscalMu.Unlock()
-	if _, err := f.j.EnqueueFiscal(rec, f.now()); err != nil {
+// FiscalData is the fiscal record of a paid sale as the host sends it.
+type FiscalData struct {
+	PurchaseID   string          // empty: the last sale that was paid
+	KKTRegNumber string          // 16 digits
+	FiscalSign   string          //
+	Receipt      json.RawMessage // optional: sent with v2 fiscal instead of v1
+}
+
+// forwarder sends the queued fiscal records to the service, oldest first,
+// until it accepts (or refuses) each, backing off while the service is
+// away. The queue lives in the journal, so a restart resumes it. One
+// goroutine (run) sends; enqueue may be called from any.
+type forwarder struct {
+	cfg Config
+	svc Service
+	j   *journal.Journal
+	log *zap.Logger
+	hub *Hub
+
+	kick        chan struct{} // wakes run; cap 1
+	mu          sync.Mutex    // orders queue reads with enqueues, for the pending count
+	pending     int
+	lost        uint64 // sends that got no answer, since start
+	unconfirmed uint64 // records given up after MaxFiscalLostAnswers, since start
+}
+
+// MaxFiscalLostAnswers bounds the sends of a fiscal record that get no
+// answer. The fiscal methods have no idempotency key, so every such send
+// may store the record once more at the service: at most this many copies,
+// and the record is then left unconfirmed (the service most likely has it).
+// Sends that certainly did not arrive, or that the service answered with a
+// failure, are repeated until it accepts.
+const MaxFiscalLostAnswers = 3
+
+func newForwarder(cfg Config, svc Service, j *journal.Journal, log *zap.Logger, hub *Hub) *forwarder {
+	return &forwarder{cfg: cfg, svc: svc, j: j, log: log, hub: hub, kick: make(chan struct{}, 1)}
+}
+
+// enqueue journals rec and wakes the sender.
+func (fw *forwarder) enqueue(rec journal.Fiscal) error {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	if _, err := fw.j.EnqueueFiscal(rec, fw.cfg.Clock.Now()); err != nil {
 		return err
 	}
 	// Recount rather than add one: a repeated record is not queued again.
-	if _, err := f.pendingFiscalLocked(); err != nil {
+	if _, err := fw.queueLocked(); err != nil {
 		return err
 	}
-	f.kickFiscal()
+	fw.wake()
 	return nil
 }
 
-// pendingFiscal reads the queue and sets the pending count from it; the
-// lock keeps an enqueue from slipping between the two.
-func (f *Flow) pendingFiscal() ([]journal.Fiscal, error) {
-	f.fiscalMu.Lock()
-	defer f.fiscalMu.Unlock()
-	return f.pendingFiscalLocked()
+// queue reads the pending records and sets the count from them.
+func (fw *forwarder) queue() ([]journal.Fiscal, error) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.queueLocked()
 }
 
-func (f *Flow) pendingFiscalLocked() ([]journal.Fiscal, error) {
-	pending, err := f.j.Fiscals(true)
+func (fw *forwarder) queueLocked() ([]journal.Fiscal, error) {
+	pending, err := fw.j.Fiscals(true)
 	if err == nil {
-		f.mu.Lock()
-		f.fiscalPending = len(pending)
-		f.mu.Unlock()
+		fw.pending = len(pending)
 	}
 	return pending, err
 }
 
-func (f *Flow) addFiscalPending(n int) {
-	f.mu.Lock()
-	f.fiscalPending = max(f.fiscalPending+n, 0)
-	f.mu.Unlock()
+// snapshot is how many records wait, and the lost answers and records
+// given up since start.
+func (fw *forwarder) snapshot() (pending int, lost, unconfirmed uint64) {
+	fw.mu.Lock()
+	defer fw.mu.Unlock()
+	return fw.pending, fw.lost, fw.unconfirmed
 }
 
-func (f *Flow) kickFiscal() {
+func (fw *forwarder) wake() {
 	select {
-	case f.fiscalKick <- struct{}{}:
+	case fw.kick <- struct{}{}:
 	default:
 	}
 }
 
-// forwardFiscal sends queued fiscal records until the service accepts (or
-// refuses) each, oldest first, backing off while the service is away. The
-// queue lives in the journal, so a restart resumes it.
-func (f *Flow) forwardFiscal(ctx context.Context) {
+// run sends until ctx ends.
+func (fw *forwarder) run(ctx context.Context) error {
 	tries := 0
 	for {
-		pending, err := f.pendingFiscal()
+		pending, err := fw.queue()
 		if err != nil {
-			f.log.Error("reading the fiscal queue failed", zap.Error(err))
+			fw.log.Error("reading the fiscal queue failed", zap.Error(err))
 		}
-		failed := false
+		failed := err != nil
 		for _, rec := range pending {
 			if ctx.Err() != nil {
-				return
+				return nil
 			}
-			if err := f.sendFiscal(ctx, rec); err == nil {
-				f.addFiscalPending(-1)
-				tries = 0 // the service answers again: the next failure starts a fresh backoff
-			} else {
-				f.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
+			if err := fw.send(ctx, rec); err != nil {
+				fw.log.Warn("fiscal record not delivered; will retry", zap.Uint64("seq", rec.Seq), zap.Error(err))
 				failed = true
 				break // keep the order; wait for the service
 			}
+			tries = 0 // the service answers again: the next failure starts a fresh back-off
 		}
-		var retry <-chan time.Time
-		if failed || err != nil {
-			tries++
-			retry = time.After(min(backoff(tries)*4, 30*time.Second))
-		} else {
-			tries = 0
+		if !failed {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-fw.kick:
+			}
+			continue
 		}
+		tries++
+		retry := fw.cfg.Clock.NewTimer(min(backoff(tries)*4, 30*time.Second))
 		select {
 		case <-ctx.Done():
-			return
-		case <-f.fiscalKick:
-		case <-retry:
+		case <-fw.kick:
+		case <-retry.Chan():
 		}
+		retry.Stop()
 	}
 }
 
-// sendFiscal sends one record and journals the outcome. It returns an error
-// only when the record must be tried again.
-func (f *Flow) sendFiscal(ctx context.Context, rec journal.Fiscal) error {
-	var err error
-	cctx, cancel := f.callCtx(ctx)
-	switch rec.Version {
-	case 1:
-		err = f.svc.FiscalV1(cctx, smartpay.FiscalV1Request{PurchaseID: rec.PurchaseID, KKTRegNumber: rec.KKTRegNumber, FiscalSign: rec.FiscalSign})
-	case 2:
-		var req smartpay.FiscalV2Request
-		req, err = fiscalV2(rec)
-		if err == nil {
-			err = f.svc.FiscalV2(cctx, req)
-		}
-	default:
-		err = fmt.Errorf("%w: fiscal version %d", ErrInvalid, rec.Version)
-	}
+// send sends one record and journals the outcome. It returns an error only
+// when the record must be tried again.
+func (fw *forwarder) send(ctx context.Context, rec journal.Fiscal) error {
+	cctx, cancel := context.WithTimeout(ctx, fw.cfg.Timeouts.Call)
+	err := fw.deliver(cctx, rec)
 	cancel()
 	rec.Attempts++
-	rec.Updated = f.now()
-	var info stepInfo
+	rec.Updated = fw.cfg.Clock.Now()
+	var refusal *ServiceError
 	switch {
 	case err == nil:
 		rec.Delivered = true
-	case errors.Is(err, ErrInvalid) || classify(err, &info) == fRejected:
+	case errors.Is(err, ErrInvalid):
 		rec.Rejected = err.Error()
-	default:
-		if perr := f.j.PutFiscal(rec); perr != nil {
-			f.log.Error("journal write failed", zap.Error(perr))
+	case smartpay.LostAnswer(err):
+		// The service may have stored it: the methods carry no key that
+		// would make a repeat harmless, so repeats are bounded.
+		rec.LostAnswers++
+		fw.mu.Lock()
+		fw.lost++
+		fw.mu.Unlock()
+		if rec.LostAnswers < MaxFiscalLostAnswers {
+			if perr := fw.j.PutFiscal(rec); perr != nil {
+				fw.log.Error("journal write failed", zap.Error(perr))
+			}
+			return err
 		}
-		return err
+		rec.Unconfirmed = true
+	default:
+		if refusal = refusalOf(err); refusal == nil {
+			if perr := fw.j.PutFiscal(rec); perr != nil {
+				fw.log.Error("journal write failed", zap.Error(perr))
+			}
+			return err
+		}
+		rec.Rejected = err.Error()
 	}
-	if perr := f.j.PutFiscal(rec); perr != nil {
+	if perr := fw.j.PutFiscal(rec); perr != nil {
 		return perr
 	}
-	msg := "fiscal record delivered"
-	if rec.Rejected != "" {
-		msg = "fiscal record refused: " + info.message
-		f.log.Error("fiscal record refused by the service", zap.Uint64("seq", rec.Seq), zap.String("purchase_id", rec.PurchaseID), zap.Error(err))
-	} else {
-		f.log.Info("fiscal record delivered", zap.Uint64("seq", rec.Seq), zap.Int("version", rec.Version), zap.String("purchase_id", rec.PurchaseID))
+	fw.mu.Lock()
+	fw.pending = max(fw.pending-1, 0)
+	fw.mu.Unlock()
+	msg, code := "fiscal record delivered", 0
+	switch {
+	case rec.Unconfirmed:
+		msg = "fiscal record sent, no answer: not sent again"
+		fw.mu.Lock()
+		fw.unconfirmed++
+		fw.mu.Unlock()
+		fw.log.Warn("fiscal record sent without an answer "+strconv.Itoa(rec.LostAnswers)+" times: the service most likely has it; not sent again",
+			zap.Uint64("seq", rec.Seq), zap.String("purchase_id", rec.PurchaseID), zap.Error(err))
+	case rec.Rejected != "":
+		msg = "fiscal record refused"
+		if refusal != nil {
+			msg, code = msg+": "+refusal.Message, refusal.Code
+		}
+		fw.log.Error("fiscal record refused", zap.Uint64("seq", rec.Seq), zap.String("purchase_id", rec.PurchaseID), zap.Error(err))
+	default:
+		fw.log.Info("fiscal record delivered", zap.Uint64("seq", rec.Seq), zap.Int("version", rec.Version), zap.String("purchase_id", rec.PurchaseID))
 	}
-	f.notice(Event{Kind: KindFiscal, SaleID: rec.SaleID, PurchaseID: rec.PurchaseID, Code: info.code, Message: msg})
+	fw.hub.Publish(Event{Kind: KindFiscal, SaleID: rec.SaleID, PurchaseID: rec.PurchaseID, Code: code, Message: msg})
 	return nil
 }
 
-func fiscalV2(rec journal.Fiscal) (smartpay.FiscalV2Request, error) {
-	qr, err := smartpay.ParseQR(rec.Code)
-	if err != nil {
-		return smartpay.FiscalV2Request{}, fmt.Errorf("%w: stored QR: %v", ErrInvalid, err)
+// deliver makes the call rec's version names.
+func (fw *forwarder) deliver(ctx context.Context, rec journal.Fiscal) error {
+	switch rec.Version {
+	case 1:
+		return fw.svc.FiscalV1(ctx, smartpay.FiscalV1Request{PurchaseID: rec.PurchaseID, KKTRegNumber: rec.KKTRegNumber, FiscalSign: rec.FiscalSign})
+	case 2:
+		qr, err := smartpay.ParseQR(rec.Code)
+		if err != nil {
+			return fmt.Errorf("%w: stored QR: %w", ErrInvalid, err)
+		}
+		var r smartpay.Receipt
+		if err := json.Unmarshal(rec.Receipt, &r); err != nil {
+			return fmt.Errorf("%w: stored receipt: %w", ErrInvalid, err)
+		}
+		return fw.svc.FiscalV2(ctx, smartpay.FiscalV2Request{QR: qr, PurchaseID: rec.PurchaseID, Receipt: r})
 	}
+	return fmt.Errorf("%w: fiscal version %d", ErrInvalid, rec.Version)
+}
+
+// checkReceipt validates a receipt's shape before it is queued, so a bad
+// one is refused now (and the sale left alone) rather than retried forever.
+func checkReceipt(raw json.RawMessage) error {
+	if len(raw) == 0 {
+		return fmt.Errorf("%w: receipt is required", ErrInvalid)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
 	var r smartpay.Receipt
-	if err := json.Unmarshal(rec.Receipt, &r); err != nil {
-		return smartpay.FiscalV2Request{}, fmt.Errorf("%w: stored receipt: %v", ErrInvalid, err)
+	if err := dec.Decode(&r); err != nil {
+		return fmt.Errorf("%w: receipt: %v", ErrInvalid, err)
 	}
-	return smartpay.FiscalV2Request{QR: qr, PurchaseID: rec.PurchaseID, Receipt: r}, nil
+	switch {
+	case !digits(r.KKTRegNumber, 16) || !digits(r.FNNumber, 16):
+		return fmt.Errorf("%w: receipt: kkt_reg_number and fn_number must be 16 digits", ErrInvalid)
+	case r.Operation != smartpay.OperationIncome && r.Operation != smartpay.OperationIncomeReturn:
+		return fmt.Errorf("%w: receipt: operation must be %s or %s", ErrInvalid, smartpay.OperationIncome, smartpay.OperationIncomeReturn)
+	case r.FiscalSign == "" || r.FDNumber <= 0 || r.DateTime.IsZero() || r.Total < 0 || len(r.Items) == 0:
+		return fmt.Errorf("%w: receipt needs fiscal_sign, fd_number, datetime, total and items", ErrInvalid)
+	}
+	return nil
+}
+
+func digits(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

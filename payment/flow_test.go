@@ -2,108 +2,158 @@ package payment_test
 
 import (
 	"context"
-	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
-	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
+
+// simEnv is a simulator and a started client for it.
+type simEnv struct {
+	*simtest.Server
+	Client *smartpay.Client
+}
+
+// startSim serves a simulator with cfg and starts a client for it.
+func startSim(tb testing.TB, cfg sim.Config) *simEnv {
+	tb.Helper()
+	srv := simtest.NewServer(tb, cfg)
+	return &simEnv{Server: srv, Client: srv.NewClient(tb)}
+}
+
+// warmWatch reports each finished Warm of the real client.
+type warmWatch struct {
+	payment.Service
+	done chan error
+}
+
+func (w warmWatch) Warm(ctx context.Context) error {
+	err := w.Service.Warm(ctx)
+	w.done <- err
+	return err
+}
 
 // A frame start renews a session about to expire, once however many
 // scanners report it, so the commit that follows needs no login.
 func TestFrameStartedWarmsOnce(t *testing.T) {
 	// A session this short is always "about to expire" for the client.
-	a := startAgent(t, sim.Config{SessionTTL: 2 * time.Second}, payment.Config{FixedAmount: 100})
-	auths := func() int { return a.sim.Sim.State().Requests[sim.MethodAuth] }
+	se := startSim(t, sim.Config{SessionTTL: 2 * time.Second})
+	svc := warmWatch{Service: se.Client, done: make(chan error, 16)}
+	h := run(t, payment.Config{FixedAmount: 100}, svc, nil)
+	h.ready()
+	auths := func() int { return se.State().Requests[sim.MethodAuth] }
 	before := auths()
 	for range 10 {
-		a.flow.FrameStarted()
+		h.flow.FrameStarted()
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for auths() == before {
-		if time.Now().After(deadline) {
-			t.Fatal("FrameStarted did not renew the session")
+	select {
+	case err := <-svc.done:
+		if err != nil {
+			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Millisecond)
+	case <-time.After(guard):
+		t.Fatal("FrameStarted did not warm the session")
 	}
-	time.Sleep(100 * time.Millisecond)
 	if n := auths() - before; n != 1 {
-		t.Fatalf("%d logins for 10 frame starts, want 1", n)
+		t.Fatalf("%d logins for a frame start, want 1", n)
 	}
-	a.flow.Scan([]byte(a.sim.QR(t, "warm")), "test", time.Now())
-	a.wait(t, payment.WaitingAmount, payment.Releasing)
+	h.scan(se.Payload(t, "warm"))
+	h.state(payment.Releasing)
 	if n := auths() - before; n != 1 {
 		t.Fatalf("the commit logged in again (%d logins)", n)
+	}
+	if len(svc.done) != 0 {
+		t.Fatal("10 frame starts warmed the session more than once")
 	}
 }
 
 // A scan that is not a payment QR is reported with its reason and never
 // reaches the service; a hand-over with no paid sale is refused.
 func TestBadCodeNeverReachesService(t *testing.T) {
-	a := startAgent(t, sim.Config{}, payment.Config{})
-	a.flow.Scan([]byte(`{"id_loyalty":"x","encrypted":"!!","sign":"AA=="}`), "test", time.Now())
-	for e := range a.events {
-		if e.Kind == payment.KindBadCode {
-			if e.Message == "" {
-				t.Fatal("bad code event without a reason")
-			}
-			break
-		}
+	se := startSim(t, sim.Config{})
+	h := run(t, payment.Config{}, se.Client, nil)
+	h.ready()
+	h.scan(`{"id_loyalty":"x","encrypted":"!!","sign":"AA=="}`)
+	e := h.next("bad code event", func(e payment.Event) bool { return e.Kind == payment.KindBadCode })
+	if e.Message == "" {
+		t.Fatal("bad code event without a reason")
 	}
-	if n := a.sim.Sim.State().Requests[sim.MethodCommit]; n != 0 {
+	if n := se.State().Requests[sim.MethodCommit]; n != 0 {
 		t.Fatalf("%d commits for a bad code", n)
 	}
-	if err := a.flow.Handover(true); err == nil {
+	if err := h.flow.Handover(context.Background(), true); err == nil {
 		t.Fatal("hand-over accepted while idle")
 	}
 }
 
-// When the journal cannot be written the flow stops before the call the
-// record was for: a release without its record would leave recovery blind.
-func TestJournalFailureStopsBeforeTheCall(t *testing.T) {
-	log := zap.NewNop()
-	se := simenv.Start(t, sim.Config{Dir: keyDir}, log)
-	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
+// Every read of the same payload within the window is dropped in one place
+// and reported, so the display and the host see each one; the sale is
+// committed once.
+func TestDuplicateReadsReported(t *testing.T) {
+	se := startSim(t, sim.Config{})
+	h := run(t, payment.Config{}, se.Client, nil)
+	h.ready()
+	qr := se.Payload(t, "dup")
+	for range 4 {
+		h.scan(qr)
+	}
+	for i := range 3 {
+		h.next("duplicate event "+string(rune('1'+i)), func(e payment.Event) bool { return e.Kind == payment.KindDuplicate })
+	}
+	h.state(payment.WaitingAmount)
+	if n := se.State().Requests[sim.MethodCommit]; n != 1 {
+		t.Fatalf("%d commits for one QR read four times", n)
+	}
+}
+
+// faultEvent waits for the event that says the journal cannot be written.
+func (h *harness) faultEvent() payment.Event {
+	h.tb.Helper()
+	return h.next("journal fault", func(e payment.Event) bool { return e.Kind == payment.KindFault })
+}
+
+// When the journal cannot be written the sale waits before the call the
+// record was for (a release without its record would leave recovery blind),
+// the display and health say why, and the host is not told "done".
+func TestJournalFailureWaitsBeforeTheCall(t *testing.T) {
+	se := startSim(t, sim.Config{})
+	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: time.Second}}, se.Client, nil)
+	h.ready()
+	h.scan(se.Payload(t, "disk"))
+	h.state(payment.WaitingAmount)
+	h.j.Close() // the disk is gone
+	if err := h.flow.SetAmount(context.Background(), 500, ""); err != nil {
 		t.Fatal(err)
 	}
-	f, err := payment.New(payment.Config{}, se.Client, j, log)
-	if err != nil {
-		t.Fatal(err)
+	if e := h.faultEvent(); !strings.Contains(e.Message, "journal") {
+		t.Fatalf("fault event %+v", e)
 	}
-	events, unsub := f.Subscribe()
-	defer unsub()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- f.Run(ctx) }()
-	for !f.Snapshot().Ready {
-		time.Sleep(time.Millisecond)
+	if st := h.flow.Snapshot(); st.JournalProblem == "" || st.State != payment.WaitingAmount {
+		t.Fatalf("snapshot %+v", st)
 	}
-	f.Scan([]byte(se.QR(t, "disk")), "test", time.Now())
-	for e := range events {
-		if e.Kind == payment.KindState && e.State == payment.WaitingAmount {
-			break
-		}
-	}
-	j.Close() // the disk is gone
-	if err := f.StartSale(500); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-runErr:
-		if err == nil {
-			t.Fatal("Run ended without an error")
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the flow kept running without its journal")
-	}
-	if n := se.Sim.State().Requests[sim.MethodRelease]; n != 0 {
+	if n := se.State().Requests[sim.MethodRelease]; n != 0 {
 		t.Fatalf("%d releases sent without a journal record", n)
+	}
+	if err := h.flow.Cancel(context.Background()); err != nil {
+		t.Fatal(err) // queued: acted on once it can be written
+	}
+}
+
+// A sale's first record is written alongside the commit; when it cannot be
+// written the commit (which moves no money) may be out, but the release
+// never goes.
+func TestFirstRecordFailureWaitsBeforeRelease(t *testing.T) {
+	se := startSim(t, sim.Config{})
+	h := run(t, payment.Config{FixedAmount: 500}, se.Client, nil)
+	h.ready()
+	h.j.Close() // the disk is gone; the ids reserved at start need no write
+	h.scan(se.Payload(t, "first"))
+	h.faultEvent()
+	if n := se.State().Requests[sim.MethodRelease]; n != 0 {
+		t.Fatalf("%d releases sent without the sale's record", n)
 	}
 }

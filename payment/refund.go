@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -12,239 +13,305 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay"
 )
 
+// RefundRequest is a host's request to refund (part of) a paid purchase.
+type RefundRequest struct {
+	PurchaseID string
+	Amount     int64  // kopecks
+	RequestID  string // the host's idempotency key; may be empty
+}
+
 // RefundInfo is a refund as the host sees it.
 type RefundInfo struct {
-	ID         string        `json:"id"` // kassa_refund_id
-	PurchaseID string        `json:"purchase_id"`
-	RefundID   string        `json:"refund_id,omitempty"` // the service's id
-	Amount     int64         `json:"amount"`
-	Phase      journal.Phase `json:"phase"`
-	Outcome    string        `json:"outcome,omitempty"`
-	Code       int           `json:"code,omitempty"`
-	Message    string        `json:"message,omitempty"`
-	Done       bool          `json:"done"`
+	ID         string                `json:"id"` // kassa_refund_id
+	PurchaseID string                `json:"purchase_id"`
+	RefundID   string                `json:"refund_id,omitempty"` // the service's id
+	Amount     int64                 `json:"amount"`
+	Phase      journal.RefundPhase   `json:"phase"`
+	Outcome    journal.RefundOutcome `json:"outcome,omitempty"`
+	Code       int                   `json:"code,omitempty"`
+	Message    string                `json:"message,omitempty"`
+	Done       bool                  `json:"done"`
 }
 
 func refundInfo(r journal.Refund) RefundInfo {
 	return RefundInfo{ID: r.ID, PurchaseID: r.PurchaseID, RefundID: r.RefundID, Amount: r.Amount,
-		Phase: r.Phase, Outcome: r.Outcome, Code: r.SvcCode, Message: r.SvcMessage, Done: r.Phase == journal.PhaseDone}
+		Phase: r.Phase, Outcome: r.Outcome, Code: r.SvcCode, Message: r.SvcMessage, Done: r.Phase == journal.RefundDone}
 }
 
-// Refund asks the service to refund amount kopecks of a paid purchase. The
-// kassa_refund_id is journaled before the request. A refusal (refund over
-// the amount, purchase not paid…) is returned as a *ServiceError; otherwise
-// the refund goes on in the background (poll, confirm) and RefundInfo
-// follows it.
-func (f *Flow) Refund(purchaseID string, amount int64) (RefundInfo, error) {
-	return f.RefundOnce(purchaseID, amount, "")
+// refunds is the refund machine: each refund runs on a goroutine of its
+// own (refunds are independent of the sale and of each other), started by
+// the host's request or by recovery, and owned by run, which waits for
+// them all.
+type refunds struct {
+	cfg Config
+	svc Service
+	j   *journal.Journal
+	log *zap.Logger
+	hub *Hub
+	// receipts makes the kassa's own return receipt of a refund that
+	// succeeded, stored with the refund's last record.
+	receipts *receiptWriter
+	disk     *diskGuard
+	// onRecovered is called once the open refunds have their runners.
+	onRecovered func()
+
+	mu    sync.Mutex
+	ctx   context.Context // run's; nil when not running
+	wg    sync.WaitGroup
+	ready bool // the open refunds have their runners: new ones are taken
+	open  int  // refunds not done
 }
 
-// RefundOnce is Refund with the host's idempotency key requestID (may be
-// empty): a repeated request with the same key gets the refund the first
-// one made (its refusal again, if it was refused) instead of a second
-// refund; the same key with another purchase or amount is ErrInvalid.
-func (f *Flow) RefundOnce(purchaseID string, amount int64, requestID string) (RefundInfo, error) {
-	if purchaseID == "" || amount <= 0 {
+// run starts a runner for every refund the journal has open, takes new
+// ones until ctx ends, then waits for every runner to stop.
+func (rm *refunds) run(ctx context.Context) error {
+	rm.mu.Lock()
+	rm.ctx = ctx
+	rm.mu.Unlock()
+	defer func() {
+		rm.mu.Lock()
+		rm.ctx, rm.ready = nil, false
+		rm.mu.Unlock()
+		rm.wg.Wait()
+	}()
+	open, err := rm.j.Refunds(true)
+	if err != nil {
+		return err
+	}
+	rm.mu.Lock()
+	for _, r := range open {
+		rm.log.Info("recovering refund", zap.String("kassa_refund_id", r.ID), zap.String("phase", string(r.Phase)))
+		rm.startLocked(r)
+	}
+	rm.ready = true
+	rm.mu.Unlock()
+	rm.onRecovered()
+	<-ctx.Done()
+	return nil
+}
+
+// startLocked runs r to its end on a goroutine owned by run.
+func (rm *refunds) startLocked(r journal.Refund) {
+	if rm.ctx == nil {
+		return // stopping: the journal keeps it for the next start
+	}
+	ctx := rm.ctx
+	rm.open++
+	rm.wg.Add(1)
+	go func() {
+		defer rm.wg.Done()
+		rm.drive(ctx, r)
+		rm.mu.Lock()
+		rm.open--
+		rm.mu.Unlock()
+	}()
+}
+
+// snapshot is how many refunds are not done, and whether new ones are taken.
+func (rm *refunds) snapshot() (open int, ready bool) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.open, rm.ready
+}
+
+// request asks the service to refund a paid purchase. The kassa_refund_id
+// is journaled before the request; a repeat of a host request (same
+// request id) gets the refund the first one made. A refusal is returned
+// as a *ServiceError; otherwise the refund goes on in the background
+// (poll, confirm) and RefundInfo follows it.
+func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, error) {
+	if req.PurchaseID == "" || req.Amount <= 0 {
 		return RefundInfo{}, fmt.Errorf("%w: purchase_id and a positive amount are required", ErrInvalid)
 	}
-	f.mu.Lock()
-	ctx, wg, ready := f.ctx, f.wg, f.ready
-	f.mu.Unlock()
-	if ctx == nil || !ready {
-		// Until Run has read the open refunds and started their runners,
+	rm.mu.Lock()
+	ready := rm.ready
+	rm.mu.Unlock()
+	if !ready {
+		// Until run has read the open refunds and started their runners,
 		// a new record could be picked up by recovery too and get two
 		// runners: the host tries again once the flow is ready.
 		return RefundInfo{}, fmt.Errorf("%w: recovery not finished", ErrNotRunning)
 	}
-	r, existed, err := f.j.NewRefundOnce(purchaseID, amount, requestID, f.now())
-	if errors.Is(err, journal.ErrRequestReused) {
-		return RefundInfo{}, fmt.Errorf("%w: %v", ErrInvalid, err)
-	}
-	if err != nil {
+	r, existed, err := rm.j.NewRefund(req.PurchaseID, req.Amount, req.RequestID, rm.cfg.Clock.Now())
+	switch {
+	case errors.Is(err, journal.ErrRequestReused):
+		return RefundInfo{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	case err != nil:
+		if p := rm.disk.problem(); p != nil {
+			return RefundInfo{}, p
+		}
 		return RefundInfo{}, err
-	}
-	if existed {
+	case existed:
 		// The first request (or recovery) drives it; answer as it did.
-		f.log.Info("refund repeated by the host", zap.String("kassa_refund_id", r.ID), zap.String("request_id", requestID))
-		if r.Phase == journal.PhaseDone && r.Outcome == "rejected" {
-			return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage,
-				Err: &smartpay.APIError{Method: smartpay.PathRefund, HTTPStatus: 409, Code: r.SvcCode, Message: r.SvcMessage}}
+		rm.log.Info("refund repeated by the host", zap.String("kassa_refund_id", r.ID), zap.String("request_id", req.RequestID))
+		if r.Outcome == journal.RefundRejected {
+			return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage}
 		}
 		return refundInfo(r), nil
 	}
-	f.log.Info("refund requested", zap.String("kassa_refund_id", r.ID), zap.String("purchase_id", purchaseID), zap.Int64("amount", amount))
-	r, err = f.requestRefund(ctx, r)
-	if err != nil {
-		var se *ServiceError
-		if errors.As(err, &se) {
-			return refundInfo(r), err
-		}
-		if errors.Is(err, errRefundJournal) {
-			// Nothing more happens without its record; the next start
-			// resumes the refund from its last journaled phase.
-			return refundInfo(r), err
-		}
-		// Outcome unknown: the background run repeats the request with
-		// the same kassa_refund_id.
+	rm.log.Info("refund requested", zap.String("kassa_refund_id", r.ID), zap.String("purchase_id", r.PurchaseID), zap.Int64("amount", r.Amount))
+	// The request itself is made here, under the host's deadline, so the
+	// host learns a refusal in its answer.
+	fc, info := rm.act(ctx, &r, &refundWait{})
+	// When the answer cannot be written r stays requesting: the runner
+	// repeats the request under the same id once it can write (the
+	// service answers the same).
+	_ = rm.step(&r, fc, info)
+	if r.Outcome == journal.RefundRejected {
+		return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage, Err: info.err}
 	}
-	if r.Phase != journal.PhaseDone {
-		f.mu.Lock()
-		if f.ctx != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); f.runRefund(ctx, r) }()
-		}
-		f.mu.Unlock()
+	rm.mu.Lock()
+	if r.Phase != journal.RefundDone {
+		rm.startLocked(r) // it polls, confirms, or repeats a request whose outcome is unknown
 	}
+	rm.mu.Unlock()
 	return refundInfo(r), nil
 }
 
-// RefundInfo returns the refund with kassa_refund_id id.
-func (f *Flow) RefundInfo(id string) (RefundInfo, error) {
-	r, err := f.j.Refund(id)
+// info returns the refund with kassa_refund_id id.
+func (rm *refunds) info(id string) (RefundInfo, error) {
+	r, err := rm.j.Refund(id)
+	if errors.Is(err, journal.ErrNotFound) {
+		return RefundInfo{}, fmt.Errorf("%w: refund %s", ErrNotFound, id)
+	}
 	if err != nil {
 		return RefundInfo{}, err
 	}
 	return refundInfo(r), nil
 }
 
-// errRefundJournal marks a refund record that could not be written.
-var errRefundJournal = errors.New("payment: refund journal write failed")
-
-// putRefund journals r and publishes it. When the journal cannot be written
-// it leaves r's phase as it was and returns an error: the caller must stop
-// rather than make the next call without its record (as enter does).
-func (f *Flow) putRefund(r *journal.Refund, phase journal.Phase) error {
-	if r.Phase == phase {
-		return nil
-	}
-	rec := *r
-	rec.Phase, rec.Updated = phase, f.now()
-	if err := f.j.PutRefund(rec); err != nil {
-		f.log.Error("journal write failed; stopping the refund", zap.String("kassa_refund_id", r.ID), zap.Error(err))
-		f.notice(Event{Kind: KindFault, Message: "journal: " + err.Error()})
-		return fmt.Errorf("%w: refund %s: %w", errRefundJournal, r.ID, err)
-	}
-	f.log.Info("refund "+string(r.Phase)+" -> "+string(phase), zap.String("kassa_refund_id", r.ID),
-		zap.String("refund_id", r.RefundID), zap.String("outcome", r.Outcome))
-	*r = rec
-	info := refundInfo(*r)
-	f.notice(Event{Kind: KindRefund, PurchaseID: r.PurchaseID, Amount: r.Amount, Code: r.SvcCode, Message: r.SvcMessage, Refund: &info})
-	return nil
+// refundWait is what a runner knows of its refund's wait.
+type refundWait struct {
+	started time.Time // when this runner began watching it (monotonic)
+	polls   int
+	tries   int
 }
 
-// requestRefund makes one refund request for r (in PhaseRequesting).
-func (f *Flow) requestRefund(ctx context.Context, r journal.Refund) (journal.Refund, error) {
-	cctx, cancel := f.callCtx(ctx)
-	resp, err := f.svc.Refund(cctx, smartpay.RefundRequest{PurchaseID: r.PurchaseID, KassaRefundID: r.ID, Amount: r.Amount})
-	cancel()
-	if err != nil {
-		var info stepInfo
-		if classify(err, &info) == fRejected {
-			r.Outcome, r.SvcCode, r.SvcMessage = "rejected", info.code, info.message
-			if perr := f.putRefund(&r, journal.PhaseDone); perr != nil {
-				return r, perr
-			}
-			return r, &ServiceError{Code: info.code, Message: info.message, Err: err}
-		}
-		return r, err
-	}
-	r.RefundID = resp.RefundID
-	if err := f.putRefund(&r, journal.PhaseRequested); err != nil {
-		return r, err
-	}
-	return r, nil
-}
-
-// runRefund takes r from its journaled phase to the end: request (same
-// kassa_refund_id), poll, confirm; a refund that failed or is not final
-// within Timeouts.Payment is cancelled. Unknown outcomes are retried until
-// ctx ends.
-func (f *Flow) runRefund(ctx context.Context, r journal.Refund) {
-	tries, polls := 0, 0
-	// The wait is timed from here on the monotonic clock, not from
-	// r.Updated: after a power cut or a clock step the wall-clock age says
-	// nothing about how long this refund has been watched.
-	started := time.Now()
-	wait := func(d time.Duration) bool {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-			return true
-		}
-	}
-	for r.Phase != journal.PhaseDone {
-		var err error
-		switch r.Phase {
-		case journal.PhaseRequesting:
-			r, err = f.requestRefund(ctx, r)
-		case journal.PhaseRequested:
-			if polls > 0 && time.Since(started) > f.cfg.Timeouts.Payment {
-				// Not final in time, and asked at least once since the
-				// start: give up on it, as with a payment.
-				r.Outcome, r.SvcMessage = "timeout", "refund not final in time"
-				if f.putRefund(&r, journal.PhaseRefundAbort) != nil {
-					return
-				}
-				continue
-			}
-			if !wait(pollDelay(polls)) {
-				return
-			}
-			polls++
-			var resp smartpay.RefundStatusResponse
-			cctx, cancel := f.callCtx(ctx)
-			resp, err = f.svc.RefundStatus(cctx, r.RefundID)
-			cancel()
-			if err == nil {
-				r.SvcCode, r.SvcMessage = resp.Code, resp.Message
-				switch resp.Status {
-				case smartpay.RefundSuccess:
-					r.Outcome = string(resp.Status)
-					err = f.putRefund(&r, journal.PhaseConfirming)
-				case smartpay.RefundFailed, smartpay.RefundCancelled:
-					r.Outcome = string(resp.Status)
-					err = f.putRefund(&r, journal.PhaseRefundAbort)
-				}
-				if err != nil {
-					return
-				}
-				continue
-			}
-			tries = 0 // the poll schedule is the pause
-		case journal.PhaseConfirming, journal.PhaseRefundAbort:
-			st := smartpay.KassaSuccess
-			if r.Phase == journal.PhaseRefundAbort {
-				st = smartpay.KassaCancel
-			}
-			cctx, cancel := f.callCtx(ctx)
-			err = f.svc.RefundKassaStatus(cctx, r.RefundID, st)
-			cancel()
-			var info stepInfo
-			if err == nil || classify(err, &info) == fRejected {
-				// Accepted, or refused because the refund already ended:
-				// either way nothing is left to tell the service.
-				if f.putRefund(&r, journal.PhaseDone) != nil {
-					return
-				}
-				continue
-			}
-		default:
-			f.log.Error("refund in unknown phase", zap.String("kassa_refund_id", r.ID), zap.String("phase", string(r.Phase)))
+// drive takes r from its journaled phase to the end. Unknown outcomes are
+// repeated until ctx ends; a journal failure stops it (the next start
+// resumes from the last journaled phase).
+func (rm *refunds) drive(ctx context.Context, r journal.Refund) {
+	// The wait is timed from here, not from r.Updated: after a power cut
+	// or a clock step the wall-clock age says nothing about how long this
+	// refund has been watched.
+	w := &refundWait{started: rm.cfg.Clock.Now()}
+	for r.Phase != journal.RefundDone {
+		fc, info := rm.act(ctx, &r, w)
+		if ctx.Err() != nil {
 			return
 		}
-		if err != nil {
-			var se *ServiceError
-			if errors.As(err, &se) || errors.Is(err, errRefundJournal) || ctx.Err() != nil {
-				return
-			}
-			f.log.Warn("refund call failed; retrying", zap.String("kassa_refund_id", r.ID), zap.Error(err))
-			tries++
-			if r.Phase != journal.PhaseRequested && !wait(backoff(tries)) {
+		if fc.kind == rUnknown && r.Phase != journal.RefundRequested {
+			// Repeat after a pause; Requested has the poll schedule.
+			rm.log.Warn("refund call failed; retrying", zap.String("kassa_refund_id", r.ID), zap.Error(info.err))
+			w.tries++
+			if !rm.sleep(ctx, backoff(w.tries)) {
 				return
 			}
 		}
+		if !retryWrite(ctx, rm.cfg.Clock, func() error { return rm.step(&r, fc, info) }) {
+			return
+		}
 	}
+}
+
+// act makes the call r's phase names.
+func (rm *refunds) act(ctx context.Context, r *journal.Refund, w *refundWait) (refundFact, stepInfo) {
+	switch r.Phase {
+	case journal.RefundRequesting:
+		return rm.call(ctx, func(ctx context.Context) (refundFact, stepInfo, error) {
+			resp, err := rm.svc.Refund(ctx, smartpay.RefundRequest{PurchaseID: r.PurchaseID, KassaRefundID: r.ID, Amount: r.Amount})
+			return refundFact{kind: rRequested}, stepInfo{id: resp.RefundID}, err
+		})
+	case journal.RefundRequested:
+		if w.polls > 0 && rm.cfg.Clock.Since(w.started) > rm.cfg.Timeouts.Payment {
+			return refundFact{kind: rOverdue}, stepInfo{message: "refund not final in time"}
+		}
+		if !rm.sleep(ctx, pollDelay(w.polls)) {
+			return refundFact{}, stepInfo{}
+		}
+		w.polls++
+		return rm.call(ctx, func(ctx context.Context) (refundFact, stepInfo, error) {
+			resp, err := rm.svc.RefundStatus(ctx, r.RefundID)
+			return refundFact{kind: rStatus, status: resp.Status}, stepInfo{code: resp.Code, message: resp.Message}, err
+		})
+	case journal.RefundConfirming, journal.RefundAborting:
+		st := smartpay.KassaSuccess
+		if r.Phase == journal.RefundAborting {
+			st = smartpay.KassaCancel
+		}
+		return rm.call(ctx, func(ctx context.Context) (refundFact, stepInfo, error) {
+			return refundFact{kind: rAcked}, stepInfo{}, rm.svc.RefundKassaStatus(ctx, r.RefundID, st)
+		})
+	}
+	return refundFact{}, stepInfo{}
+}
+
+// call makes one service call under the whole-call deadline; as for sales,
+// only the service's refusal is final.
+func (rm *refunds) call(ctx context.Context, do func(context.Context) (refundFact, stepInfo, error)) (refundFact, stepInfo) {
+	cctx, cancel := context.WithTimeout(ctx, rm.cfg.Timeouts.Call)
+	defer cancel()
+	fc, info, err := do(cctx)
+	if err == nil {
+		return fc, info
+	}
+	if se := refusalOf(err); se != nil {
+		return refundFact{kind: rRefused}, stepInfo{code: se.Code, message: se.Message, err: err}
+	}
+	return refundFact{kind: rUnknown}, stepInfo{err: err}
+}
+
+// sleep waits d on the flow's clock; false when ctx ended first.
+func (rm *refunds) sleep(ctx context.Context, d time.Duration) bool {
+	t := rm.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.Chan():
+		return true
+	}
+}
+
+// step decides r's next phase after fc and enters it.
+func (rm *refunds) step(r *journal.Refund, fc refundFact, info stepInfo) error {
+	next, outcome := decideRefund(r.Phase, fc)
+	return rm.enter(r, next, outcome, info)
+}
+
+// enter moves r to next: the journal first, then the log line and the
+// event; the one place a refund changes. When the journal cannot be
+// written r stays as it was and the error says so: the next call must not
+// be made without its record.
+func (rm *refunds) enter(r *journal.Refund, next journal.RefundPhase, outcome journal.RefundOutcome, info stepInfo) error {
+	rec := *r
+	if info.id != "" {
+		rec.RefundID = info.id
+	}
+	if info.code != 0 || info.message != "" {
+		rec.SvcCode, rec.SvcMessage = info.code, info.message
+	}
+	if outcome != "" {
+		rec.Outcome = outcome
+	}
+	if next == r.Phase {
+		*r = rec
+		return nil
+	}
+	rec.Phase, rec.Updated = next, rm.cfg.Clock.Now()
+	if err := rm.j.PutRefund(rec, rm.receipts.forRefund(rec)...); err != nil {
+		return fmt.Errorf("payment: refund %s: %w", r.ID, err)
+	}
+	fields := []zap.Field{zap.String("kassa_refund_id", rec.ID), zap.String("refund_id", rec.RefundID), zap.String("outcome", string(rec.Outcome))}
+	if info.err != nil {
+		fields = append(fields, zap.NamedError("cause", info.err))
+	}
+	if next == journal.RefundDone && rm.receipts.enabled() {
+		rm.receipts.wake()
+	}
+	rm.log.Info("refund "+string(r.Phase)+" -> "+string(next), fields...)
+	*r = rec
+	ri := refundInfo(rec)
+	rm.hub.Publish(Event{Kind: KindRefund, PurchaseID: rec.PurchaseID, Amount: rec.Amount, Code: rec.SvcCode, Message: rec.SvcMessage, Refund: &ri})
+	return nil
 }

@@ -20,6 +20,7 @@ const (
 	Paying                     // released, polling the status
 	Checking                   // outcome not known (lost answer, outage): polling until it is
 	Paid                       // service says success; waiting for the hand-over
+	Dispensing                 // the host is handing the goods over (a vend approved): waiting for its result
 	Confirming                 // goods handed over: kassa/status success in flight
 	Cancelling                 // kassa/status cancel in flight
 	Completed                  // paid and confirmed (terminal)
@@ -28,7 +29,7 @@ const (
 )
 
 var stateNames = [...]string{"idle", "committing", "waiting_amount", "releasing", "paying",
-	"checking", "paid", "confirming", "cancelling", "completed", "declined", "cancelled"}
+	"checking", "paid", "dispensing", "confirming", "cancelling", "completed", "declined", "cancelled"}
 
 // String is the state's name as used in logs, JSON and the API.
 func (s State) String() string {
@@ -66,7 +67,7 @@ func (s State) Display() display.State {
 		return display.Paying
 	case Checking:
 		return display.Checking
-	case Paid, Confirming, Completed: // Confirming always follows the service's success
+	case Paid, Dispensing, Confirming, Completed: // Confirming always follows the service's success
 		return display.Paid
 	case Declined:
 		return display.Declined
@@ -77,24 +78,26 @@ func (s State) Display() display.State {
 }
 
 // phase is the journal phase written on entering s: the call s leads to.
-func (s State) phase() journal.Phase {
+func (s State) phase() journal.SalePhase {
 	switch s {
 	case Committing:
-		return journal.PhaseCommitting
+		return journal.SaleCommitting
 	case WaitingAmount:
-		return journal.PhaseCommitted
+		return journal.SaleCommitted
 	case Releasing:
-		return journal.PhaseReleasing
+		return journal.SaleReleasing
 	case Paying, Checking:
-		return journal.PhaseReleased
+		return journal.SaleReleased
 	case Paid:
-		return journal.PhasePaid
+		return journal.SalePaid
+	case Dispensing:
+		return journal.SaleDispensing
 	case Confirming:
-		return journal.PhaseHandedOver
+		return journal.SaleHandedOver
 	case Cancelling:
-		return journal.PhaseCancelling
+		return journal.SaleCancelling
 	}
-	return journal.PhaseDone
+	return journal.SaleDone
 }
 
 // factKind is what happened.
@@ -109,6 +112,7 @@ const (
 	fAmount                      // the host sent the amount
 	fCancel                      // host cancel, a replacing QR, paid elsewhere
 	fTimeout                     // the current state's deadline passed
+	fDispense                    // the host began handing the goods over
 	fHandover                    // hand-over done (ok) or failed (!ok)
 	fConfirmed                   // kassa/status success accepted
 	fCancelAcked                 // kassa/status cancel accepted
@@ -206,6 +210,8 @@ func decide(cur State, f fact) State {
 		}
 	case Paid:
 		switch f.kind {
+		case fDispense:
+			return Dispensing
 		case fHandover:
 			if f.ok {
 				return Confirming
@@ -213,6 +219,18 @@ func decide(cur State, f fact) State {
 			return Cancelling
 		case fCancel, fTimeout:
 			return Cancelling
+		}
+	case Dispensing:
+		switch f.kind {
+		case fHandover:
+			if f.ok {
+				return Confirming
+			}
+			return Cancelling // the machine could not dispense: the payment is reversed
+		case fTimeout:
+			// No result from the machine: MDB counts a vend approved and
+			// not failed as a success (the product may well be out).
+			return Confirming
 		}
 	case Confirming:
 		switch f.kind {

@@ -3,6 +3,7 @@ package scanner
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"syscall"
 )
 
@@ -21,11 +22,10 @@ var (
 	// ErrDisconnected means an open device went away (unplugged, hung up):
 	// the Supervisor reopens it.
 	ErrDisconnected = errors.New("device disconnected")
-	// ErrConfig means a devices.yaml entry is invalid; it is returned by a
-	// Driver before any device is opened.
+	// ErrConfig means scanners were set up wrongly in code (an entry
+	// without settings, a name used twice); devices.yaml's problems are
+	// found when it is decoded.
 	ErrConfig = errors.New("invalid scanner configuration")
-	// ErrUnknownDriver means Config.Driver names no registered driver.
-	ErrUnknownDriver = errors.New("unknown scanner driver")
 )
 
 // Fixes shown to the field engineer with each kind of open failure.
@@ -56,9 +56,17 @@ func NewOpenError(driver, device string, err error) error {
 	return &OpenError{Driver: driver, Device: device, Kind: Classify(err), Err: err}
 }
 
-// Error names the device, the cause and the fix.
+// Error names the device, the cause and the fix. A cause that is the
+// open(2) of Device itself is not named twice.
 func (e *OpenError) Error() string {
-	msg := fmt.Sprintf("scanner/%s: open %s: %v", e.Driver, e.Device, e.Err)
+	cause := e.Err.Error()
+	if pe, ok := e.Err.(*fs.PathError); ok && pe.Path == e.Device {
+		cause = pe.Err.Error()
+		if pe.Op != "open" {
+			cause = pe.Op + ": " + cause
+		}
+	}
+	msg := fmt.Sprintf("scanner/%s: open %s: %s", e.Driver, e.Device, cause)
 	switch e.Kind {
 	case ErrNotFound:
 		msg += ": " + hintNotFound
@@ -100,18 +108,3 @@ func Classify(err error) error {
 	}
 	return nil
 }
-
-// ConfigError is a devices.yaml value a driver rejected. It wraps ErrConfig.
-type ConfigError struct {
-	Scanner string // Config.Name
-	Field   string // "baud", "port", …
-	Reason  string // what is wrong and what is allowed
-}
-
-// Error names the scanner, the field and the problem.
-func (e *ConfigError) Error() string {
-	return fmt.Sprintf("scanner %q: %s: %s", e.Scanner, e.Field, e.Reason)
-}
-
-// Unwrap returns ErrConfig.
-func (e *ConfigError) Unwrap() error { return ErrConfig }

@@ -40,6 +40,10 @@ func TestOpenErrorClassifies(t *testing.T) {
 		if !strings.Contains(err.Error(), c.hint) || !strings.Contains(err.Error(), "/dev/ttyACM0") {
 			t.Errorf("%v: message %q lacks device or hint %q", c.errno, err, c.hint)
 		}
+		// Each layer adds what it knows: the path is not repeated.
+		if want := "wrapped: scanner/serial: open /dev/ttyACM0: " + c.errno.Error() + ": "; strings.Count(err.Error(), "/dev/ttyACM0") != 1 || !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("%v: message %q, want it to start %q and name the path once", c.errno, err, want)
+		}
 		for _, other := range []error{scanner.ErrNotFound, scanner.ErrPermission, scanner.ErrBusy} {
 			if other != c.kind && errors.Is(err, other) {
 				t.Errorf("%v: also matches %v", c.errno, other)
@@ -57,12 +61,5 @@ func TestOpenErrorClassifies(t *testing.T) {
 	}
 	if scanner.NewOpenError("serial", "x", nil) != nil {
 		t.Error("NewOpenError(nil) != nil")
-	}
-}
-
-func TestConfigError(t *testing.T) {
-	err := error(&scanner.ConfigError{Scanner: "front", Field: "baud", Reason: "12345 is not a standard rate"})
-	if !errors.Is(err, scanner.ErrConfig) || !strings.Contains(err.Error(), `"front": baud: 12345`) {
-		t.Errorf("ConfigError: %v", err)
 	}
 }

@@ -36,31 +36,3 @@ type Scanner interface {
 	// Close releases the device. It is safe to call more than once.
 	Close() error
 }
-
-// Config is one scanner entry of devices.yaml. Each driver reads the fields
-// that concern it and rejects bad values in its Driver function, before any
-// device is opened.
-type Config struct {
-	Name   string // unique name, used as Code.Source and in logs/metrics
-	Driver string // "serial", "hid", "usb"
-
-	// serial
-	Port         string // /dev/kiosk/scanner0, /dev/serial/by-id/…, /dev/ttyACM0
-	Baud         int    // 9600 when 0
-	DataBits     int    // 8 when 0
-	Parity       string // "none" (default), "even", "odd"
-	StopBits     int    // 1 when 0
-	HostCommands string // "", "honeywell", "datalogic", "zebra-ssi"
-
-	// framing (all drivers that produce a byte stream)
-	Framing string        // "auto" (default: CR, LF, CRLF, complete JSON, gap), "cr", "lf", "crlf", "gap"
-	Gap     time.Duration // inter-character gap that ends a frame; 50ms when 0
-
-	// hid and usb
-	VID, PID  uint16
-	Serial    string // USB serial number; empty matches any
-	Interface int    // USB interface number; -1 matches any
-	Mode      string // "pos" (HID POS, page 0x8C) or "keyboard" (boot keyboard)
-	Layout    string // keyboard mode: "us" (default), "uk", "de", "fr"
-	Report    string // pos mode: "honeywell" (default) or "newland"
-}

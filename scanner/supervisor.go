@@ -1,7 +1,6 @@
 package scanner
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +14,7 @@ import (
 
 // Defaults of SupervisorOptions.
 const (
-	DefaultDedupWindow = 1500 * time.Millisecond
-	DefaultMinBackoff  = 50 * time.Millisecond
+	DefaultMinBackoff = 50 * time.Millisecond
 	// DefaultMaxBackoff is below 1 s so that a replugged scanner is read
 	// again within 1 s even when the device reappears just after a failed
 	// attempt and the open itself takes some time.
@@ -31,11 +29,6 @@ type Source struct {
 
 // SupervisorOptions tunes a Supervisor. The zero value gives the defaults.
 type SupervisorOptions struct {
-	// DedupWindow drops a read whose payload equals the previous read of the
-	// same scanner within this window (the window restarts with every read,
-	// so a QR held in front of the scanner is delivered once). 0 means
-	// DefaultDedupWindow; a negative value disables the check.
-	DedupWindow time.Duration
 	// MinBackoff and MaxBackoff bound the wait before reopening a scanner
 	// that failed; the wait doubles after each failure and resets once a
 	// device opened. 0 means the defaults.
@@ -81,19 +74,18 @@ func (s State) String() string {
 
 // Status is the health of one scanner as seen by the Supervisor.
 type Status struct {
-	Name       string
-	State      State
-	Err        error     // why it is down (last error); nil when up
-	Since      time.Time // when State last changed
-	Opens      uint64    // successful opens
-	Failures   uint64    // failed opens and failed reads
-	Codes      uint64    // codes delivered to the handler
-	Duplicates uint64    // codes dropped as duplicates
+	Name     string
+	State    State
+	Err      error     // why it is down (last error); nil when up
+	Since    time.Time // when State last changed
+	Opens    uint64    // successful opens
+	Failures uint64    // failed opens and failed reads
+	Codes    uint64    // codes delivered to the handler
 }
 
 // Supervisor owns every configured scanner: it opens each one, reads it,
-// reopens it with backoff after an error or an unplug, drops duplicate
-// reads and keeps a status per scanner. A device that cannot be opened is
+// reopens it with backoff after an error or an unplug and keeps a status
+// per scanner. A device that cannot be opened is
 // reported with its reason (logged once per distinct reason) and retried
 // for as long as Run runs: it is never silently skipped.
 type Supervisor struct {
@@ -120,8 +112,6 @@ type source struct {
 	open   Scanner // current device while up
 
 	// Touched only by the reading goroutine.
-	lastData []byte
-	lastAt   time.Time
 	reason   string // last logged failure reason
 	flapping bool   // the last open was read only briefly: log quietly
 }
@@ -134,9 +124,6 @@ func NewSupervisor(sources []Source, h Handler, log *zap.Logger, opts Supervisor
 	}
 	if log == nil {
 		log = zap.NewNop()
-	}
-	if opts.DedupWindow == 0 {
-		opts.DedupWindow = DefaultDedupWindow
 	}
 	if opts.MinBackoff <= 0 {
 		opts.MinBackoff = DefaultMinBackoff
@@ -203,6 +190,9 @@ func (s *Supervisor) Run(ctx context.Context) error {
 		wg.Go(func() { src.run(ctx) })
 	}
 	wg.Wait()
+	// Without scanners (the host hands codes over through the API) there
+	// is nothing to read, but Run still lasts as long as ctx.
+	<-ctx.Done()
 	// Every source runs until ctx ends, so this is the end of Run: stop
 	// the listener (Close unblocks its read) and wait for it.
 	if l != nil {
@@ -464,8 +454,9 @@ func (src *source) setStatus(f func(*Status)) {
 	}
 }
 
-// handler is what a driver sees: it stamps the source name, drops
-// duplicates and calls the real Handler directly, on the reading goroutine.
+// handler is what a driver sees: it stamps the source name and calls the
+// real Handler directly, on the reading goroutine. Duplicate reads are the
+// payment flow's to drop: it sees every source.
 type handler struct{ src *source }
 
 func (h handler) FrameStarted(_ string, at time.Time) {
@@ -477,19 +468,6 @@ func (h handler) CodeRead(c Code) {
 	c.Source = src.Name
 	if c.Time.IsZero() {
 		c.Time = time.Now()
-	}
-	if w := src.sup.opts.DedupWindow; w > 0 {
-		dup := src.lastData != nil && bytes.Equal(c.Data, src.lastData) &&
-			c.Time.Sub(src.lastAt) < w && !c.Time.Before(src.lastAt)
-		src.lastData = append(src.lastData[:0], c.Data...)
-		src.lastAt = c.Time
-		if dup {
-			src.mu.Lock()
-			src.status.Duplicates++
-			src.mu.Unlock()
-			src.sup.log.Debug("duplicate read dropped", zap.String("scanner", src.Name), zap.Int("bytes", len(c.Data)))
-			return
-		}
 	}
 	src.mu.Lock()
 	src.status.Codes++

@@ -14,28 +14,18 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // footprintKiosk writes a devices.yaml with a serial scanner and a pole
-// display on ptys and the web display, against a simulator on loopback.
-func footprintKiosk(tb testing.TB) (config, socket string) {
+// display on ptys and the web display, against a simulator on loopback;
+// the agent logs at logLevel.
+func footprintKiosk(tb testing.TB, logLevel string) (config, socket string) {
 	tb.Helper()
-	dir := tb.TempDir()
-	srv, err := sim.New(sim.Config{Dir: dir}, zap.NewNop())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	tb.Cleanup(func() { cancel(); <-done })
+	srv := simtest.NewServer(tb, sim.Config{})
+	dir := srv.Dir
 
 	var ports []string
 	for range 2 {
@@ -58,12 +48,7 @@ func footprintKiosk(tb testing.TB) (config, socket string) {
 	yaml := fmt.Sprintf(`kassa:
   id: %s
   fixed_amount: 10000
-service:
-  url: https://%s
-  ca: ca.crt
-  cert: kassa.crt
-  key: kassa.key
-journal: journal.db
+%sjournal: journal.db
 api:
   socket: api.sock
 scanners:
@@ -78,8 +63,8 @@ displays:
     driver: web
     listen: %q
 log:
-  level: warn
-`, sim.KassaID(1), ln.Addr(), ports[0], ports[1], webAddr)
+  level: %s
+`, sim.KassaID(1), srv.ServiceYAML(), ports[0], ports[1], webAddr, logLevel)
 	if err := os.WriteFile(config, []byte(yaml), 0o600); err != nil {
 		tb.Fatal(err)
 	}
@@ -141,7 +126,7 @@ func BenchmarkFootprint(b *testing.B) {
 	}
 	idle := 10 * time.Second
 	for range b.N {
-		config, socket := footprintKiosk(b)
+		config, socket := footprintKiosk(b, "warn")
 		client := unixClient(socket)
 		cmd := exec.Command(filepath.Join(bin, "kioskd"), "run", "-config", config)
 		cmd.Stderr = os.Stderr

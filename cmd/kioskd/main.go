@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/agent"
@@ -25,15 +24,6 @@ import (
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/demo"
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/logging"
 	"github.com/kioskd/kioskd/scanner/devices"
-
-	// Drivers register themselves with the scanner and display registries.
-	_ "github.com/kioskd/kioskd/display/logdisplay"
-	_ "github.com/kioskd/kioskd/display/term"
-	_ "github.com/kioskd/kioskd/display/vfd"
-	_ "github.com/kioskd/kioskd/display/web"
-	_ "github.com/kioskd/kioskd/scanner/hid"
-	_ "github.com/kioskd/kioskd/scanner/serial"
-	_ "github.com/kioskd/kioskd/scanner/usb"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -114,6 +104,8 @@ func runAgent(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 	if *path == "" {
 		return demo.Run(ctx, demo.Options{Dir: *demoDir, Language: *lang, Stdin: stdin, Stdout: stdout})
 	}
+	// Every key, the drivers' too, is checked here, before any device is
+	// opened.
 	cfg, err := config.Load(*path)
 	if err != nil {
 		return err // one line per problem, each with its line number
@@ -123,14 +115,6 @@ func runAgent(ctx context.Context, args []string, stdin *os.File, stdout, stderr
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // best effort on exit
-	// Values only a driver understands still fail here, with their line,
-	// before any device is opened.
-	if problems := check.ValidateDrivers(cfg, log); len(problems) > 0 {
-		for _, p := range problems {
-			fmt.Fprintln(stderr, p.String())
-		}
-		return fmt.Errorf("%s: %d problem(s)", *path, len(problems))
-	}
 	return agent.Run(ctx, cfg, log, agent.Options{})
 }
 
@@ -150,31 +134,8 @@ func listDevices(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	for _, d := range list {
-		fmt.Fprintf(stdout, "%s  %s", d.Kind, d.Path)
-		if d.VID != 0 {
-			fmt.Fprintf(stdout, "  %04x:%04x", d.VID, d.PID)
-		}
-		if name := d.Vendor + " " + d.Model; name != " " {
-			fmt.Fprintf(stdout, "  %s", name)
-		} else if d.Manufacturer != "" || d.Product != "" {
-			fmt.Fprintf(stdout, "  %s %s", d.Manufacturer, d.Product)
-		}
-		if d.Serial != "" {
-			fmt.Fprintf(stdout, "  serial %s", d.Serial)
-		}
-		fmt.Fprintf(stdout, "  role %s", d.Role)
-		if d.Mode != "" {
-			fmt.Fprintf(stdout, ", mode %s", d.Mode)
-		}
-		fmt.Fprintln(stdout)
-		if d.ByID != "" {
-			fmt.Fprintf(stdout, "  stable path: %s\n", d.ByID)
-		}
-		if d.Note != "" {
-			fmt.Fprintf(stdout, "  note: %s\n", d.Note)
-		}
-		if s := devices.Snippet(d); s != "" {
-			fmt.Fprintf(stdout, "  devices.yaml:\n%s\n", indent(s, "    "))
+		if _, err := fmt.Fprintln(stdout, devices.Listing(d)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -197,8 +158,4 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("check: %s has problems", *path)
 	}
 	return nil
-}
-
-func indent(s, prefix string) string {
-	return prefix + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+prefix)
 }

@@ -16,7 +16,7 @@ func udevRules(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := config.LoadDevices(*path) // the service and the kassa do not matter here
 	if err != nil {
 		return err
 	}

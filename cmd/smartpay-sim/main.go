@@ -3,6 +3,14 @@
 //
 //	smartpay-sim serve -listen 127.0.0.1:8443 -admin 127.0.0.1:8444 -dir ./sim
 //	smartpay-sim qr -dir ./sim [-user ID]
+//	smartpay-sim vmc -link /run/kioskd/mdb0 [-product ITEM:NAME:KOPECKS]…
+//	smartpay-sim atol -listen 127.0.0.1:16732 -admin 127.0.0.1:16733
+//	smartpay-sim atol-online -listen 127.0.0.1:8480 -admin 127.0.0.1:8481 -password-file ./pw
+//
+// vmc plays a vending machine with a Qibixx MDB adapter (package
+// payment/vending/vmcsim) on a pty, for kioskd's vending: section; it reads
+// commands typed on stdin (help lists them). atol and atol-online serve the
+// fiscal simulators (package payment/fiscal/fiscalsim).
 package main
 
 import (
@@ -28,7 +36,8 @@ import (
 const usage = `usage:
   smartpay-sim serve -listen ADDR -admin ADDR -dir DIR [-kassas N] [-success-delay D] [-session-ttl D] [-stale D]
   smartpay-sim qr -dir DIR [-user ID]
-`
+  smartpay-sim vmc -link PATH [-product ITEM:NAME:KOPECKS]… [-vmc-timeout D] [-dispense D] [-trace] [-repl=false]
+` + fiscalUsage
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -53,6 +62,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "qr":
 		return qr(args[1:], stdout, stderr)
+	case "vmc":
+		return vmc(ctx, args[1:], stdout, stderr)
+	case "atol", "atol-online":
+		return serveFiscal(ctx, args[0], args[1:], stderr)
 	default:
 		fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", args[0])
@@ -76,7 +89,7 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	if *dir == "" {
 		return errors.New("serve: -dir is required")
 	}
-	if err := loopbackOnly(*admin); err != nil {
+	if err := loopbackOnly("-admin", *admin); err != nil {
 		return err
 	}
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()),
@@ -113,19 +126,19 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 	return err
 }
 
-// loopbackOnly refuses an admin address reachable from the network: the
-// admin API has no authentication.
-func loopbackOnly(addr string) error {
+// loopbackOnly refuses an address (given with flag name) reachable from
+// the network: what listens there has no authentication.
+func loopbackOnly(name, addr string) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("-admin %q: %w", addr, err)
+		return fmt.Errorf("%s %q: %w", name, addr, err)
 	}
 	if host == "localhost" {
 		return nil
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("-admin %q: must be a loopback address (127.0.0.1:PORT); the admin API has no authentication", addr)
+		return fmt.Errorf("%s %q: must be a loopback address (127.0.0.1:PORT); it has no authentication", name, addr)
 	}
 	return nil
 }

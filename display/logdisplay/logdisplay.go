@@ -6,16 +6,21 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() {
-	display.Register("log", display.Driver{
-		Validate: func(display.Config) error { return nil },
-		Open: func(_ display.Config, log *zap.Logger) (display.Display, error) {
-			return New(log), nil
-		},
-	})
-}
+func init() { settings.Register(display.Drivers, "log", Settings{}) }
+
+// Settings is a log display's devices.yaml entry: it has no keys.
+type Settings struct{}
+
+// Fields declares no keys.
+func (*Settings) Fields() []settings.Field { return nil }
+
+// Open logs screens to log.
+func (Settings) Open(_ string, log *zap.Logger) (display.Display, error) { return New(log), nil }
+
+var _ display.Settings = Settings{}
 
 // Display logs screens at Info level.
 type Display struct{ log *zap.Logger }

@@ -13,7 +13,7 @@ import (
 
 func TestLogsScreens(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
-	d, err := display.New(display.Config{Name: "log", Driver: "log"}, zap.New(core))
+	d, err := display.New(display.Config{Name: "log", Driver: "log", Settings: Settings{}}, zap.New(core))
 	if err != nil {
 		t.Fatal(err)
 	}

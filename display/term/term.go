@@ -14,30 +14,31 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() {
-	display.Register("term", display.Driver{
-		Validate: Validate,
-		Open: func(c display.Config, _ *zap.Logger) (display.Display, error) {
-			w := os.Stdout
-			if c.Output == "stderr" {
-				w = os.Stderr
-			}
-			return New(w, Auto), nil
-		},
-	})
+func init() { settings.Register(display.Drivers, "term", Settings{Output: "stdout"}) }
+
+// Settings is a term display's devices.yaml entry.
+type Settings struct {
+	Output string // "stdout" or "stderr": kioskd's own stream to draw on
 }
 
-// Validate checks the term fields of c.
-func Validate(c display.Config) error {
-	switch c.Output {
-	case "", "stdout", "stderr":
-		return nil
-	}
-	return &display.ConfigError{Display: c.Name, Field: "output",
-		Reason: fmt.Sprintf("%q: want stdout or stderr", c.Output)}
+// Fields declares the one key, output.
+func (s *Settings) Fields() []settings.Field {
+	return []settings.Field{settings.Enum("output", &s.Output, "stdout", "stderr")}
 }
+
+// Open draws on kioskd's stdout or stderr, as a box when it is a terminal.
+func (s Settings) Open(string, *zap.Logger) (display.Display, error) {
+	w := os.Stdout
+	if s.Output == "stderr" {
+		w = os.Stderr
+	}
+	return New(w, Auto), nil
+}
+
+var _ display.Settings = Settings{}
 
 // Mode chooses between the box and plain lines.
 type Mode int

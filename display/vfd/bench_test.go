@@ -59,7 +59,7 @@ func BenchmarkShowPty(b *testing.B) {
 		n, _ := io.Copy(io.Discard, master)
 		done <- n
 	}()
-	d, err := New(display.Config{Name: "pole", Port: link, Baud: 115200}, zap.NewNop())
+	d, err := New(withBaud(on(link), 115200), zap.NewNop())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -80,4 +80,9 @@ func BenchmarkShowPty(b *testing.B) {
 	n := <-done
 	master.Close()
 	b.ReportMetric(float64(n)/float64(b.N+1), "bytes/show")
+}
+
+func withBaud(s Settings, baud int) Settings {
+	s.Baud = baud
+	return s
 }

@@ -6,7 +6,7 @@ import (
 
 // codepage is a character set a display can be switched to, with the usual
 // n of the Epson "ESC t n" command for it. The numbers come from the ESC/POS
-// code page table and vary by model (unconfirmed): Config.CodepageN overrides.
+// code page table and vary by model (unconfirmed): Options.CodepageN overrides.
 type codepage struct {
 	cm *charmap.Charmap
 	n  int

@@ -19,7 +19,7 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // state, amounts, a service message too long for a line.
 func goldenScreens(l display.Lang) []display.Screen {
 	var ss []display.Screen
-	for st := display.Ready; st <= display.Busy; st++ {
+	for st := display.Ready; st <= display.Starting; st++ {
 		ss = append(ss, display.Screen{State: st, Amount: 12345, Lang: l})
 	}
 	msg := "Недостаточно средств на счёте покупателя"

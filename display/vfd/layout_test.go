@@ -1,11 +1,13 @@
 package vfd
 
 import (
-	"errors"
+	"io"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 func TestShorten(t *testing.T) {
@@ -66,26 +68,38 @@ func TestEncodeNeverSendsControls(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	ok := display.Config{Name: "pole", Driver: "vfd", Port: "/dev/kiosk/display0"}
-	if err := Validate(ok); err != nil {
-		t.Fatalf("valid config: %v", err)
+// TestSettings decodes pole display entries as devices.yaml is read.
+func TestSettings(t *testing.T) {
+	decode := func(pairs ...string) (Settings, []settings.Problem) {
+		var d settings.Decoder
+		c, _ := display.Drivers.Decode(&d, settings.Flat(append([]string{"driver", "vfd", "name", "pole"}, pairs...)...), "displays[0]")
+		s, _ := c.Settings.(Settings)
+		return s, d.Problems()
 	}
-	bad := map[string]display.Config{
-		"port":        {Name: "pole", Port: "ttyUSB0"},
-		"baud":        {Name: "pole", Port: "/dev/x", Baud: 9601},
-		"command_set": {Name: "pole", Port: "/dev/x", CommandSet: "escpos"},
-		"codepage":    {Name: "pole", Port: "/dev/x", Codepage: "koi8"},
-		"codepage_n":  {Name: "pole", Port: "/dev/x", CodepageN: 256},
+	if s, p := decode("port", "/dev/kiosk/display0"); len(p) > 0 || s.Baud != 9600 || s.Options.CommandSet != "epson" || s.Options.Codepage != "cp866" {
+		t.Fatalf("defaults: %+v %v", s, p)
 	}
-	for field, c := range bad {
-		var ce *display.ConfigError
-		if err := Validate(c); !errors.As(err, &ce) || ce.Field != field {
-			t.Errorf("Validate(%+v) = %v, want a ConfigError on %s", c, err, field)
+	if s, p := decode("vid", "0403", "pid", "6001", "command_set", "cd5220", "codepage_table", "-1"); len(p) > 0 ||
+		s.Port.Path != "/dev/kiosk/pole" || s.Options.CommandSet != "cd5220" || s.Options.CodepageN != -1 {
+		t.Fatalf("values: %+v %v", s, p)
+	}
+	for key, value := range map[string]string{"port": "ttyUSB0", "baud": "9601", "command_set": "escpos",
+		"codepage": "koi8", "codepage_table": "256"} {
+		pairs := []string{"port", "/dev/x", key, value}
+		if key == "port" {
+			pairs = pairs[2:]
 		}
-		if _, err := display.New(display.Config{Name: c.Name, Driver: "vfd", Port: c.Port, Baud: c.Baud,
-			CommandSet: c.CommandSet, Codepage: c.Codepage, CodepageN: c.CodepageN}, nil); err == nil {
-			t.Errorf("display.New accepted %+v", c)
+		if _, p := decode(pairs...); len(p) != 1 || p[0].Path != "displays[0]."+key || !strings.Contains(p[0].Msg, value) {
+			t.Errorf("%s: %s: problems %+v, want one naming the value", key, value, p)
+		}
+	}
+	if _, p := decode(); len(p) != 1 || p[0].Msg != "required for driver vfd (e.g. /dev/serial/by-id/… or /dev/kiosk/pole), or give vid and pid" {
+		t.Errorf("no port: %+v", p)
+	}
+	// Options made in code are checked against the same tables.
+	for _, o := range []Options{{CommandSet: "escpos"}, {Codepage: "koi8"}, {CodepageN: 256}} {
+		if _, err := NewRenderer(io.Discard, o); err == nil {
+			t.Errorf("NewRenderer accepted %+v", o)
 		}
 	}
 }

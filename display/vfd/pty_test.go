@@ -151,7 +151,7 @@ func TestPtyRussian(t *testing.T) {
 	e := newEpsonScreen()
 	go e.run(master)
 
-	d, err := New(display.Config{Name: "pole", Port: link, Baud: 9600}, zaptest.NewLogger(t))
+	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func TestPtyUnplugReplug(t *testing.T) {
 	e := newEpsonScreen()
 	go e.run(master)
 
-	d, err := New(display.Config{Name: "pole", Port: link}, zaptest.NewLogger(t))
+	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestPtyUnplugReplug(t *testing.T) {
 // delay has passed, and is opened as soon as it has.
 func TestOpenBackoff(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	d, err := New(display.Config{Name: "pole", Port: link}, zaptest.NewLogger(t))
+	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,10 +254,13 @@ func TestOpenBackoff(t *testing.T) {
 	ctx := context.Background()
 	s := display.Screen{State: display.Ready}
 
-	if err := d.Show(ctx, s); !errors.Is(err, fs.ErrNotExist) {
+	// Each layer says what it knows once: the package, then tarm's
+	// "open <port>: …", then the wait.
+	if err := d.Show(ctx, s); !errors.Is(err, fs.ErrNotExist) || err.Error() != "vfd: open "+link+": no such file or directory" {
 		t.Fatalf("first Show = %v, want not exist", err)
 	}
-	if err := d.Show(ctx, s); !errors.Is(err, ErrWaiting) || !errors.Is(err, fs.ErrNotExist) {
+	if err := d.Show(ctx, s); !errors.Is(err, ErrWaiting) || !errors.Is(err, fs.ErrNotExist) ||
+		err.Error() != "vfd: open "+link+": no such file or directory (waiting to retry, 250ms left)" {
 		t.Fatalf("Show within the delay = %v, want ErrWaiting wrapping the open error", err)
 	}
 	master, slave := newPty(t, link)
@@ -275,4 +278,11 @@ func TestOpenBackoff(t *testing.T) {
 		t.Fatalf("Show after the delay: %v", err)
 	}
 	expectPicture(t, e, [2]string{"Покажите QR-код     ", "для оплаты          "})
+}
+
+// on returns the default settings of a pole display on port.
+func on(port string) Settings {
+	s := Defaults
+	s.Port.Path = port
+	return s
 }

@@ -4,56 +4,67 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
+)
+
+// Defaults of Options.
+const (
+	DefaultCommandSet = "epson"
+	DefaultCodepage   = "cp866"
 )
 
 // Options selects the command set and the code page.
 type Options struct {
-	CommandSet string // "epson" (default), "cd5220", "aedex", "logic"
-	Codepage   string // "cp866" (default), "cp1251", "cp437"
+	CommandSet string // one of CommandSets(); DefaultCommandSet when empty
+	Codepage   string // one of Codepages(); DefaultCodepage when empty
 	CodepageN  int    // n of ESC t n; 0: the code page's usual number; -1: none
+}
+
+// Fields declares command_set, codepage and codepage_table.
+func (o *Options) Fields() []settings.Field {
+	return []settings.Field{
+		settings.Enum("command_set", &o.CommandSet, CommandSets()...),
+		settings.Enum("codepage", &o.Codepage, Codepages()...),
+		settings.Int("codepage_table", &o.CodepageN, -1, 255),
+	}
 }
 
 func (o Options) withDefaults() Options {
 	if o.CommandSet == "" {
-		o.CommandSet = "epson"
+		o.CommandSet = DefaultCommandSet
 	}
 	if o.Codepage == "" {
-		o.Codepage = "cp866"
+		o.Codepage = DefaultCodepage
 	}
 	return o
 }
 
-// Validate reports the first bad option as a *display.ConfigError naming
-// the devices.yaml field; name is the display's name.
-func (o Options) Validate(name string) error {
+// Validate reports the first option outside the tables, for options made
+// in code (devices.yaml's are checked by Fields when they are read).
+func (o Options) Validate() error {
 	o = o.withDefaults()
 	if _, ok := commandSets[o.CommandSet]; !ok {
-		return &display.ConfigError{Display: name, Field: "command_set",
-			Reason: fmt.Sprintf("unknown %q (known: %s)", o.CommandSet, keys(commandSets))}
+		return fmt.Errorf("vfd: unknown command set %q (known: %s)", o.CommandSet, strings.Join(CommandSets(), ", "))
 	}
 	if _, ok := codepages[o.Codepage]; !ok {
-		return &display.ConfigError{Display: name, Field: "codepage",
-			Reason: fmt.Sprintf("unknown %q (known: %s)", o.Codepage, keys(codepages))}
+		return fmt.Errorf("vfd: unknown code page %q (known: %s)", o.Codepage, strings.Join(Codepages(), ", "))
 	}
 	if o.CodepageN < -1 || o.CodepageN > 255 {
-		return &display.ConfigError{Display: name, Field: "codepage_n",
-			Reason: fmt.Sprintf("%d is not a byte (0..255, or -1 for no code page command)", o.CodepageN)}
+		return fmt.Errorf("vfd: code page number %d is not a byte (0..255, or -1 for no code page command)", o.CodepageN)
 	}
 	return nil
 }
 
-func keys[V any](m map[string]V) string {
-	k := make([]string, 0, len(m))
-	for n := range m {
-		k = append(k, n)
-	}
-	sort.Strings(k)
-	return strings.Join(k, ", ")
-}
+// CommandSets returns the names of the command sets, sorted.
+func CommandSets() []string { return slices.Sorted(maps.Keys(commandSets)) }
+
+// Codepages returns the names of the code pages, sorted.
+func Codepages() []string { return slices.Sorted(maps.Keys(codepages)) }
 
 // Renderer writes screens to a pole display behind any io.Writer. The first
 // Show (and the first after Reset) sends the initialisation sequence; every
@@ -69,7 +80,7 @@ type Renderer struct {
 
 // NewRenderer returns a Renderer writing to w, or the options' error.
 func NewRenderer(w io.Writer, o Options) (*Renderer, error) {
-	if err := o.Validate(""); err != nil {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	o = o.withDefaults()
@@ -111,8 +122,8 @@ func (r *Renderer) Show(ctx context.Context, s display.Screen) error {
 		err = io.ErrShortWrite
 	}
 	if err != nil {
-		r.inited = false // the display may have lost its state too
-		return fmt.Errorf("vfd: write: %w", err)
+		r.inited = false                  // the display may have lost its state too
+		return fmt.Errorf("vfd: %w", err) // a port's *fs.PathError says "write <port>: …"
 	}
 	r.inited = true
 	return nil

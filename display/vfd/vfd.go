@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -14,40 +12,45 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() {
-	display.Register("vfd", display.Driver{
-		Validate: Validate,
-		Open: func(c display.Config, log *zap.Logger) (display.Display, error) {
-			return New(c, log)
-		},
-	})
+func init() { settings.Register(display.Drivers, "vfd", Defaults) }
+
+// Settings is a pole display's devices.yaml entry. Its keys, defaults and
+// rules are declared here and in Options.
+type Settings struct {
+	Port    settings.Port // port, and vid/pid/serial for `kioskd udev-rules`
+	Baud    int
+	Options Options
 }
+
+// Defaults are the settings of an entry that gives only its port: 9600
+// baud, Epson commands, CP866.
+var Defaults = Settings{Baud: 9600, Options: Options{CommandSet: DefaultCommandSet, Codepage: DefaultCodepage}}
 
 // bauds are the speeds pole displays are sold with.
 var bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
 
+// Fields declares the keys of a pole display.
+func (s *Settings) Fields() []settings.Field {
+	return append(append(s.Port.Fields(), settings.Baud(&s.Baud, bauds...)), s.Options.Fields()...)
+}
+
+// Check completes the port from the USB identity (see settings.Port).
+func (s *Settings) Check(sec *settings.Section) { s.Port.Check(sec) }
+
+// Opens is the tty, for `kioskd udev-rules` and `kioskd check`.
+func (s Settings) Opens() settings.Resource { return s.Port.Opens() }
+
+// Open returns the display; the port is opened by the first Show (see New).
+func (s Settings) Open(_ string, log *zap.Logger) (display.Display, error) { return New(s, log) }
+
+var _ display.Settings = Settings{}
+
 // ErrWaiting is wrapped by Show while the port is closed after a failed open
-// and the next attempt is not due yet.
-var ErrWaiting = errors.New("vfd: port not open, waiting to retry")
-
-// Validate checks the vfd fields of c without opening anything.
-func Validate(c display.Config) error {
-	if c.Port == "" || !filepath.IsAbs(c.Port) {
-		return &display.ConfigError{Display: c.Name, Field: "port",
-			Reason: fmt.Sprintf("%q must be an absolute device path, e.g. /dev/serial/by-id/…", c.Port)}
-	}
-	if c.Baud != 0 && !slices.Contains(bauds, c.Baud) {
-		return &display.ConfigError{Display: c.Name, Field: "baud",
-			Reason: fmt.Sprintf("%d is not one of %v", c.Baud, bauds)}
-	}
-	return options(c).Validate(c.Name)
-}
-
-func options(c display.Config) Options {
-	return Options{CommandSet: c.CommandSet, Codepage: c.Codepage, CodepageN: c.CodepageN}
-}
+// and the next attempt is not due yet (with the error of that open).
+var ErrWaiting = errors.New("waiting to retry")
 
 // Display is a pole display on a serial port. It is safe for concurrent use.
 type Display struct {
@@ -76,31 +79,27 @@ type portWriter struct{ d *Display }
 
 func (p portWriter) Write(b []byte) (int, error) { return p.d.w.Write(b) }
 
-// New validates c and returns the display. The port is opened by the first
-// Show, so a display missing at start-up does not stop the agent: it is
-// reported by Show's error and picked up once it appears.
-func New(c display.Config, log *zap.Logger) (*Display, error) {
-	if err := Validate(c); err != nil {
-		return nil, err
-	}
+// New returns the display of s; a zero Baud is the default's. The port is
+// opened by the first Show, so a display missing at start-up does not stop
+// the agent: it is reported by Show's error and picked up once it appears.
+func New(s Settings, log *zap.Logger) (*Display, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	baud := c.Baud
-	if baud == 0 {
-		baud = 9600
+	if s.Baud == 0 {
+		s.Baud = Defaults.Baud
 	}
 	d := &Display{
 		log:  log,
-		port: c.Port,
+		port: s.Port.Path,
 		now:  time.Now,
 		open: func() (io.WriteCloser, error) {
 			// ReadTimeout only matters for reads, which we never do.
-			return serial.OpenPort(&serial.Config{Name: c.Port, Baud: baud, ReadTimeout: time.Second})
+			return serial.OpenPort(&serial.Config{Name: s.Port.Path, Baud: s.Baud, ReadTimeout: time.Second})
 		},
 	}
 	d.pw = portWriter{d}
-	r, err := NewRenderer(d.pw, options(c))
+	r, err := NewRenderer(d.pw, s.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -130,21 +129,21 @@ func (d *Display) Show(ctx context.Context, s display.Screen) error {
 		d.log.Warn("pole display write failed, closing the port", zap.String("port", d.port), zap.Error(err))
 		_ = d.w.Close()
 		d.w = nil
-		return fmt.Errorf("vfd %s: %w", d.port, err)
+		return err
 	}
 	return nil
 }
 
 func (d *Display) openLocked() error {
 	if now := d.now(); now.Before(d.nextOpen) {
-		return fmt.Errorf("vfd %s: %w (%v left): %w", d.port, ErrWaiting, d.nextOpen.Sub(now).Round(time.Millisecond), d.lastErr)
+		return fmt.Errorf("vfd: %w (%w, %v left)", d.lastErr, ErrWaiting, d.nextOpen.Sub(now).Round(time.Millisecond))
 	}
 	w, err := d.open()
 	if err != nil {
 		d.delay = min(max(2*d.delay, minReopen), maxReopen)
 		d.nextOpen = d.now().Add(d.delay)
 		d.lastErr = err
-		return fmt.Errorf("vfd %s: open: %w", d.port, err)
+		return fmt.Errorf("vfd: %w", err) // tarm/serial's *fs.PathError: "open <port>: …"
 	}
 	if d.lastErr != nil {
 		d.log.Info("pole display reopened", zap.String("port", d.port))

@@ -143,7 +143,7 @@ func TestBrowser(t *testing.T) {
 // start serves a display on addr; stop ends it and may be called again.
 func start(t *testing.T, addr string) (d *Display, stop func()) {
 	t.Helper()
-	d, err := New(display.Config{Name: "web", Listen: addr}, zaptest.NewLogger(t))
+	d, err := New(Settings{Listen: addr}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatalf("listen on %s: %v", addr, err)
 	}

@@ -15,19 +15,32 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func init() {
-	display.Register("web", display.Driver{
-		Validate: Validate,
-		Open: func(c display.Config, log *zap.Logger) (display.Display, error) {
-			return New(c, log)
-		},
-	})
+func init() { settings.Register(display.Drivers, "web", Settings{Listen: "127.0.0.1:8765"}) }
+
+// Settings is a web display's devices.yaml entry.
+type Settings struct {
+	// Listen is the loopback host:port the page is served on: the page is
+	// for the kiosk's own browser.
+	Listen string
 }
 
-// DefaultListen is the address used when Config.Listen is empty.
-const DefaultListen = "127.0.0.1:8765"
+// Fields declares the one key, listen.
+func (s *Settings) Fields() []settings.Field {
+	return []settings.Field{settings.HostPort("listen", &s.Listen, true)}
+}
+
+// Opens is the address, so no two entries listen on it.
+func (s Settings) Opens() settings.Resource {
+	return settings.Resource{Kind: settings.Listen, Addr: s.Listen}
+}
+
+// Open listens (see New).
+func (s Settings) Open(_ string, log *zap.Logger) (display.Display, error) { return New(s, log) }
+
+var _ display.Settings = Settings{}
 
 //go:embed static
 var static embed.FS
@@ -36,27 +49,6 @@ const (
 	heartbeat    = 15 * time.Second // keeps idle connections and proxies honest
 	writeTimeout = 5 * time.Second  // a browser that stops reading is dropped
 )
-
-// Validate checks the web fields of c without listening: the address must
-// be a loopback host and port, since the page is for the kiosk's own browser.
-func Validate(c display.Config) error {
-	addr := c.Listen
-	if addr == "" {
-		addr = DefaultListen
-	}
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return &display.ConfigError{Display: c.Name, Field: "listen", Reason: fmt.Sprintf("%q: %v", addr, err)}
-	}
-	if port == "" {
-		return &display.ConfigError{Display: c.Name, Field: "listen", Reason: fmt.Sprintf("%q has no port", addr)}
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return &display.ConfigError{Display: c.Name, Field: "listen",
-			Reason: fmt.Sprintf("%q is not a loopback address (use 127.0.0.1:port)", addr)}
-	}
-	return nil
-}
 
 // Display is the web customer display. Show never waits for a browser: it
 // stores the screen and wakes the connected event streams.
@@ -85,19 +77,12 @@ type event struct {
 	Amount string `json:"amount"`
 }
 
-// New validates c and listens on its address, so a port already taken is
-// reported at start-up. Run serves the page.
-func New(c display.Config, log *zap.Logger) (*Display, error) {
-	if err := Validate(c); err != nil {
-		return nil, err
-	}
-	addr := c.Listen
-	if addr == "" {
-		addr = DefaultListen
-	}
-	ln, err := net.Listen("tcp", addr)
+// New listens on s.Listen, so a port already taken is reported at
+// start-up. Run serves the page.
+func New(s Settings, log *zap.Logger) (*Display, error) {
+	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
-		return nil, fmt.Errorf("web: listen: %w", err)
+		return nil, fmt.Errorf("web: %w", err) // "listen tcp …: bind: address already in use"
 	}
 	return NewListener(ln, log), nil
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -22,7 +22,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // serve starts a display on a free loopback port and stops it at cleanup.
 func serve(t testing.TB) *Display {
 	t.Helper()
-	d, err := New(display.Config{Name: "web", Listen: "127.0.0.1:0"}, zaptest.NewLogger(t))
+	d, err := New(Settings{Listen: "127.0.0.1:0"}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,22 +133,32 @@ func TestPageIsSelfContained(t *testing.T) {
 	}
 }
 
-func TestValidate(t *testing.T) {
-	for _, addr := range []string{"0.0.0.0:80", "10.0.0.1:8080", "example.com:80", "127.0.0.1", ":8080"} {
-		var ce *display.ConfigError
-		if err := Validate(display.Config{Name: "web", Listen: addr}); !errors.As(err, &ce) || ce.Field != "listen" {
-			t.Errorf("Validate(%q) = %v, want a listen error", addr, err)
+// TestSettings decodes listen addresses as devices.yaml is read: the page
+// is for the kiosk's own browser, so only loopback addresses pass.
+func TestSettings(t *testing.T) {
+	decode := func(addr string) (display.Config, []settings.Problem) {
+		var d settings.Decoder
+		c, _ := display.Drivers.Decode(&d, settings.Flat("driver", "web", "listen", addr), "displays[0]")
+		return c, d.Problems()
+	}
+	for _, addr := range []string{"0.0.0.0:80", "10.0.0.1:8080", "example.com:80", "127.0.0.1", ":8080", "127.0.0.1:0"} {
+		if _, p := decode(addr); len(p) != 1 || p[0].Path != "displays[0].listen" {
+			t.Errorf("listen %q: problems %+v, want one on listen", addr, p)
 		}
 	}
-	for _, addr := range []string{"", "127.0.0.1:8765", "[::1]:8765", "localhost:9000"} {
-		if err := Validate(display.Config{Name: "web", Listen: addr}); err != nil {
-			t.Errorf("Validate(%q) = %v", addr, err)
+	for _, addr := range []string{"127.0.0.1:8765", "[::1]:8765", "localhost:9000"} {
+		if c, p := decode(addr); len(p) != 0 || c.Settings.(Settings).Listen != addr {
+			t.Errorf("listen %q: %+v %v", addr, c, p)
 		}
+	}
+	var d settings.Decoder
+	if c, _ := display.Drivers.Decode(&d, settings.Flat("driver", "web"), "displays[0]"); c.Settings.(Settings).Listen != "127.0.0.1:8765" {
+		t.Errorf("default: %+v", c)
 	}
 }
 
 func TestRunEndsStreams(t *testing.T) {
-	d, err := New(display.Config{Name: "web", Listen: "127.0.0.1:0"}, zaptest.NewLogger(t))
+	d, err := New(Settings{Listen: "127.0.0.1:0"}, zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,59 +1,98 @@
 package journal
 
 import (
-	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Buckets. Records are JSON under an 8-byte big-endian key (the numeric id,
+// or the fiscal sequence), so a bucket iterates in id order. The by_*
+// buckets are indexes: a value is the key of the record it points to.
+var (
+	bucketMeta      = []byte("meta")
+	bucketSales     = []byte("sales")
+	bucketRefunds   = []byte("refunds")
+	bucketFiscal    = []byte("fiscal")
+	bucketByPurch   = []byte("by_purchase") // purchase_id → sale key
+	bucketByRequest = []byte("by_request")  // host request id → refund key
+	bucketByFiscal  = []byte("by_fiscal")   // fiscal record content hash → fiscal key
 )
 
 var (
-	bucketMeta    = []byte("meta")
-	bucketSales   = []byte("sales")
-	bucketRefunds = []byte("refunds")
-	bucketFiscal  = []byte("fiscal")
-	keyLastID     = []byte("last_id")
+	// ErrNotFound is returned when a record with the given id does not exist.
+	ErrNotFound = errors.New("journal: record not found")
+	// ErrLocked is returned by Open when another process holds the file.
+	ErrLocked = errors.New("journal: the file is held by another process")
+	// ErrRequestReused is returned when a host's refund request id comes
+	// again with a different purchase or amount.
+	ErrRequestReused = errors.New("journal: refund request id reused with different parameters")
 )
 
-// ErrNotFound is returned when a record with the given id does not exist.
-var ErrNotFound = errors.New("journal: record not found")
-
-// Phase is where a sale or a refund stands. It names the call that comes
-// next (or is in flight), so a crash between the write and the answer tells
-// recovery exactly which call to repeat. Stored as text so a journal stays
-// readable with bbolt tooling.
-type Phase string
+// SalePhase is where a sale stands. It names the call that comes next (or
+// is in flight), so a crash between the write and the answer tells recovery
+// exactly which call to repeat. Stored as text so a journal stays readable
+// with bbolt tooling.
+type SalePhase string
 
 // Sale phases, in the order a sale normally goes through them.
 const (
-	PhaseCommitting  Phase = "committing"  // commit may have been sent; retry it with the same id
-	PhaseCommitted   Phase = "committed"   // purchase id known, no amount released yet
-	PhaseReleasing   Phase = "releasing"   // release may have been sent
-	PhaseReleased    Phase = "released"    // release answered: poll the status
-	PhasePaid        Phase = "paid"        // service said success, goods not handed over yet
-	PhaseHandedOver  Phase = "handed_over" // goods handed over: kassa/status success may have been sent
-	PhaseCancelling  Phase = "cancelling"  // kassa/status cancel may have been sent
-	PhaseDone        Phase = "done"        // nothing left to do
-	PhaseRequesting  Phase = "requesting"  // refund: refund request may have been sent
-	PhaseRequested   Phase = "requested"   // refund: refund id known, poll its status
-	PhaseConfirming  Phase = "confirming"  // refund: refund kassa/status success may have been sent
-	PhaseRefundAbort Phase = "aborting"    // refund: refund kassa/status cancel may have been sent
+	SaleCommitting SalePhase = "committing"  // commit may have been sent; retry it with the same id
+	SaleCommitted  SalePhase = "committed"   // purchase id known, no amount released yet
+	SaleReleasing  SalePhase = "releasing"   // release may have been sent
+	SaleReleased   SalePhase = "released"    // release answered: poll the status
+	SalePaid       SalePhase = "paid"        // service said success, goods not handed over yet
+	SaleDispensing SalePhase = "dispensing"  // the goods are being handed over (vend approved): a crash confirms
+	SaleHandedOver SalePhase = "handed_over" // goods handed over: kassa/status success may have been sent
+	SaleCancelling SalePhase = "cancelling"  // kassa/status cancel may have been sent
+	SaleDone       SalePhase = "done"        // nothing left to do
+)
+
+// RefundPhase is where a refund stands; like SalePhase it names the call
+// that may be in flight.
+type RefundPhase string
+
+// Refund phases.
+const (
+	RefundRequesting RefundPhase = "requesting" // the refund request may have been sent
+	RefundRequested  RefundPhase = "requested"  // refund id known: poll its status
+	RefundConfirming RefundPhase = "confirming" // refund kassa/status success may have been sent
+	RefundAborting   RefundPhase = "aborting"   // refund kassa/status cancel may have been sent
+	RefundDone       RefundPhase = "done"       // nothing left to do
+)
+
+// RefundOutcome is how a refund ended (or is ending, in RefundConfirming
+// and RefundAborting).
+type RefundOutcome string
+
+// Refund outcomes.
+const (
+	RefundRejected  RefundOutcome = "rejected"  // the service refused the request
+	RefundSucceeded RefundOutcome = "success"   // the service refunded it
+	RefundFailed    RefundOutcome = "failed"    // the service could not refund it
+	RefundCancelled RefundOutcome = "cancelled" // the service cancelled it
+	RefundTimedOut  RefundOutcome = "timeout"   // not final in time: cancelled by the kassa
 )
 
 // Sale is one purchase as the journal keeps it.
 type Sale struct {
-	ID         string    `json:"id"`          // kassa_purchase_id
-	Code       []byte    `json:"code"`        // raw QR payload: needed to repeat the commit and for v2 fiscal
-	PurchaseID string    `json:"purchase_id"` // the service's id, once committed
-	Amount     int64     `json:"amount"`      // kopecks, once known
-	Phase      Phase     `json:"phase"`
-	Outcome    string    `json:"outcome,omitempty"` // when done: success, cancelled, failed, expired, rejected
+	ID         string    `json:"id"`             // kassa_purchase_id
+	Code       []byte    `json:"code"`           // raw QR payload: needed to repeat the commit and for v2 fiscal
+	PurchaseID string    `json:"purchase_id"`    // the service's id, once committed
+	Amount     int64     `json:"amount"`         // kopecks, once known
+	Item       string    `json:"item,omitempty"` // what is sold, when the host or machine named it (for the receipt)
+	Phase      SalePhase `json:"phase"`
+	Outcome    string    `json:"outcome,omitempty"` // when done: the sale's final state (completed, declined, cancelled)
 	SvcCode    int       `json:"svc_code,omitempty"`
 	SvcMessage string    `json:"svc_message,omitempty"`
 	Created    time.Time `json:"created"`
@@ -62,17 +101,17 @@ type Sale struct {
 
 // Refund is one refund as the journal keeps it.
 type Refund struct {
-	ID         string    `json:"id"`          // kassa_refund_id
-	PurchaseID string    `json:"purchase_id"` // the service's purchase id
-	Amount     int64     `json:"amount"`
-	RefundID   string    `json:"refund_id"` // the service's id, once requested
-	Phase      Phase     `json:"phase"`
-	Outcome    string    `json:"outcome,omitempty"` // when done: success, failed, cancelled, rejected
-	SvcCode    int       `json:"svc_code,omitempty"`
-	SvcMessage string    `json:"svc_message,omitempty"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
-	RequestID  string    `json:"request_id,omitempty"` // the host's idempotency key, if it sent one
+	ID         string        `json:"id"`          // kassa_refund_id
+	PurchaseID string        `json:"purchase_id"` // the service's purchase id
+	Amount     int64         `json:"amount"`
+	RefundID   string        `json:"refund_id"` // the service's id, once requested
+	Phase      RefundPhase   `json:"phase"`
+	Outcome    RefundOutcome `json:"outcome,omitempty"`
+	SvcCode    int           `json:"svc_code,omitempty"`
+	SvcMessage string        `json:"svc_message,omitempty"`
+	Created    time.Time     `json:"created"`
+	Updated    time.Time     `json:"updated"`
+	RequestID  string        `json:"request_id,omitempty"` // the host's idempotency key, if it sent one
 }
 
 // Fiscal is one queued fiscal record: v1 (purchase id, KKT number, fiscal
@@ -88,44 +127,196 @@ type Fiscal struct {
 	Receipt      json.RawMessage `json:"receipt,omitempty"` // v2 receipt, as the host sent it
 	Delivered    bool            `json:"delivered"`
 	Rejected     string          `json:"rejected,omitempty"` // the service refused it for good: why
-	Attempts     int             `json:"attempts"`
-	Created      time.Time       `json:"created"`
-	Updated      time.Time       `json:"updated"`
+	// LostAnswers counts the sends that got no answer (the service may
+	// have stored the record); at the forwarder's bound the record is
+	// Unconfirmed: assumed stored, not sent again.
+	LostAnswers int       `json:"lost_answers,omitempty"`
+	Unconfirmed bool      `json:"unconfirmed,omitempty"`
+	Attempts    int       `json:"attempts"`
+	Created     time.Time `json:"created"`
+	Updated     time.Time `json:"updated"`
 }
 
 // Pending reports whether the record still has to be sent.
-func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" }
+func (f Fiscal) Pending() bool { return !f.Delivered && f.Rejected == "" && !f.Unconfirmed }
+
+// contentKey identifies a fiscal record by what it says, so a host that
+// repeats a request whose answer it lost does not queue it twice.
+func (f Fiscal) contentKey() []byte {
+	h := sha256.New()
+	for _, p := range [][]byte{{byte(f.Version)}, []byte(f.SaleID), []byte(f.PurchaseID),
+		[]byte(f.KKTRegNumber), []byte(f.FiscalSign), f.Code, f.Receipt} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(p)))
+		h.Write(n[:])
+		h.Write(p)
+	}
+	return h.Sum(nil)
+}
 
 // Journal is an open journal file. Its methods are safe for concurrent use;
 // each write is one fsynced bbolt transaction.
 type Journal struct {
-	db *bolt.DB
+	db      *bolt.DB
+	ids     ids
+	onWrite atomic.Pointer[func(error)]
+}
+
+// OnWrite sets a function called after every write with its outcome (nil
+// when it is on disk), on the writer's goroutine: the flow learns from it
+// that the disk is full or failing, and that it is back.
+func (j *Journal) OnWrite(f func(error)) { j.onWrite.Store(&f) }
+
+// update is the one way a write reaches the file.
+func (j *Journal) update(fn func(*bolt.Tx) error) error {
+	err := j.db.Update(fn)
+	if f := j.onWrite.Load(); f != nil {
+		(*f)(err)
+	}
+	return err
 }
 
 // Open opens (creating if needed) the journal at path. The file mode is
-// 0600: it holds QR payloads.
+// 0600: it holds QR payloads. A file another process holds open (another
+// kioskd) fails with ErrLocked after a short wait.
 func Open(path string) (*Journal, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := openChecked(path)
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s", ErrLocked, path)
+	}
+	var damaged *DamagedError
+	if errors.As(err, &damaged) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", path, err)
 	}
+	j := &Journal{db: db}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketSales, bucketRefunds, bucketFiscal} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
+		if err := initBuckets(tx); err != nil {
+			return err
 		}
-		return nil
+		return j.ids.load(tx)
 	})
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("journal: init %s: %w", path, err)
 	}
-	return &Journal{db: db}, nil
+	return j, nil
+}
+
+// ErrDamaged is wrapped by the error Open returns for a journal file that
+// is truncated or corrupt.
+var ErrDamaged = errors.New("journal: damaged")
+
+// DamagedError is a journal file Open refuses because it is truncated or
+// corrupt. A fresh journal in its place would forget the payments in
+// flight it may hold, so kioskd does not start on it; the message says
+// what to do.
+type DamagedError struct {
+	Path  string
+	Cause error
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("journal: %s is damaged (%v): kioskd does not start on it, so that no payment in flight is forgotten. "+
+		"Keep the file for support; check this kassa's recent sales and refunds with the service (GET /v1/state of a backup, "+
+		"or the service's own records), then move it aside (mv %s %s.damaged) and start again with a fresh journal",
+		e.Path, e.Cause, e.Path, e.Path)
+}
+
+// Unwrap lets errors.Is match ErrDamaged and the cause.
+func (e *DamagedError) Unwrap() []error { return []error{ErrDamaged, e.Cause} }
+
+// openChecked opens the bbolt file and checks it page by page. bbolt
+// panics on some damage (a truncated file, a page that is not what its
+// parent says); both the panics and the errors of its checks become a
+// *DamagedError. A file of zero bytes is a journal whose creation never
+// reached the disk: it holds nothing and starts fresh.
+func openChecked(path string) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if db != nil {
+				db.Close()
+			}
+			db, err = nil, &DamagedError{Path: path, Cause: fmt.Errorf("%v", r)}
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	switch {
+	case errors.Is(err, bolterrors.ErrInvalid), errors.Is(err, bolterrors.ErrChecksum), errors.Is(err, bolterrors.ErrVersionMismatch),
+		err != nil && strings.Contains(err.Error(), "file size too small"):
+		return nil, &DamagedError{Path: path, Cause: err}
+	case err != nil:
+		return nil, err
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		for cerr := range tx.Check() {
+			return cerr // the first problem is enough to refuse it
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, &DamagedError{Path: path, Cause: err}
+	}
+	return db, nil
+}
+
+// initBuckets creates the buckets, and the indexes from the records when
+// a journal written before they existed is opened.
+func initBuckets(tx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketMeta, bucketSales, bucketRefunds, bucketFiscal, bucketReceipts, bucketByOrigin} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	type index struct {
+		name []byte
+		of   []byte
+		key  func(v []byte) ([]byte, error)
+	}
+	indexes := []index{
+		{bucketByPurch, bucketSales, func(v []byte) ([]byte, error) {
+			s, err := decode[Sale](v)
+			return []byte(s.PurchaseID), err
+		}},
+		{bucketByRequest, bucketRefunds, func(v []byte) ([]byte, error) {
+			r, err := decode[Refund](v)
+			return []byte(r.RequestID), err
+		}},
+		{bucketByFiscal, bucketFiscal, func(v []byte) ([]byte, error) {
+			f, err := decode[Fiscal](v)
+			return f.contentKey(), err
+		}},
+	}
+	for _, ix := range indexes {
+		if tx.Bucket(ix.name) != nil {
+			continue
+		}
+		b, err := tx.CreateBucket(ix.name)
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(ix.of).ForEach(func(k, v []byte) error {
+			ik, err := ix.key(v)
+			if err != nil || len(ik) == 0 {
+				return err
+			}
+			return b.Put(ik, k)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the file.
 func (j *Journal) Close() error { return j.db.Close() }
+
+// Path is the journal file.
+func (j *Journal) Path() string { return j.db.Path() }
 
 // Size is the size of the journal file in bytes (for metrics).
 func (j *Journal) Size() int64 {
@@ -139,38 +330,24 @@ func (j *Journal) Size() int64 {
 	return n
 }
 
-// nextIDLocked issues the next kassa id inside tx: max(now in ms, last+1),
-// so ids stay increasing when the clock steps back or two come in one ms.
-func nextIDLocked(tx *bolt.Tx, now time.Time) (string, error) {
-	meta := tx.Bucket(bucketMeta)
-	var last uint64
-	if v := meta.Get(keyLastID); len(v) == 8 {
-		last = binary.BigEndian.Uint64(v)
-	}
-	id := uint64(max(now.UnixMilli(), 0))
-	if id <= last {
-		id = last + 1
-	}
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], id)
-	if err := meta.Put(keyLastID, buf[:]); err != nil {
-		return "", err
-	}
-	return strconv.FormatUint(id, 10), nil
+// The generic record store: every record kind is JSON under its key.
+
+func decode[T any](v []byte) (T, error) {
+	var r T
+	err := json.Unmarshal(v, &r)
+	return r, err
 }
 
-// idKey turns a decimal id into a key that sorts in numeric order.
-func idKey(id string) ([]byte, error) {
-	n, err := strconv.ParseUint(id, 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("journal: bad id %q: %w", id, err)
+func get[T any](tx *bolt.Tx, bucket, key []byte, what string) (T, error) {
+	v := tx.Bucket(bucket).Get(key)
+	if v == nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, ErrNotFound)
 	}
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], n)
-	return buf[:], nil
+	return decode[T](v)
 }
 
-func put(tx *bolt.Tx, bucket []byte, key []byte, v any) error {
+func put(tx *bolt.Tx, bucket, key []byte, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
@@ -178,39 +355,102 @@ func put(tx *bolt.Tx, bucket []byte, key []byte, v any) error {
 	return tx.Bucket(bucket).Put(key, b)
 }
 
-// NewSale issues a kassa_purchase_id and stores a sale in PhaseCommitting
-// with the scanned payload, durably, before the commit call is made.
+// replace stores v under an existing key.
+func replace(tx *bolt.Tx, bucket, key []byte, v any, what string) error {
+	if tx.Bucket(bucket).Get(key) == nil {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return put(tx, bucket, key, v)
+}
+
+func list[T any](db *bolt.DB, bucket []byte, keep func(T) bool) ([]T, error) {
+	var out []T
+	err := db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
+			r, err := decode[T](v)
+			if err != nil {
+				return err
+			}
+			if keep(r) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+func seqKey(n uint64) []byte {
+	var buf [8]byte
+	binary.BigEndian.PutUint64(buf[:], n)
+	return buf[:]
+}
+
+// idKey turns a decimal id into a key that sorts in numeric order.
+func idKey(id string) ([]byte, error) {
+	n, err := strconv.ParseUint(id, 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("journal: bad id %q: %w", id, ErrNotFound)
+	}
+	return seqKey(n), nil
+}
+
+// NewSale issues a kassa_purchase_id and stores a sale in SaleCommitting
+// with the scanned payload, durably.
 func (j *Journal) NewSale(code []byte, now time.Time) (Sale, error) {
-	var s Sale
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		id, err := nextIDLocked(tx, now)
-		if err != nil {
-			return err
-		}
-		s = Sale{ID: id, Code: append([]byte(nil), code...), Phase: PhaseCommitting, Created: now, Updated: now}
-		key, err := idKey(id)
-		if err != nil {
+	id, err := j.IssueID(now)
+	if err != nil {
+		return Sale{}, err
+	}
+	s := FirstSaleRecord(id, code, now)
+	return s, j.CreateSale(s)
+}
+
+// FirstSaleRecord is the record of a sale whose commit is about to be
+// sent: id from IssueID, the scanned payload, SaleCommitting.
+func FirstSaleRecord(id string, code []byte, now time.Time) Sale {
+	return Sale{ID: id, Code: append([]byte(nil), code...), Phase: SaleCommitting, Created: now, Updated: now}
+}
+
+// CreateSale stores the first record of sale s.ID, durably. The flow makes
+// this write alongside the commit, which moves no money: IssueID explains
+// why the id stays unique even if the power goes before it is on disk.
+func (j *Journal) CreateSale(s Sale) error {
+	key, err := idKey(s.ID)
+	if err != nil {
+		return err
+	}
+	err = j.update(func(tx *bolt.Tx) error {
+		if err := noteIssued(tx, key); err != nil {
 			return err
 		}
 		return put(tx, bucketSales, key, s)
 	})
 	if err != nil {
-		return Sale{}, fmt.Errorf("journal: new sale: %w", err)
+		return fmt.Errorf("journal: new sale %s: %w", s.ID, err)
 	}
-	return s, nil
+	return nil
 }
 
-// PutSale stores s (which must come from NewSale), durably.
-func (j *Journal) PutSale(s Sale) error {
+// PutSale stores s (which must come from NewSale), durably, and indexes it
+// by its purchase id. Receipts, when given, are stored in the same
+// transaction (once: see Receipt).
+func (j *Journal) PutSale(s Sale, receipts ...Receipt) error {
 	key, err := idKey(s.ID)
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketSales).Get(key) == nil {
-			return fmt.Errorf("sale %s: %w", s.ID, ErrNotFound)
+	err = j.update(func(tx *bolt.Tx) error {
+		if err := replace(tx, bucketSales, key, s, "sale "+s.ID); err != nil {
+			return err
 		}
-		return put(tx, bucketSales, key, s)
+		if err := addReceipts(tx, s.Updated, receipts); err != nil {
+			return err
+		}
+		if s.PurchaseID == "" {
+			return nil
+		}
+		return tx.Bucket(bucketByPurch).Put([]byte(s.PurchaseID), key)
 	})
 	if err != nil {
 		return fmt.Errorf("journal: put sale %s: %w", s.ID, err)
@@ -225,12 +465,27 @@ func (j *Journal) Sale(id string) (Sale, error) {
 		return Sale{}, err
 	}
 	var s Sale
-	err = j.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketSales).Get(key)
-		if v == nil {
-			return fmt.Errorf("sale %s: %w", id, ErrNotFound)
+	err = j.db.View(func(tx *bolt.Tx) (err error) {
+		s, err = get[Sale](tx, bucketSales, key, "sale "+id)
+		return err
+	})
+	if err != nil {
+		return Sale{}, fmt.Errorf("journal: %w", err)
+	}
+	return s, nil
+}
+
+// SaleByPurchase returns the sale the service knows as purchaseID.
+func (j *Journal) SaleByPurchase(purchaseID string) (Sale, error) {
+	var s Sale
+	what := "sale of purchase " + purchaseID
+	err := j.db.View(func(tx *bolt.Tx) (err error) {
+		key := tx.Bucket(bucketByPurch).Get([]byte(purchaseID))
+		if key == nil {
+			return fmt.Errorf("%s: %w", what, ErrNotFound)
 		}
-		return json.Unmarshal(v, &s)
+		s, err = get[Sale](tx, bucketSales, key, what)
+		return err
 	})
 	if err != nil {
 		return Sale{}, fmt.Errorf("journal: %w", err)
@@ -241,97 +496,51 @@ func (j *Journal) Sale(id string) (Sale, error) {
 // Sales returns every sale in id order; when open is true only those not
 // done.
 func (j *Journal) Sales(open bool) ([]Sale, error) {
-	var out []Sale
-	err := j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSales).ForEach(func(_, v []byte) error {
-			var s Sale
-			if err := json.Unmarshal(v, &s); err != nil {
-				return err
-			}
-			if !open || s.Phase != PhaseDone {
-				out = append(out, s)
-			}
-			return nil
-		})
-	})
+	out, err := list(j.db, bucketSales, func(s Sale) bool { return !open || s.Phase != SaleDone })
 	if err != nil {
 		return nil, fmt.Errorf("journal: sales: %w", err)
 	}
 	return out, nil
 }
 
-// SaleByPurchase returns the sale the service knows as purchaseID.
-func (j *Journal) SaleByPurchase(purchaseID string) (Sale, error) {
-	var found *Sale
-	err := j.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketSales).Cursor()
-		for k, v := c.Last(); k != nil && found == nil; k, v = c.Prev() {
-			var s Sale
-			if err := json.Unmarshal(v, &s); err != nil {
-				return err
-			}
-			if s.PurchaseID == purchaseID {
-				found = &s
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return Sale{}, fmt.Errorf("journal: %w", err)
-	}
-	if found == nil {
-		return Sale{}, fmt.Errorf("journal: sale of purchase %s: %w", purchaseID, ErrNotFound)
-	}
-	return *found, nil
-}
-
-// ErrRequestReused is returned when a host's refund request id comes again
-// with a different purchase or amount.
-var ErrRequestReused = errors.New("journal: refund request id reused with different parameters")
-
 // NewRefund issues a kassa_refund_id and stores a refund in
-// PhaseRequesting, durably, before the refund call is made.
-func (j *Journal) NewRefund(purchaseID string, amount int64, now time.Time) (Refund, error) {
-	r, _, err := j.NewRefundOnce(purchaseID, amount, "", now)
-	return r, err
-}
-
-// NewRefundOnce is NewRefund with the host's idempotency key requestID:
-// when a refund with that key is already stored (a host repeating a
-// request whose answer it lost) it is returned with existed true and
-// nothing is stored. The look-up and the insert are one transaction, so
-// concurrent repeats make one refund. An empty requestID never matches.
-func (j *Journal) NewRefundOnce(purchaseID string, amount int64, requestID string, now time.Time) (r Refund, existed bool, err error) {
-	err = j.db.Update(func(tx *bolt.Tx) error {
+// RefundRequesting, durably, before the refund call is made. requestID is
+// the host's idempotency key (may be empty, which never matches): when a
+// refund with that key is already stored (a host repeating a request whose
+// answer it lost) it is returned with existed true and nothing is stored.
+// The look-up and the insert are one transaction, so concurrent repeats
+// make one refund.
+func (j *Journal) NewRefund(purchaseID string, amount int64, requestID string, now time.Time) (r Refund, existed bool, err error) {
+	id, err := j.IssueID(now) // unused when the request id is known: a gap is harmless
+	if err != nil {
+		return Refund{}, false, fmt.Errorf("journal: new refund: %w", err)
+	}
+	key, err := idKey(id)
+	if err != nil {
+		return Refund{}, false, err
+	}
+	err = j.update(func(tx *bolt.Tx) error {
 		if requestID != "" {
-			err := tx.Bucket(bucketRefunds).ForEach(func(_, v []byte) error {
-				var old Refund
-				if err := json.Unmarshal(v, &old); err != nil {
+			if key := tx.Bucket(bucketByRequest).Get([]byte(requestID)); key != nil {
+				old, err := get[Refund](tx, bucketRefunds, key, "refund of request "+requestID)
+				if err != nil {
 					return err
 				}
-				if old.RequestID == requestID && !existed {
-					r, existed = old, true
+				if old.PurchaseID != purchaseID || old.Amount != amount {
+					return fmt.Errorf("%w: %q is refund %s", ErrRequestReused, requestID, old.ID)
 				}
+				r, existed = old, true
 				return nil
-			})
-			if err != nil {
+			}
+		}
+		if err := noteIssued(tx, key); err != nil {
+			return err
+		}
+		r = Refund{ID: id, PurchaseID: purchaseID, Amount: amount, Phase: RefundRequesting, Created: now, Updated: now, RequestID: requestID}
+		if requestID != "" {
+			if err := tx.Bucket(bucketByRequest).Put([]byte(requestID), key); err != nil {
 				return err
 			}
-			if existed {
-				if r.PurchaseID != purchaseID || r.Amount != amount {
-					return fmt.Errorf("%w: %q is refund %s", ErrRequestReused, requestID, r.ID)
-				}
-				return nil
-			}
-		}
-		id, err := nextIDLocked(tx, now)
-		if err != nil {
-			return err
-		}
-		r = Refund{ID: id, PurchaseID: purchaseID, Amount: amount, Phase: PhaseRequesting, Created: now, Updated: now, RequestID: requestID}
-		key, err := idKey(id)
-		if err != nil {
-			return err
 		}
 		return put(tx, bucketRefunds, key, r)
 	})
@@ -341,17 +550,18 @@ func (j *Journal) NewRefundOnce(purchaseID string, amount int64, requestID strin
 	return r, existed, nil
 }
 
-// PutRefund stores r (which must come from NewRefund), durably.
-func (j *Journal) PutRefund(r Refund) error {
+// PutRefund stores r (which must come from NewRefund), durably, with its
+// receipts when given (as PutSale).
+func (j *Journal) PutRefund(r Refund, receipts ...Receipt) error {
 	key, err := idKey(r.ID)
 	if err != nil {
 		return err
 	}
-	err = j.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketRefunds).Get(key) == nil {
-			return fmt.Errorf("refund %s: %w", r.ID, ErrNotFound)
+	err = j.update(func(tx *bolt.Tx) error {
+		if err := replace(tx, bucketRefunds, key, r, "refund "+r.ID); err != nil {
+			return err
 		}
-		return put(tx, bucketRefunds, key, r)
+		return addReceipts(tx, r.Updated, receipts)
 	})
 	if err != nil {
 		return fmt.Errorf("journal: put refund %s: %w", r.ID, err)
@@ -363,15 +573,12 @@ func (j *Journal) PutRefund(r Refund) error {
 func (j *Journal) Refund(id string) (Refund, error) {
 	key, err := idKey(id)
 	if err != nil {
-		return Refund{}, fmt.Errorf("refund %s: %w", id, ErrNotFound)
+		return Refund{}, err
 	}
 	var r Refund
-	err = j.db.View(func(tx *bolt.Tx) error {
-		v := tx.Bucket(bucketRefunds).Get(key)
-		if v == nil {
-			return fmt.Errorf("refund %s: %w", id, ErrNotFound)
-		}
-		return json.Unmarshal(v, &r)
+	err = j.db.View(func(tx *bolt.Tx) (err error) {
+		r, err = get[Refund](tx, bucketRefunds, key, "refund "+id)
+		return err
 	})
 	if err != nil {
 		return Refund{}, fmt.Errorf("journal: %w", err)
@@ -382,19 +589,7 @@ func (j *Journal) Refund(id string) (Refund, error) {
 // Refunds returns every refund in id order; when open is true only those
 // not done.
 func (j *Journal) Refunds(open bool) ([]Refund, error) {
-	var out []Refund
-	err := j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketRefunds).ForEach(func(_, v []byte) error {
-			var r Refund
-			if err := json.Unmarshal(v, &r); err != nil {
-				return err
-			}
-			if !open || r.Phase != PhaseDone {
-				out = append(out, r)
-			}
-			return nil
-		})
-	})
+	out, err := list(j.db, bucketRefunds, func(r Refund) bool { return !open || r.Phase != RefundDone })
 	if err != nil {
 		return nil, fmt.Errorf("journal: refunds: %w", err)
 	}
@@ -406,37 +601,9 @@ func (j *Journal) Refunds(open bool) ([]Refund, error) {
 // repeating a request whose answer it lost) is not stored twice: the
 // existing one is returned.
 func (j *Journal) EnqueueFiscal(f Fiscal, now time.Time) (Fiscal, error) {
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketFiscal)
-		var dup *Fiscal
-		err := b.ForEach(func(_, v []byte) error {
-			var old Fiscal
-			if err := json.Unmarshal(v, &old); err != nil {
-				return err
-			}
-			if old.Version == f.Version && old.SaleID == f.SaleID && old.PurchaseID == f.PurchaseID &&
-				old.KKTRegNumber == f.KKTRegNumber && old.FiscalSign == f.FiscalSign &&
-				bytes.Equal(old.Code, f.Code) && bytes.Equal(old.Receipt, f.Receipt) {
-				dup = &old
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if dup != nil {
-			f = *dup
-			return nil
-		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		f.Seq, f.Created, f.Updated = seq, now, now
-		f.Delivered, f.Rejected, f.Attempts = false, "", 0
-		var key [8]byte
-		binary.BigEndian.PutUint64(key[:], seq)
-		return put(tx, bucketFiscal, key[:], f)
+	err := j.update(func(tx *bolt.Tx) (err error) {
+		f, err = enqueueFiscal(tx, f, now)
+		return err
 	})
 	if err != nil {
 		return Fiscal{}, fmt.Errorf("journal: enqueue fiscal: %w", err)
@@ -444,15 +611,27 @@ func (j *Journal) EnqueueFiscal(f Fiscal, now time.Time) (Fiscal, error) {
 	return f, nil
 }
 
+func enqueueFiscal(tx *bolt.Tx, f Fiscal, now time.Time) (Fiscal, error) {
+	ck := f.contentKey()
+	if key := tx.Bucket(bucketByFiscal).Get(ck); key != nil {
+		return get[Fiscal](tx, bucketFiscal, key, "fiscal record")
+	}
+	seq, err := tx.Bucket(bucketFiscal).NextSequence()
+	if err != nil {
+		return Fiscal{}, err
+	}
+	f.Seq, f.Created, f.Updated = seq, now, now
+	f.Delivered, f.Rejected, f.Attempts = false, "", 0
+	if err := tx.Bucket(bucketByFiscal).Put(ck, seqKey(seq)); err != nil {
+		return Fiscal{}, err
+	}
+	return f, put(tx, bucketFiscal, seqKey(seq), f)
+}
+
 // PutFiscal stores f (which must come from EnqueueFiscal), durably.
 func (j *Journal) PutFiscal(f Fiscal) error {
-	var key [8]byte
-	binary.BigEndian.PutUint64(key[:], f.Seq)
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		if tx.Bucket(bucketFiscal).Get(key[:]) == nil {
-			return fmt.Errorf("fiscal %d: %w", f.Seq, ErrNotFound)
-		}
-		return put(tx, bucketFiscal, key[:], f)
+	err := j.update(func(tx *bolt.Tx) error {
+		return replace(tx, bucketFiscal, seqKey(f.Seq), f, fmt.Sprintf("fiscal %d", f.Seq))
 	})
 	if err != nil {
 		return fmt.Errorf("journal: put fiscal %d: %w", f.Seq, err)
@@ -463,19 +642,7 @@ func (j *Journal) PutFiscal(f Fiscal) error {
 // Fiscals returns the fiscal records in queue order; when pending is true
 // only those still to be sent.
 func (j *Journal) Fiscals(pending bool) ([]Fiscal, error) {
-	var out []Fiscal
-	err := j.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFiscal).ForEach(func(_, v []byte) error {
-			var f Fiscal
-			if err := json.Unmarshal(v, &f); err != nil {
-				return err
-			}
-			if !pending || f.Pending() {
-				out = append(out, f)
-			}
-			return nil
-		})
-	})
+	out, err := list(j.db, bucketFiscal, func(f Fiscal) bool { return !pending || f.Pending() })
 	if err != nil {
 		return nil, fmt.Errorf("journal: fiscal queue: %w", err)
 	}
@@ -483,42 +650,40 @@ func (j *Journal) Fiscals(pending bool) ([]Fiscal, error) {
 }
 
 // Compact deletes finished sales and refunds last updated before cutoff,
-// and fiscal records delivered or rejected before it. Open records are
-// never deleted, however old. It returns how many records went.
+// and fiscal records delivered or rejected before it, with their index
+// entries. Open records are never deleted, however old. It returns how
+// many records went.
 func (j *Journal) Compact(cutoff time.Time) (int, error) {
 	n := 0
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSales, bucketRefunds, bucketFiscal} {
-			var dead [][]byte
-			err := tx.Bucket(name).ForEach(func(k, v []byte) error {
-				var r struct {
-					Phase     Phase     `json:"phase"`
-					Delivered bool      `json:"delivered"`
-					Rejected  string    `json:"rejected"`
-					Version   int       `json:"version"`
-					Updated   time.Time `json:"updated"`
-				}
-				if err := json.Unmarshal(v, &r); err != nil {
-					return err
-				}
-				finished := r.Phase == PhaseDone
-				if r.Version != 0 { // a fiscal record
-					finished = r.Delivered || r.Rejected != ""
-				}
-				if finished && r.Updated.Before(cutoff) {
-					dead = append(dead, append([]byte(nil), k...))
-				}
-				return nil
-			})
+	err := j.update(func(tx *bolt.Tx) error {
+		steps := []func() (int, error){
+			func() (int, error) {
+				return compact(tx, bucketSales, bucketByPurch, func(s Sale) ([]byte, bool) {
+					return []byte(s.PurchaseID), s.Phase == SaleDone && s.Updated.Before(cutoff)
+				})
+			},
+			func() (int, error) {
+				return compact(tx, bucketRefunds, bucketByRequest, func(r Refund) ([]byte, bool) {
+					return []byte(r.RequestID), r.Phase == RefundDone && r.Updated.Before(cutoff)
+				})
+			},
+			func() (int, error) {
+				return compact(tx, bucketFiscal, bucketByFiscal, func(f Fiscal) ([]byte, bool) {
+					return f.contentKey(), !f.Pending() && f.Updated.Before(cutoff)
+				})
+			},
+			func() (int, error) {
+				return compact(tx, bucketReceipts, bucketByOrigin, func(r Receipt) ([]byte, bool) {
+					return r.origin(), !r.Pending() && r.Updated.Before(cutoff)
+				})
+			},
+		}
+		for _, step := range steps {
+			k, err := step()
 			if err != nil {
 				return err
 			}
-			for _, k := range dead {
-				if err := tx.Bucket(name).Delete(k); err != nil {
-					return err
-				}
-			}
-			n += len(dead)
+			n += k
 		}
 		return nil
 	})
@@ -526,4 +691,41 @@ func (j *Journal) Compact(cutoff time.Time) (int, error) {
 		return 0, fmt.Errorf("journal: compact: %w", err)
 	}
 	return n, nil
+}
+
+// compact deletes the records of bucket that dead says are finished, and
+// their entries in index.
+func compact[T any](tx *bolt.Tx, bucket, index []byte, dead func(T) (indexKey []byte, ok bool)) (int, error) {
+	type gone struct{ key, ik []byte }
+	var del []gone
+	err := tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+		r, err := decode[T](v)
+		if err != nil {
+			return err
+		}
+		if ik, ok := dead(r); ok {
+			del = append(del, gone{append([]byte(nil), k...), ik})
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, g := range del {
+		if err := tx.Bucket(bucket).Delete(g.key); err != nil {
+			return 0, err
+		}
+		if len(g.ik) == 0 {
+			continue
+		}
+		// Only the index entry that points at this record: a purchase id
+		// could in principle be indexed to a newer sale.
+		ib := tx.Bucket(index)
+		if v := ib.Get(g.ik); v != nil && string(v) == string(g.key) {
+			if err := ib.Delete(g.ik); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return len(del), nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T, path string) *Journal {
@@ -43,7 +45,7 @@ func TestIDsIncreaseAcrossRestartsAndClockSteps(t *testing.T) {
 		t.Fatalf("id = %s, want the clock in ms", s.ID)
 	}
 	// Same millisecond: next id still above.
-	r, err := j.NewRefund("p1", 100, now)
+	r, _, err := j.NewRefund("p1", 100, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,14 +62,54 @@ func TestIDsIncreaseAcrossRestartsAndClockSteps(t *testing.T) {
 		}
 		check(s.ID)
 	}
-	// Clock forward again: ids follow the clock.
-	s, err = j.NewSale([]byte("c"), now.Add(time.Minute))
+	// Clock forward again, past what the last run reserved: ids follow
+	// the clock.
+	s, err = j.NewSale([]byte("c"), now.Add(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	check(s.ID)
-	if want := strconv.FormatInt(now.Add(time.Minute).UnixMilli(), 10); s.ID != want {
+	if want := strconv.FormatInt(now.Add(time.Hour).UnixMilli(), 10); s.ID != want {
 		t.Fatalf("id = %s, want %s", s.ID, want)
+	}
+}
+
+// An id issued for a commit whose record never reached the disk (the power
+// went) is not issued again after the restart, even with the clock behind.
+func TestIssuedIDNeverReissued(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	now := time.UnixMilli(1_700_000_000_000)
+	j := open(t, path)
+	if err := j.Reserve(now); err != nil {
+		t.Fatal(err)
+	}
+	txid := func() (id int) {
+		_ = j.db.View(func(tx *bolt.Tx) error { id = tx.ID(); return nil })
+		return id
+	}
+	before := txid()
+	var lost string
+	for i := range 50 { // within the reservation: no write at all
+		id, err := j.IssueID(now.Add(time.Duration(i) * time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		lost = id
+	}
+	if txid() != before {
+		t.Fatal("issuing ids within the reservation wrote to the file")
+	}
+	j.Close() // the power goes: none of them has a record
+	j = open(t, path)
+	defer j.Close()
+	s, err := j.NewSale([]byte("after the cut"), now.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := strconv.ParseUint(lost, 10, 64)
+	b, _ := strconv.ParseUint(s.ID, 10, 64)
+	if b <= a {
+		t.Fatalf("id %d issued again after %d", b, a)
 	}
 }
 
@@ -79,7 +121,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Phase, s.PurchaseID, s.Amount = PhaseReleasing, "P-1", 12345
+	s.Phase, s.PurchaseID, s.Amount = SaleReleasing, "P-1", 12345
 	if err := j.PutSale(s); err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +129,11 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done.Phase = PhaseDone
+	done.Phase = SaleDone
 	if err := j.PutSale(done); err != nil {
 		t.Fatal(err)
 	}
-	r, err := j.NewRefund("P-0", 500, now)
+	r, _, err := j.NewRefund("P-0", 500, "", now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +156,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(open) != 1 || open[0].ID != s.ID || open[0].Phase != PhaseReleasing || open[0].Amount != 12345 || string(open[0].Code) != `{"id_loyalty":"x"}` {
+	if len(open) != 1 || open[0].ID != s.ID || open[0].Phase != SaleReleasing || open[0].Amount != 12345 || string(open[0].Code) != `{"id_loyalty":"x"}` {
 		t.Fatalf("open sales after reopen = %+v", open)
 	}
 	all, _ := j.Sales(false)
@@ -122,7 +164,7 @@ func TestRecordsSurviveReopen(t *testing.T) {
 		t.Fatalf("all sales = %d, want 2", len(all))
 	}
 	rs, _ := j.Refunds(true)
-	if len(rs) != 1 || rs[0].ID != r.ID || rs[0].Phase != PhaseRequesting {
+	if len(rs) != 1 || rs[0].ID != r.ID || rs[0].Phase != RefundRequesting {
 		t.Fatalf("refunds = %+v", rs)
 	}
 	fs, _ := j.Fiscals(true)
@@ -139,7 +181,7 @@ func TestCompactKeepsOpenRecords(t *testing.T) {
 	defer j.Close()
 	old := time.Now().Add(-48 * time.Hour)
 	recent := time.Now()
-	mk := func(phase Phase, at time.Time) {
+	mk := func(phase SalePhase, at time.Time) {
 		s, err := j.NewSale([]byte("x"), at)
 		if err != nil {
 			t.Fatal(err)
@@ -149,9 +191,9 @@ func TestCompactKeepsOpenRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mk(PhaseDone, old)     // goes
-	mk(PhaseReleased, old) // open: stays however old
-	mk(PhaseDone, recent)  // recent: stays
+	mk(SaleDone, old)     // goes
+	mk(SaleReleased, old) // open: stays however old
+	mk(SaleDone, recent)  // recent: stays
 	f, _ := j.EnqueueFiscal(Fiscal{Version: 1, PurchaseID: "p"}, old)
 	pending, _ := j.EnqueueFiscal(Fiscal{Version: 1, PurchaseID: "q"}, old)
 	f.Delivered = true

@@ -21,38 +21,19 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/internal/simenv"
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/localapi"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
-var keyDir string
-
-func TestMain(m *testing.M) {
-	d, err := os.MkdirTemp("", "kioskd-localapi-keys")
-	if err != nil {
-		panic(err)
-	}
-	keyDir = d
-	code := func() int {
-		defer os.RemoveAll(d)
-		return m.Run()
-	}()
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // env is one agent (flow + local API on a unix socket) against one simulator.
 type env struct {
 	t      *testing.T
-	sim    *simenv.Env
+	sim    *simtest.Server
 	flow   *payment.Flow
 	hc     *http.Client
 	events chan payment.Event
@@ -66,11 +47,10 @@ func fastTimeouts() payment.Timeouts {
 func start(t *testing.T, scfg sim.Config, fcfg payment.Config) *env {
 	t.Helper()
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	scfg.Dir = keyDir
 	if scfg.SuccessDelay == 0 {
 		scfg.SuccessDelay = 300 * time.Millisecond
 	}
-	se := simenv.Start(t, scfg, log)
+	se := simtest.NewServer(t, scfg)
 	dir := t.TempDir()
 	j, err := journal.Open(filepath.Join(dir, "journal.db"))
 	if err != nil {
@@ -82,13 +62,16 @@ func start(t *testing.T, scfg sim.Config, fcfg payment.Config) *env {
 	if fcfg.Linger == 0 {
 		fcfg.Linger = 50 * time.Millisecond
 	}
-	f, err := payment.New(fcfg, se.Client, j, log)
+	f, err := payment.New(fcfg, se.NewClient(t), j, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(dir, "api.sock")
 	api, err := localapi.New(localapi.Config{Socket: sock}, f, log)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Listen(); err != nil { // the socket exists from here on
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -116,17 +99,7 @@ func start(t *testing.T, scfg sim.Config, fcfg payment.Config) *env {
 		tr.CloseIdleConnections()
 		j.Close()
 	})
-	// Wait for the socket, then follow the SSE stream like a host would.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := os.Stat(sock); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("socket never appeared")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	// Follow the SSE stream like a host would.
 	fi, _ := os.Stat(sock)
 	if fi.Mode().Perm() != 0o660 {
 		t.Errorf("socket mode %v, want 0660", fi.Mode().Perm())
@@ -260,7 +233,7 @@ func (e *env) scan(qr string) {
 
 func (e *env) purchase(id string) sim.Purchase {
 	e.t.Helper()
-	p, ok := e.sim.Sim.State().Purchase(id)
+	p, ok := e.sim.State().Purchase(id)
 	if !ok {
 		e.t.Fatalf("simulator has no purchase %s", id)
 	}
@@ -281,7 +254,7 @@ const receipt = `{"kkt_reg_number":"0000000012345678","fn_number":"9999078900001
 
 func TestPaidSaleHostAmount(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "alice"))
+	e.scan(e.sim.Payload(t, "alice"))
 	e.state(payment.Committing)
 	e.state(payment.WaitingAmount)
 	var st payment.Status
@@ -309,7 +282,7 @@ func TestPaidSaleHostAmount(t *testing.T) {
 	if p.Status != sp.Success || !p.Confirmed || p.Amount != 12300 || confirmations(p) != "success" {
 		t.Fatalf("simulator: %+v", p)
 	}
-	st2 := e.sim.Sim.State()
+	st2 := e.sim.State()
 	if len(st2.Fiscal) != 1 || st2.Fiscal[0].PurchaseID != p.ID || st2.Fiscal[0].Version != 1 {
 		t.Fatalf("fiscal records: %+v", st2.Fiscal)
 	}
@@ -319,7 +292,7 @@ func TestAmountBeforeScan(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{Handover: payment.HandoverAuto})
 	e.call("POST", "/v1/sale", `{"amount": 5000}`, 200, nil)
 	e.kind(payment.KindAmount)
-	e.scan(e.sim.QR(t, "bob"))
+	e.scan(e.sim.Payload(t, "bob"))
 	e.state(payment.Releasing) // no waiting for the amount: it was there first
 	done := e.state(payment.Completed)
 	if p := e.purchase(done.PurchaseID); !p.Confirmed || p.Amount != 5000 {
@@ -334,7 +307,7 @@ func TestVendingSale(t *testing.T) {
 	if st.Handover != payment.HandoverAuto {
 		t.Fatalf("fixed amount should default to auto hand-over: %+v", st)
 	}
-	e.scan(e.sim.QR(t, "carol"))
+	e.scan(e.sim.Payload(t, "carol"))
 	e.state(payment.Paying)
 	done := e.state(payment.Completed)
 	p := e.purchase(done.PurchaseID)
@@ -347,7 +320,7 @@ func TestVendingSale(t *testing.T) {
 
 func TestDeclined(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "dave"))
+	e.scan(e.sim.Payload(t, "dave"))
 	e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale", `{"amount": 10051}`, 200, nil)
 	d := e.state(payment.Declined)
@@ -362,7 +335,7 @@ func TestDeclined(t *testing.T) {
 	}
 	// The kassa is free again.
 	e.state(payment.Idle)
-	e.scan(e.sim.QR(t, "dave"))
+	e.scan(e.sim.Payload(t, "dave"))
 	e.state(payment.WaitingAmount)
 }
 
@@ -370,7 +343,7 @@ func TestCustomerWalkedAway(t *testing.T) {
 	to := fastTimeouts()
 	to.Amount = 300 * time.Millisecond
 	e := start(t, sim.Config{}, payment.Config{Timeouts: to})
-	e.scan(e.sim.QR(t, "erin"))
+	e.scan(e.sim.Payload(t, "erin"))
 	w := e.state(payment.WaitingAmount)
 	c := e.state(payment.Cancelled)
 	if !strings.Contains(c.Message, "amount") {
@@ -383,7 +356,7 @@ func TestCustomerWalkedAway(t *testing.T) {
 
 func TestCancelDuringPayment(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "frank"))
+	e.scan(e.sim.Payload(t, "frank"))
 	e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale", `{"amount": 20052}`, 200, nil) // ...52 stays processing
 	e.state(payment.Paying)
@@ -398,9 +371,9 @@ func TestCancelDuringPayment(t *testing.T) {
 
 func TestReplacedQR(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "gina"))
+	e.scan(e.sim.Payload(t, "gina"))
 	first := e.state(payment.WaitingAmount)
-	e.scan(e.sim.QR(t, "gina"))
+	e.scan(e.sim.Payload(t, "gina"))
 	e.kind(payment.KindReplaced)
 	e.state(payment.Cancelled)
 	// The cancel is acknowledged before the new sale starts.
@@ -414,23 +387,23 @@ func TestReplacedQR(t *testing.T) {
 	e.call("POST", "/v1/sale", `{"amount": 3000}`, 200, nil)
 	e.state(payment.Paid)
 	// A QR scanned once the payment is released is ignored: busy.
-	e.scan(e.sim.QR(t, "henry"))
+	e.scan(e.sim.Payload(t, "henry"))
 	e.kind(payment.KindBusy)
 	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
 	e.state(payment.Completed)
-	if n := len(e.sim.Sim.State().Purchases); n != 2 {
+	if n := len(e.sim.State().Purchases); n != 2 {
 		t.Fatalf("simulator has %d purchases, want 2", n)
 	}
 }
 
 func TestDuplicateRead(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	q := e.sim.QR(t, "ivan")
+	q := e.sim.Payload(t, "ivan")
 	e.scan(q)
 	e.scan(q)
 	e.kind(payment.KindDuplicate)
 	e.state(payment.WaitingAmount)
-	if n := e.sim.Sim.State().Requests[sim.MethodCommit]; n != 1 {
+	if n := e.sim.State().Requests[sim.MethodCommit]; n != 1 {
 		t.Fatalf("%d commits, want 1", n)
 	}
 	// Not a payment QR: an event with the reason, no API call.
@@ -439,20 +412,20 @@ func TestDuplicateRead(t *testing.T) {
 	if !strings.Contains(bad.Message, "product_barcode") {
 		t.Errorf("bad code reason %q", bad.Message)
 	}
-	if n := e.sim.Sim.State().Requests[sim.MethodCommit]; n != 1 {
+	if n := e.sim.State().Requests[sim.MethodCommit]; n != 1 {
 		t.Fatalf("%d commits after a bad code, want 1", n)
 	}
 }
 
 func TestPaidElsewhere(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "jane"))
+	e.scan(e.sim.Payload(t, "jane"))
 	w := e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale/paid-elsewhere", `{"receipt": {"total": 1}}`, http.StatusBadRequest, nil) // malformed: no change
 	e.call("POST", "/v1/sale/paid-elsewhere", `{"receipt": `+receipt+`}`, 200, nil)
 	e.state(payment.Cancelled)
 	e.kind(payment.KindFiscal)
-	st := e.sim.Sim.State()
+	st := e.sim.State()
 	if p, _ := st.Purchase(w.PurchaseID); p.Status != sp.Cancelled {
 		t.Fatalf("simulator: %+v", p)
 	}
@@ -464,7 +437,7 @@ func TestPaidElsewhere(t *testing.T) {
 // paidSale runs a sale of amount to completion and returns its purchase id.
 func (e *env) paidSale(user string, amount int64) string {
 	e.t.Helper()
-	e.scan(e.sim.QR(e.t, user))
+	e.scan(e.sim.Payload(e.t, user))
 	e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale", fmt.Sprintf(`{"amount": %d}`, amount), 200, nil)
 	e.state(payment.Paid)
@@ -513,7 +486,7 @@ func TestRefunds(t *testing.T) {
 	}
 	e.call("GET", "/v1/refunds/1", "", http.StatusNotFound, nil)
 
-	st := e.sim.Sim.State()
+	st := e.sim.State()
 	if len(st.Refunds) != 2 {
 		t.Fatalf("simulator refunds: %+v", st.Refunds)
 	}
@@ -534,22 +507,22 @@ func TestFullRefundAndOverAmount(t *testing.T) {
 	var full payment.RefundInfo
 	e.call("POST", "/v1/refunds", fmt.Sprintf(`{"purchase_id": %q, "amount": 2500}`, pid), http.StatusAccepted, &full)
 	e.refundDone(full.ID)
-	if r, ok := e.sim.Sim.State().Refund(full.RefundID); !ok || !r.Confirmed || r.Amount != 2500 {
+	if r, ok := e.sim.State().Refund(full.RefundID); !ok || !r.Confirmed || r.Amount != 2500 {
 		t.Fatalf("simulator: %+v", r)
 	}
 }
 
 func TestOutageDuringPolling(t *testing.T) {
 	e := start(t, sim.Config{SuccessDelay: time.Second}, payment.Config{Handover: payment.HandoverAuto})
-	e.scan(e.sim.QR(t, "mia"))
+	e.scan(e.sim.Payload(t, "mia"))
 	e.state(payment.WaitingAmount)
 	// Every status answer for a while is lost or a 503.
-	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 503, Count: 3}); err != nil {
+	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 503, Count: 3}); err != nil {
 		t.Fatal(err)
 	}
 	e.call("POST", "/v1/sale", `{"amount": 4400}`, 200, nil)
 	e.state(payment.Checking)
-	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultDrop, Count: 2}); err != nil {
+	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultDrop, Count: 2}); err != nil {
 		t.Fatal(err)
 	}
 	done := e.state(payment.Completed)
@@ -565,11 +538,11 @@ func TestOutageDuringPolling(t *testing.T) {
 
 func TestSessionExpiryMidSale(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "nina"))
+	e.scan(e.sim.Payload(t, "nina"))
 	e.state(payment.WaitingAmount)
 	// The session ends just before the release and again before the confirm.
 	for _, m := range []string{sim.MethodRelease, sim.MethodKassaStatus} {
-		if err := e.sim.Sim.InjectFault(sim.Fault{Method: m, Kind: sim.FaultExpireSession}); err != nil {
+		if err := e.sim.InjectFault(sim.Fault{Method: m, Kind: sim.FaultExpireSession}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -577,7 +550,7 @@ func TestSessionExpiryMidSale(t *testing.T) {
 	e.state(payment.Paid)
 	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
 	done := e.state(payment.Completed)
-	st := e.sim.Sim.State()
+	st := e.sim.State()
 	if p, _ := st.Purchase(done.PurchaseID); !p.Confirmed {
 		t.Fatalf("simulator: %+v", p)
 	}
@@ -588,7 +561,7 @@ func TestSessionExpiryMidSale(t *testing.T) {
 
 func TestHandoverFailedCancels(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "olga"))
+	e.scan(e.sim.Payload(t, "olga"))
 	e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale", `{"amount": 1500}`, 200, nil)
 	paid := e.state(payment.Paid)
@@ -601,7 +574,7 @@ func TestHandoverFailedCancels(t *testing.T) {
 
 func TestMalformedRequestsChangeNothing(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "pete"))
+	e.scan(e.sim.Payload(t, "pete"))
 	e.state(payment.WaitingAmount)
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/v1/sale", `{"amount": "100"}`},
@@ -627,7 +600,7 @@ func TestMalformedRequestsChangeNothing(t *testing.T) {
 	if st.State != payment.WaitingAmount || st.Amount != 0 {
 		t.Fatalf("state changed by malformed requests: %+v", st)
 	}
-	if n := e.sim.Sim.State().Requests[sim.MethodRelease]; n != 0 {
+	if n := e.sim.State().Requests[sim.MethodRelease]; n != 0 {
 		t.Fatalf("%d releases", n)
 	}
 }
@@ -644,8 +617,8 @@ func TestHealthAndTokenTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer j.Close()
-	se := simenv.Start(t, sim.Config{Dir: keyDir}, log)
-	f, err := payment.New(payment.Config{}, se.Client, j, log)
+	se := simtest.NewServer(t, sim.Config{})
+	f, err := payment.New(payment.Config{}, se.NewClient(t), j, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -665,27 +638,25 @@ func TestHealthAndTokenTCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := api.Listen(); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- api.Serve(ctx) }()
 	defer func() { cancel(); <-done }()
 	get := func(path, token string) (int, string) {
-		for range 100 {
-			req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-			if token != "" {
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				time.Sleep(10 * time.Millisecond)
-				continue
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			return resp.StatusCode, string(b)
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
 		}
-		t.Fatal("server never answered")
-		return 0, ""
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
 	}
 	if code, _ := get("/v1/state", ""); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d", code)
@@ -708,7 +679,7 @@ func TestRefundNotFinalInTimeIsCancelled(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{Timeouts: to})
 	pid := e.paidSale("quinn", 3000)
 	// The service cannot say how the refund went for longer than the timeout.
-	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodRefundStatus, Kind: sim.FaultStatus, Status: 503, Count: 1000}); err != nil {
+	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodRefundStatus, Kind: sim.FaultStatus, Status: 503, Count: 1000}); err != nil {
 		t.Fatal(err)
 	}
 	var r payment.RefundInfo
@@ -716,7 +687,7 @@ func TestRefundNotFinalInTimeIsCancelled(t *testing.T) {
 	if got := e.refundDone(r.ID); got.Outcome != "timeout" {
 		t.Fatalf("refund %+v", got)
 	}
-	sr, _ := e.sim.Sim.State().Refund(r.RefundID)
+	sr, _ := e.sim.State().Refund(r.RefundID)
 	if sr.Status != sp.RefundCancelled || sr.Confirmed {
 		t.Fatalf("simulator: %+v", sr)
 	}
@@ -728,7 +699,7 @@ func TestFiscalForwardedAfterOutage(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
 	pid := e.paidSale("rita", 10000)
 	for _, m := range []string{sim.MethodFiscalV1, sim.MethodFiscalV2} {
-		if err := e.sim.Sim.InjectFault(sim.Fault{Method: m, Kind: sim.FaultStatus, Status: 503, Count: 2}); err != nil {
+		if err := e.sim.InjectFault(sim.Fault{Method: m, Kind: sim.FaultStatus, Status: 503, Count: 2}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -736,19 +707,19 @@ func TestFiscalForwardedAfterOutage(t *testing.T) {
 	e.call("POST", "/v1/sale/fiscal", fmt.Sprintf(`{"purchase_id": %q, "receipt": %s}`, pid, receipt), 200, nil)
 	// The host repeats a request whose answer it lost: not queued twice.
 	e.call("POST", "/v1/sale/fiscal", `{"kkt_reg_number":"0000000012345678","fiscal_sign":"3522207798"}`, 200, nil)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var st payment.Status
-		e.call("GET", "/v1/state", "", 200, &st)
-		if st.FiscalPending == 0 {
-			break
+	delivered := 0 // v1 and v2, each an event once delivered
+	e.next(10*time.Second, "v1 and v2 delivered", func(ev payment.Event) bool {
+		if ev.Kind == payment.KindFiscal {
+			delivered++
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fiscal queue not empty: %+v", st)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return delivered == 2
+	})
+	var after payment.Status
+	e.call("GET", "/v1/state", "", 200, &after)
+	if after.FiscalPending != 0 {
+		t.Fatalf("fiscal queue not empty: %+v", after)
 	}
-	st := e.sim.Sim.State()
+	st := e.sim.State()
 	if len(st.Fiscal) != 2 {
 		t.Fatalf("fiscal records: %+v", st.Fiscal)
 	}
@@ -781,12 +752,12 @@ func TestConfirmNotRefusedByProxyOr429(t *testing.T) {
 		})
 	}
 	e := start(t, sim.Config{Middleware: mw}, payment.Config{})
-	e.scan(e.sim.QR(t, "pete"))
+	e.scan(e.sim.Payload(t, "pete"))
 	e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale", `{"amount": 2500}`, 200, nil)
 	paid := e.state(payment.Paid)
 	// The middleware answers the first confirm; the simulator the second with 429.
-	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultStatus, Status: http.StatusTooManyRequests, Code: sp.CodeBadRequest}); err != nil {
+	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultStatus, Status: http.StatusTooManyRequests, Code: sp.CodeBadRequest}); err != nil {
 		t.Fatal(err)
 	}
 	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
@@ -810,10 +781,10 @@ func TestConfirmNotRefusedByProxyOr429(t *testing.T) {
 func TestChangedAmountRefused(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{Handover: payment.HandoverAuto})
 	// Hold the commit so both amounts reach the sale while it is Committing.
-	if err := e.sim.Sim.InjectFault(sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDelay, Delay: 700 * time.Millisecond}); err != nil {
+	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDelay, Delay: 700 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
-	e.scan(e.sim.QR(t, "quinn"))
+	e.scan(e.sim.Payload(t, "quinn"))
 	e.state(payment.Committing)
 	e.call("POST", "/v1/sale", `{"amount": 100}`, 200, nil)
 	e.call("POST", "/v1/sale", `{"amount": 150}`, http.StatusConflict, nil)
@@ -829,7 +800,7 @@ func TestChangedAmountRefused(t *testing.T) {
 // confirmed once.
 func TestRepeatedHandoverSucceeds(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.QR(t, "rita"))
+	e.scan(e.sim.Payload(t, "rita"))
 	e.state(payment.WaitingAmount)
 	e.call("POST", "/v1/sale", `{"amount": 1700}`, 200, nil)
 	paid := e.state(payment.Paid)
@@ -896,7 +867,7 @@ func TestRefundRepeatedWithKeyRefundsOnce(t *testing.T) {
 	if late.ID != first.ID || !late.Done {
 		t.Fatalf("repeat after the end: %+v", late)
 	}
-	st := e.sim.Sim.State()
+	st := e.sim.State()
 	if p, _ := st.Purchase(pid); len(st.Refunds) != 1 || p.Refunded != 3000 {
 		t.Fatalf("simulator: %d refunds, %d refunded; want one of 3000", len(st.Refunds), p.Refunded)
 	}

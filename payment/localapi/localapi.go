@@ -18,22 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/journal"
 )
-
-// Flow is what the API drives; *payment.Flow satisfies it.
-type Flow interface {
-	Snapshot() payment.Status
-	StartSale(amount int64) error
-	Cancel() error
-	Handover(ok bool) error
-	PaidElsewhere(receipt json.RawMessage) error
-	Fiscal(d payment.FiscalData) error
-	RefundOnce(purchaseID string, amount int64, requestID string) (payment.RefundInfo, error)
-	RefundInfo(id string) (payment.RefundInfo, error)
-	Scan(data []byte, source string, at time.Time)
-	Subscribe() (<-chan payment.Event, func())
-}
 
 // Config configures the API.
 type Config struct {
@@ -53,15 +38,22 @@ type Config struct {
 // Server serves the API.
 type Server struct {
 	cfg   Config
-	flow  Flow
+	flow  payment.Host
 	log   *zap.Logger
 	token []byte
 	mux   *http.ServeMux
+	lns   []listener // opened by Listen, served by Serve
+}
+
+// listener is an open listener and the handler it serves.
+type listener struct {
+	ln net.Listener
+	h  http.Handler
 }
 
 // New checks cfg (the TCP address must be loopback, the token file
 // readable and non-empty) and builds the handlers. It opens no socket.
-func New(cfg Config, flow Flow, log *zap.Logger) (*Server, error) {
+func New(cfg Config, flow payment.Host, log *zap.Logger) (*Server, error) {
 	if cfg.Socket == "" && cfg.TCPAddr == "" {
 		return nil, errors.New("localapi: neither a socket nor a TCP address configured")
 	}
@@ -114,35 +106,46 @@ func (s *Server) TokenHandler() http.Handler {
 	})
 }
 
-// Serve listens on the configured socket (and TCP address) and serves until
-// ctx ends; then it closes the listeners, ends event streams and returns
-// nil. Listening errors are returned at once.
-func (s *Server) Serve(ctx context.Context) error {
-	type lh struct {
-		ln net.Listener
-		h  http.Handler
+// Listen opens the configured socket (and TCP address) at once, so that a
+// host can connect, and the socket file exists, before the rest of the
+// agent starts; connections wait in the backlog until Serve. Serve calls it
+// when it has not been called.
+func (s *Server) Listen() error {
+	if s.lns != nil {
+		return errors.New("localapi: already listening")
 	}
-	var ls []lh
-	closeAll := func() {
-		for _, l := range ls {
-			l.ln.Close()
-		}
-	}
+	var ls []listener
 	if s.cfg.Socket != "" {
 		ln, err := listenUnix(s.cfg.Socket)
 		if err != nil {
 			return err
 		}
-		ls = append(ls, lh{ln, s.Handler()})
+		ls = append(ls, listener{ln, s.Handler()})
 	}
 	if s.cfg.TCPAddr != "" {
 		ln, err := net.Listen("tcp", s.cfg.TCPAddr)
 		if err != nil {
-			closeAll()
+			for _, l := range ls {
+				l.ln.Close()
+			}
 			return fmt.Errorf("localapi: %w", err)
 		}
-		ls = append(ls, lh{ln, s.TokenHandler()})
+		ls = append(ls, listener{ln, s.TokenHandler()})
 	}
+	s.lns = ls
+	return nil
+}
+
+// Serve serves the listeners Listen opened (opening them first if needed)
+// until ctx ends; then it closes them, ends event streams and returns nil.
+// Listening errors are returned at once.
+func (s *Server) Serve(ctx context.Context) error {
+	if s.lns == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	ls := s.lns
 	base, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -229,6 +232,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /v1/sale", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			Amount *int64 `json:"amount"`
+			Item   string `json:"item"` // named on the kassa's own receipt; optional
 		}
 		if !s.decode(w, r, &in) {
 			return
@@ -237,13 +241,13 @@ func (s *Server) routes() {
 			writeError(w, http.StatusBadRequest, "amount is required")
 			return
 		}
-		s.reply(w, s.flow.StartSale(*in.Amount))
+		s.reply(w, s.flow.SetAmount(r.Context(), *in.Amount, in.Item))
 	})
 	m.HandleFunc("POST /v1/sale/cancel", func(w http.ResponseWriter, r *http.Request) {
 		if !s.decodeEmpty(w, r) {
 			return
 		}
-		s.reply(w, s.flow.Cancel())
+		s.reply(w, s.flow.Cancel(r.Context()))
 	})
 	m.HandleFunc("POST /v1/sale/handover", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -256,7 +260,7 @@ func (s *Server) routes() {
 			writeError(w, http.StatusBadRequest, "ok is required")
 			return
 		}
-		s.reply(w, s.flow.Handover(*in.OK))
+		s.reply(w, s.flow.Handover(r.Context(), *in.OK))
 	})
 	m.HandleFunc("POST /v1/sale/paid-elsewhere", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -265,7 +269,7 @@ func (s *Server) routes() {
 		if !s.decode(w, r, &in) {
 			return
 		}
-		s.reply(w, s.flow.PaidElsewhere(in.Receipt))
+		s.reply(w, s.flow.PaidElsewhere(r.Context(), in.Receipt))
 	})
 	m.HandleFunc("POST /v1/sale/fiscal", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
@@ -277,7 +281,7 @@ func (s *Server) routes() {
 		if !s.decode(w, r, &in) {
 			return
 		}
-		s.reply(w, s.flow.Fiscal(payment.FiscalData{PurchaseID: in.PurchaseID, KKTRegNumber: in.KKTRegNumber,
+		s.reply(w, s.flow.Fiscal(r.Context(), payment.FiscalData{PurchaseID: in.PurchaseID, KKTRegNumber: in.KKTRegNumber,
 			FiscalSign: in.FiscalSign, Receipt: in.Receipt}))
 	})
 	m.HandleFunc("POST /v1/refunds", func(w http.ResponseWriter, r *http.Request) {
@@ -296,7 +300,7 @@ func (s *Server) routes() {
 			}
 			in.RequestID = h
 		}
-		info, err := s.flow.RefundOnce(in.PurchaseID, in.Amount, in.RequestID)
+		info, err := s.flow.Refund(r.Context(), payment.RefundRequest{PurchaseID: in.PurchaseID, Amount: in.Amount, RequestID: in.RequestID})
 		if err != nil {
 			s.reply(w, err)
 			return
@@ -304,7 +308,7 @@ func (s *Server) routes() {
 		writeJSON(w, http.StatusAccepted, info)
 	})
 	m.HandleFunc("GET /v1/refunds/{id}", func(w http.ResponseWriter, r *http.Request) {
-		info, err := s.flow.RefundInfo(r.PathValue("id"))
+		info, err := s.flow.RefundInfo(r.Context(), r.PathValue("id"))
 		if err != nil {
 			s.reply(w, err)
 			return
@@ -327,7 +331,7 @@ func (s *Server) routes() {
 			in.Source = "api"
 		}
 		// The outcome (committing, busy, bad code…) arrives as an event.
-		s.flow.Scan([]byte(in.Data), in.Source, time.Now())
+		s.flow.Scan(r.Context(), []byte(in.Data), in.Source)
 		writeJSON(w, http.StatusAccepted, s.flow.Snapshot())
 	})
 	m.HandleFunc("GET /v1/events", s.events)
@@ -477,8 +481,10 @@ func (s *Server) reply(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, payment.ErrWrongState):
 		writeError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, journal.ErrNotFound):
-		writeError(w, http.StatusNotFound, "not found")
+	case errors.Is(err, payment.ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, payment.ErrTimeout):
+		writeError(w, http.StatusGatewayTimeout, err.Error())
 	case errors.Is(err, payment.ErrNotRunning):
 		writeError(w, http.StatusServiceUnavailable, err.Error())
 	default:

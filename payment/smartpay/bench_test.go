@@ -13,19 +13,17 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // benchSim serves a simulator without the contract middleware, so the
 // figures are the client's and the service's, not the validator's.
 // arrived, when set, gets the time each commit request reaches the handler.
-func benchSim(b *testing.B, arrived *atomic.Int64) (*sim.Server, string, string) {
+func benchSim(b *testing.B, arrived *atomic.Int64) *simtest.Server {
 	b.Helper()
-	dir := b.TempDir()
-	cfg := sim.Config{Dir: dir}
+	var cfg sim.Config
 	if arrived != nil {
 		cfg.Middleware = func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -36,33 +34,14 @@ func benchSim(b *testing.B, arrived *atomic.Int64) (*sim.Server, string, string)
 			})
 		}
 	}
-	s, err := sim.New(cfg, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	b.Cleanup(func() { cancel(); <-done })
-	return s, "https://" + ln.Addr().String(), dir
+	return simtest.NewServer(b, cfg)
 }
 
-func benchClient(b *testing.B, url, dir string, perCall bool) *smartpay.Client {
+// benchClient is a client with the default timeouts; perCall makes it open
+// a new TLS connection for every call.
+func benchClient(b *testing.B, s *simtest.Server, perCall bool) *smartpay.Client {
 	b.Helper()
-	ca, cert, key := sim.KassaFiles(dir, 1)
-	c, err := smartpay.NewClient(smartpay.Config{URL: url, CAFile: ca, CertFile: cert, KeyFile: key}, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(func() { cancel(); c.Close() })
-	if err := c.Start(ctx); err != nil {
-		b.Fatal(err)
-	}
+	c := s.NewClient(b, func(cfg *smartpay.Config) { cfg.AttemptTimeout, cfg.RetryBackoff = 0, 0 })
 	if perCall {
 		c.NewConnPerCall()
 	}
@@ -95,7 +74,7 @@ type figure struct{ mean, p99 time.Duration }
 // (single-use OTP), made before the timer starts.
 func BenchmarkCommit(b *testing.B) {
 	var arrived atomic.Int64
-	s, url, dir := benchSim(b, &arrived)
+	s := benchSim(b, &arrived)
 	figs := map[string]figure{}
 	arrivals := map[string]figure{}
 	run := func(name string, op func(i int) error, prepare func(n int)) {
@@ -167,13 +146,7 @@ func BenchmarkCommit(b *testing.B) {
 	prepare := func(n int) {
 		qrs = make([]smartpay.QR, n)
 		for i := range qrs {
-			p, err := s.QR("bench")
-			if err != nil {
-				b.Fatal(err)
-			}
-			if qrs[i], err = smartpay.ParseQR([]byte(p)); err != nil {
-				b.Fatal(err)
-			}
+			qrs[i] = s.QRCode(b, sim.QRParams{UserID: "bench"})
 		}
 	}
 	commitWith := func(c *smartpay.Client) func(int) error {
@@ -183,25 +156,17 @@ func BenchmarkCommit(b *testing.B) {
 			return err
 		}
 	}
-	run("warm", commitWith(benchClient(b, url, dir, false)), prepare)
-	run("new_tls_per_call", commitWith(benchClient(b, url, dir, true)), prepare)
+	run("warm", commitWith(benchClient(b, s, false)), prepare)
+	run("new_tls_per_call", commitWith(benchClient(b, s, true)), prepare)
 
 }
 
 // BenchmarkStatus is the same comparison for a call whose service side is
 // cheap (no RSA decryption), so the transport cost shows alone.
 func BenchmarkStatus(b *testing.B) {
-	s, url, dir := benchSim(b, nil)
-	warm := benchClient(b, url, dir, false)
-	p, err := s.QR("bench")
-	if err != nil {
-		b.Fatal(err)
-	}
-	q, err := smartpay.ParseQR([]byte(p))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cr, err := warm.Commit(context.Background(), smartpay.CommitRequest{KassaPurchaseID: "1", QR: q})
+	s := benchSim(b, nil)
+	warm := benchClient(b, s, false)
+	cr, err := warm.Commit(context.Background(), smartpay.CommitRequest{KassaPurchaseID: "1", QR: s.QRCode(b, sim.QRParams{UserID: "bench"})})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -209,7 +174,7 @@ func BenchmarkStatus(b *testing.B) {
 	for _, name := range []string{"warm", "new_tls_per_call"} {
 		c := warm
 		if name == "new_tls_per_call" {
-			c = benchClient(b, url, dir, true)
+			c = benchClient(b, s, true)
 		}
 		b.Run(name, func(b *testing.B) {
 			t0 := time.Now()

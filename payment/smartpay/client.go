@@ -2,6 +2,7 @@ package smartpay
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -16,28 +17,50 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 )
 
-// Config configures a Client.
+// Config configures a Client. A zero duration or count takes the default in
+// its comment.
 type Config struct {
-	URL         string        // https://host:port
-	CAFile      string        // PEM of the CA that signed the service's certificate
-	CertFile    string        // PEM of the kassa's client certificate
-	KeyFile     string        // PEM of its key; refused when group/others may read it
-	CallTimeout time.Duration // deadline of each attempt (default 5s)
-	// IdleKeepAlive is how often an idle connection is used (ping) so that it
-	// stays open; keep it below the service's idle timeout (the simulator's
-	// is 2 minutes). Default 30s.
-	IdleKeepAlive time.Duration
-	// Retries is how many times a retry-safe call is repeated after an unknown
-	// outcome or an unreachable service (default 2; negative: none).
+	URL      string // https://host:port
+	CAFile   string // PEM of the CA that signed the service's certificate
+	CertFile string // PEM of the kassa's client certificate
+	KeyFile  string // PEM of its key; refused when group/others may read it
+	// AttemptTimeout bounds one attempt of a call: connecting, the TLS
+	// handshake, the request and its answer (default 5s). The whole call,
+	// retries included, is bounded by the caller's context alone: give it a
+	// deadline longer than AttemptTimeout (the flow's is 10s), so that an
+	// attempt that gets no answer in time is repeated within it when that
+	// is safe (see the methods).
+	AttemptTimeout time.Duration
+	// KeepWarm is the keep-warm period (default 30s). Once a period the
+	// client pings the service, or logs in again when the session is about
+	// to expire, so the connection stays open and the Observer hears
+	// whether the service answers even while no sale runs; after a failure
+	// it tries sooner (from 1s, doubling up to the period). Keep it below
+	// the service's idle timeout (the simulator's is 2 minutes).
+	KeepWarm time.Duration
+	// Retries is how many times a call is repeated after a failure that
+	// allows it (default 2; negative: none).
 	Retries int
-	// RetryBackoff is the first pause between retries, doubled each time
+	// RetryBackoff is the first pause between attempts, doubled each time
 	// (default 100ms).
 	RetryBackoff time.Duration
+	// Observer, when set, learns the outcome of every call.
+	Observer Observer
+}
+
+// Observer learns the outcome of every call the Client makes: the caller's,
+// the keep-warm pings, the logins (MethodAuth) and the fetch of the error
+// answers. A call is reported once, after its last attempt, with the time
+// all its attempts took and its final error (nil on success; VerdictOf says
+// what it means). CallDone runs on the calling goroutine: it must not block.
+type Observer interface {
+	CallDone(method string, took time.Duration, err error)
 }
 
 // Client calls the Smart Pay kassa API. It is safe for concurrent use.
@@ -66,18 +89,10 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 5 * time.Second
-	}
-	if cfg.IdleKeepAlive <= 0 {
-		cfg.IdleKeepAlive = 30 * time.Second
-	}
-	if cfg.Retries == 0 {
-		cfg.Retries = 2
-	}
-	if cfg.RetryBackoff <= 0 {
-		cfg.RetryBackoff = 100 * time.Millisecond
-	}
+	cfg.AttemptTimeout = cmp.Or(cfg.AttemptTimeout, 5*time.Second)
+	cfg.KeepWarm = cmp.Or(cfg.KeepWarm, 30*time.Second)
+	cfg.Retries = cmp.Or(cfg.Retries, 2)
+	cfg.RetryBackoff = cmp.Or(cfg.RetryBackoff, 100*time.Millisecond)
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("smartpay: URL %q: want https://host:port", cfg.URL)
@@ -88,7 +103,7 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 	}
 	tr := &http.Transport{
 		Proxy:           nil, // a kiosk talks to the service directly; no env proxy surprises
-		DialContext:     (&net.Dialer{Timeout: cfg.CallTimeout, KeepAlive: 15 * time.Second}).DialContext,
+		DialContext:     (&net.Dialer{Timeout: cfg.AttemptTimeout, KeepAlive: 15 * time.Second}).DialContext,
 		TLSClientConfig: tlsCfg,
 		// One connection carries the traffic; a second one covers a status poll
 		// that overlaps a commit. Keep them long: the keep-warm loop, not the
@@ -96,8 +111,8 @@ func NewClient(cfg Config, log *zap.Logger) (*Client, error) {
 		MaxIdleConns:           4,
 		MaxIdleConnsPerHost:    2,
 		IdleConnTimeout:        30 * time.Minute,
-		TLSHandshakeTimeout:    cfg.CallTimeout,
-		ResponseHeaderTimeout:  0, // the per-call context is the deadline
+		TLSHandshakeTimeout:    cfg.AttemptTimeout,
+		ResponseHeaderTimeout:  0, // the attempt's context is the deadline
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	c := &Client{
@@ -145,32 +160,31 @@ func clientTLS(cfg Config) (*tls.Config, error) {
 	}, nil
 }
 
-// Start logs in, fetches and caches the error answers and starts the keep-warm
-// goroutine, which ends with ctx or Close. When it fails (service unreachable
-// at boot) nothing was started and it may be called again.
+// Start logs in, fetches and caches the error answers and starts the
+// keep-warm goroutine, which ends with ctx or Close. It returns the error of
+// that first login or fetch; the keep-warm goroutine runs all the same and
+// tries again (from 1s on, backing off to the KeepWarm period), so a kiosk
+// that boots while the service is unreachable gets its session soon after
+// the service answers.
 func (c *Client) Start(ctx context.Context) error {
 	c.mu.Lock()
 	if c.done != nil {
 		c.mu.Unlock()
 		return errors.New("smartpay: client already started")
 	}
-	c.mu.Unlock()
-	if err := c.auth(ctx, 0); err != nil {
-		return err
-	}
-	if _, err := c.fetchErrorAnswers(ctx); err != nil {
-		return err
-	}
 	kctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	c.mu.Lock()
 	c.cancel, c.done = cancel, done
 	c.mu.Unlock()
+	err := c.auth(ctx, 0)
+	if err == nil {
+		_, err = c.fetchErrorAnswers(ctx)
+	}
 	go func() {
 		defer close(done)
-		c.keepWarm(kctx)
+		c.keepWarm(kctx, err != nil)
 	}()
-	return nil
+	return err
 }
 
 // Close stops the keep-warm goroutine, waits for it and closes idle
@@ -187,52 +201,99 @@ func (c *Client) Close() error {
 	return nil
 }
 
-// keepWarm pings when the connection has been idle for IdleKeepAlive, so the
-// server never closes it for idleness, and logs in again before the session
-// expires, so a commit never waits for a login.
-func (c *Client) keepWarm(ctx context.Context) {
-	t := time.NewTicker(c.cfg.IdleKeepAlive / 2)
+// keepWarm makes one keep-warm call every period. After a failure (or a
+// failed Start) it tries again sooner, from 1s doubling up to the period,
+// so a kiosk whose network comes up late is ready in seconds. A failure is
+// logged once per distinct error, and the recovery once, to keep the log
+// readable through an outage.
+func (c *Client) keepWarm(ctx context.Context, failed bool) {
+	period := c.cfg.KeepWarm
+	first := min(time.Second, period)
+	wait, backoff := period, first
+	if failed {
+		wait, backoff = first, min(2*first, period)
+	}
+	t := time.NewTimer(wait)
 	defer t.Stop()
+	var failing string
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		if err := c.Warm(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("keep-warm failed", zap.Error(err))
+		err := c.keepWarmCall(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil:
+			if failing != "" {
+				c.log.Info("keep-warm: the service answers again")
+			}
+			failing, wait, backoff = "", period, first
+		default:
+			if err.Error() != failing {
+				c.log.Warn("keep-warm failed; trying again", zap.Duration("in", backoff), zap.Error(err))
+			}
+			failing, wait, backoff = err.Error(), backoff, min(2*backoff, period)
 		}
+		t.Reset(wait)
 	}
 }
 
+// keepWarmCall is one period's calls: a login when the session is missing
+// or about to expire, then the error answers while they are not cached (what
+// Start did not finish), else a ping, which makes one attempt: the loop is
+// its retry.
+func (c *Client) keepWarmCall(ctx context.Context) error {
+	c.mu.Lock()
+	renew := c.renewDueLocked(time.Now())
+	gen := c.sessionGen
+	haveAnswers := c.answers != nil
+	c.mu.Unlock()
+	if renew {
+		if err := c.auth(ctx, gen); err != nil || haveAnswers {
+			return err
+		}
+	}
+	if !haveAnswers {
+		_, err := c.fetchErrorAnswers(ctx)
+		return err
+	}
+	return c.ping(ctx, false)
+}
+
 // Warm makes sure the session is valid and a connection is open. It is cheap
-// (no I/O) when a call completed within the last IdleKeepAlive and the session
-// is not about to expire; otherwise it costs a round trip (or a login), so call
-// it from a goroutine, not from the scanner's reading goroutine.
+// (no I/O) when a call completed within the last KeepWarm period and the
+// session is not about to expire; otherwise it costs a round trip (or a
+// login), so call it from a goroutine, not from the scanner's reading
+// goroutine.
 func (c *Client) Warm(ctx context.Context) error {
 	now := time.Now()
 	c.mu.Lock()
-	haveSession := c.cookie != nil
-	renew := !haveSession || (!c.expires.IsZero() && c.expires.Sub(now) < c.renewMargin())
+	renew := c.renewDueLocked(now)
 	gen := c.sessionGen
 	idle := now.Sub(c.lastRT)
 	c.mu.Unlock()
 	if renew {
 		return c.auth(ctx, gen)
 	}
-	if idle < c.cfg.IdleKeepAlive {
+	if idle < c.cfg.KeepWarm {
 		return nil
 	}
 	return c.Ping(ctx)
 }
 
-// renewMargin is how long before expiry the session is renewed: two keep-warm
-// periods plus a call, so one missed tick still leaves a valid session.
-func (c *Client) renewMargin() time.Duration {
-	return c.cfg.IdleKeepAlive + c.cfg.CallTimeout
+// renewDueLocked reports whether the session is missing or expires within
+// two keep-warm periods and an attempt, so one missed period still leaves a
+// valid session.
+func (c *Client) renewDueLocked(now time.Time) bool {
+	margin := 2*c.cfg.KeepWarm + c.cfg.AttemptTimeout
+	return c.cookie == nil || (!c.expires.IsZero() && c.expires.Sub(now) < margin)
 }
 
 // auth logs in unless someone else did since generation gen was observed.
+// Each login is a call of its own for the Observer (MethodAuth).
 func (c *Client) auth(ctx context.Context, gen uint64) error {
 	c.authMu.Lock()
 	defer c.authMu.Unlock()
@@ -242,11 +303,18 @@ func (c *Client) auth(ctx context.Context, gen uint64) error {
 		return nil // a concurrent caller already logged in
 	}
 	c.mu.Unlock()
+	start := time.Now()
+	err := c.login(ctx)
+	c.observe(MethodAuth, time.Since(start), err)
+	return err
+}
+
+func (c *Client) login(ctx context.Context) error {
 	resp, err := c.roundTrip(ctx, http.MethodPost, PathAuth, struct{}{}, false)
 	if err != nil {
-		return fmt.Errorf("smartpay: login: %w", err)
+		return err
 	}
-	defer resp.Body.Close()
+	defer drain(resp)
 	if resp.StatusCode/100 != 2 {
 		return c.apiError(PathAuth, resp)
 	}
@@ -258,7 +326,8 @@ func (c *Client) auth(ctx context.Context, gen uint64) error {
 		}
 	}
 	if sess == nil {
-		return &APIError{Method: PathAuth, HTTPStatus: resp.StatusCode, Code: CodeSessionExpired, Message: "login answer has no session cookie"}
+		// Without a session nothing that needs one can be sent.
+		return &callError{path: PathAuth, verdict: Unavailable, err: errors.New("login answer has no session cookie")}
 	}
 	var exp time.Time
 	switch {
@@ -276,87 +345,87 @@ func (c *Client) auth(ctx context.Context, gen uint64) error {
 	return nil
 }
 
-// Commit fixes a scanned QR with the service. Retried on an unknown outcome:
-// the kassa_purchase_id makes a repeat return the same purchase.
+func (c *Client) observe(method string, took time.Duration, err error) {
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.CallDone(method, took, err)
+	}
+}
+
+// Commit fixes a scanned QR with the service. Repeated after an unknown
+// outcome: the kassa_purchase_id makes a repeat return the same purchase.
 func (c *Client) Commit(ctx context.Context, r CommitRequest) (CommitResponse, error) {
-	var out CommitResponse
 	body := CommitBody{KassaPurchaseID: r.KassaPurchaseID, IDLoyalty: r.QR.IDLoyalty, Encrypted: r.QR.Encrypted, Sign: r.QR.Sign}
-	err := c.call(ctx, http.MethodPost, PathCommit, body, &out, true)
-	if err == nil && out.PurchaseID == "" {
-		err = fmt.Errorf("smartpay: commit answer without purchase_id: %w", ErrOutcomeUnknown)
-	}
-	return out, err
+	return fetch(ctx, c, call{path: PathCommit, in: body, repeatable: true}, func(out *CommitResponse) error {
+		return need(out.PurchaseID != "", "answer without purchase_id")
+	})
 }
 
-// Release starts the payment of amount kopecks. Not retried: on an unknown
-// outcome the caller polls Status.
+// Release starts the payment of amount kopecks. Not repeated after an
+// unknown outcome: the contract does not say what a second release does
+// (it may be refused as a bad state, which would read as a decline), and
+// the status, which the caller asks next, says whether the first one landed.
 func (c *Client) Release(ctx context.Context, purchaseID string, amount int64) (ReleaseResponse, error) {
-	var out ReleaseResponse
-	err := c.call(ctx, http.MethodPost, PathRelease, ReleaseBody{PurchaseID: purchaseID, Amount: amount}, &out, false)
-	return out, err
+	return fetch[ReleaseResponse](ctx, c, call{path: PathRelease, in: ReleaseBody{PurchaseID: purchaseID, Amount: amount}}, nil)
 }
 
-// Status returns the purchase's state.
+// Status returns the purchase's state. A read: always repeatable.
 func (c *Client) Status(ctx context.Context, purchaseID string) (StatusResponse, error) {
-	var out StatusResponse
-	err := c.call(ctx, http.MethodPost, PathStatus, PurchaseIDBody{PurchaseID: purchaseID}, &out, true)
-	if err == nil && !out.Status.Valid() {
-		err = fmt.Errorf("smartpay: status: unknown purchase status %q", out.Status)
-	}
-	return out, err
+	return fetch(ctx, c, call{path: PathStatus, in: PurchaseIDBody{PurchaseID: purchaseID}, repeatable: true},
+		func(out *StatusResponse) error {
+			return need(out.Status.Valid(), "unknown purchase status %q", out.Status)
+		})
 }
 
 // KassaStatus confirms (KassaSuccess) or abandons (KassaCancel) a purchase.
+// Not repeated after an unknown outcome: a repeat may meet the state the
+// first one made and be refused, which the caller would take for a refusal
+// of the first; the caller asks the status instead.
 func (c *Client) KassaStatus(ctx context.Context, purchaseID string, s KassaStatus) error {
-	return c.call(ctx, http.MethodPost, PathKassaStatus, KassaStatusBody{PurchaseID: purchaseID, Status: s}, nil, false)
+	return c.do(ctx, call{path: PathKassaStatus, in: KassaStatusBody{PurchaseID: purchaseID, Status: s}})
 }
 
-// FiscalV1 stores the short fiscal data of a purchase.
+// FiscalV1 stores the short fiscal data of a purchase. Not repeated after
+// an unknown outcome: it has no idempotency key, so a repeat stores a second
+// record; the caller's queue decides.
 func (c *Client) FiscalV1(ctx context.Context, r FiscalV1Request) error {
-	return c.call(ctx, http.MethodPost, PathFiscalV1, r, nil, false)
+	return c.do(ctx, call{path: PathFiscalV1, in: r})
 }
 
-// FiscalV2 stores a full receipt.
+// FiscalV2 stores a full receipt. Not repeated after an unknown outcome, as
+// FiscalV1.
 func (c *Client) FiscalV2(ctx context.Context, r FiscalV2Request) error {
-	return c.call(ctx, http.MethodPost, PathFiscalV2, r, nil, false)
+	return c.do(ctx, call{path: PathFiscalV2, in: r})
 }
 
-// Refund asks for a refund. Retried on an unknown outcome: the
+// Refund asks for a refund. Repeated after an unknown outcome: the
 // kassa_refund_id makes a repeat return the same refund.
 func (c *Client) Refund(ctx context.Context, r RefundRequest) (RefundResponse, error) {
-	var out RefundResponse
-	err := c.call(ctx, http.MethodPost, PathRefund, r, &out, true)
-	if err == nil && out.RefundID == "" {
-		err = fmt.Errorf("smartpay: refund answer without refund_id: %w", ErrOutcomeUnknown)
-	}
-	return out, err
+	return fetch(ctx, c, call{path: PathRefund, in: r, repeatable: true}, func(out *RefundResponse) error {
+		return need(out.RefundID != "", "answer without refund_id")
+	})
 }
 
-// RefundStatus returns a refund's state.
+// RefundStatus returns a refund's state. A read: always repeatable.
 func (c *Client) RefundStatus(ctx context.Context, refundID string) (RefundStatusResponse, error) {
-	var out RefundStatusResponse
-	err := c.call(ctx, http.MethodPost, PathRefundStatus, RefundIDBody{RefundID: refundID}, &out, true)
-	if err == nil && !out.Status.Valid() {
-		err = fmt.Errorf("smartpay: refund status: unknown refund status %q", out.Status)
-	}
-	return out, err
+	return fetch(ctx, c, call{path: PathRefundStatus, in: RefundIDBody{RefundID: refundID}, repeatable: true},
+		func(out *RefundStatusResponse) error {
+			return need(out.Status.Valid(), "unknown refund status %q", out.Status)
+		})
 }
 
-// RefundKassaStatus confirms (KassaSuccess) or abandons (KassaCancel) a refund.
+// RefundKassaStatus confirms (KassaSuccess) or abandons (KassaCancel) a
+// refund. Not repeated after an unknown outcome, as KassaStatus.
 func (c *Client) RefundKassaStatus(ctx context.Context, refundID string, s KassaStatus) error {
-	return c.call(ctx, http.MethodPost, PathRefundKassaStatus, RefundKassaStatusBody{RefundID: refundID, Status: s}, nil, false)
+	return c.do(ctx, call{path: PathRefundKassaStatus, in: RefundKassaStatusBody{RefundID: refundID, Status: s}})
 }
 
-// Ping checks that the service answers.
-func (c *Client) Ping(ctx context.Context) error {
-	var out PingResponse
-	if err := c.call(ctx, http.MethodGet, PathPing, nil, &out, true); err != nil {
-		return err
-	}
-	if out.Status != "ok" {
-		return fmt.Errorf("smartpay: ping: status %q", out.Status)
-	}
-	return nil
+// Ping checks that the service answers. A read: always repeatable.
+func (c *Client) Ping(ctx context.Context) error { return c.ping(ctx, true) }
+
+func (c *Client) ping(ctx context.Context, retry bool) error {
+	_, err := fetch(ctx, c, call{path: PathPing, get: true, repeatable: true, once: !retry},
+		func(out *PingResponse) error { return need(out.Status == "ok", "ping status %q", out.Status) })
+	return err
 }
 
 // ErrorAnswers returns the service's list of error codes, cached after the
@@ -371,9 +440,10 @@ func (c *Client) ErrorAnswers(ctx context.Context) ([]ErrorAnswer, error) {
 	return c.fetchErrorAnswers(ctx)
 }
 
+// fetchErrorAnswers reads the list; a read, always repeatable.
 func (c *Client) fetchErrorAnswers(ctx context.Context) ([]ErrorAnswer, error) {
-	var out []ErrorAnswer
-	if err := c.call(ctx, http.MethodGet, PathErrorAnswers, nil, &out, true); err != nil {
+	out, err := fetch[[]ErrorAnswer](ctx, c, call{path: PathErrorAnswers, get: true, repeatable: true}, nil)
+	if err != nil {
 		return nil, err
 	}
 	if out == nil {
@@ -385,22 +455,57 @@ func (c *Client) fetchErrorAnswers(ctx context.Context) ([]ErrorAnswer, error) {
 	return append([]ErrorAnswer(nil), out...), nil
 }
 
-// call performs one API call with a session: re-login once on 401, and, when
-// retrySafe, retries with backoff on an unknown outcome or an unreachable
-// service. It never retries a cancelled context or a certificate failure.
-func (c *Client) call(ctx context.Context, method, path string, in, out any, retrySafe bool) error {
+// fetch performs cl and decodes its answer into an Out; valid, when set,
+// checks the answer (a failure makes the outcome unknown).
+func fetch[Out any](ctx context.Context, c *Client, cl call, valid func(*Out) error) (Out, error) {
+	var out Out
+	cl.out = &out
+	if valid != nil {
+		cl.check = func() error { return valid(&out) }
+	}
+	err := c.do(ctx, cl)
+	return out, err
+}
+
+// need returns an error with the formatted text unless ok.
+func need(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
+
+// call is one API call as do performs it.
+type call struct {
+	path       string
+	get        bool // GET without a body; POST otherwise
+	in, out    any
+	repeatable bool         // a repeat after an unknown outcome has no effect beyond the first's
+	once       bool         // one attempt whatever the failure (the keep-warm's ping: the next period repeats it)
+	check      func() error // validates a decoded 2xx answer; a failure makes the outcome unknown
+}
+
+// do performs c with a session and repeats it while shouldRetry allows,
+// within ctx, which bounds the whole call. The Observer hears the outcome.
+func (c *Client) do(ctx context.Context, cl call) (err error) {
+	start := time.Now()
+	defer func() { c.observe(MethodOf(cl.path), time.Since(start), err) }()
 	backoff := c.cfg.RetryBackoff
 	for attempt := 0; ; attempt++ {
-		err := c.callAuthed(ctx, method, path, in, out)
+		err = c.attempt(ctx, cl)
 		if err == nil {
 			return nil
 		}
-		retry, reason := c.shouldRetry(ctx, err, retrySafe, attempt)
+		retry, reason := c.shouldRetry(ctx, cl, err, attempt, backoff)
 		if !retry {
+			if attempt > 0 {
+				c.log.Info("call failed after retries", zap.String("method", MethodOf(cl.path)),
+					zap.Int("attempts", attempt+1), zap.String("reason", reason), zap.Error(err))
+			}
 			return err
 		}
-		c.log.Info("retrying call", zap.String("method", path), zap.Int("attempt", attempt+1),
-			zap.String("reason", reason), zap.Duration("backoff", backoff))
+		c.log.Info("retrying call", zap.String("method", MethodOf(cl.path)), zap.Int("attempt", attempt+1),
+			zap.String("reason", reason), zap.Duration("backoff", backoff), zap.Error(err))
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
@@ -412,51 +517,77 @@ func (c *Client) call(ctx context.Context, method, path string, in, out any, ret
 	}
 }
 
-func (c *Client) shouldRetry(ctx context.Context, err error, retrySafe bool, attempt int) (bool, string) {
+// shouldRetry decides whether a failed attempt is repeated, and says why
+// (the reason is logged). Never after a refusal, a certificate failure, a
+// done context, or an unknown outcome of a call whose repeat could act
+// twice; always (within Retries and the context's deadline) when the
+// request was not handled, and when a repeatable call's outcome is unknown.
+func (c *Client) shouldRetry(ctx context.Context, cl call, err error, attempt int, backoff time.Duration) (bool, string) {
+	v := VerdictOf(err)
+	deadline, hasDeadline := ctx.Deadline()
 	switch {
-	case !retrySafe:
-		return false, "not retry-safe"
+	case ctx.Err() != nil:
+		return false, "the caller's context is done"
+	case v == Refused:
+		return false, "refused by the service"
+	case v == Certificate:
+		return false, "certificate rejected: repeating cannot help"
+	case CodeOf(err) == CodeSessionExpired:
+		return false, "session refused again after a new login: the service keeps refusing this kassa"
+	case v == Unknown && !cl.repeatable:
+		return false, "outcome unknown and a repeat could act twice: ask the status"
+	case cl.once:
+		return false, "single attempt"
 	case attempt >= c.cfg.Retries:
 		return false, "retries exhausted"
-	case ctx.Err() != nil:
-		return false, "context done"
-	case errors.Is(err, ErrCertificate):
-		return false, "certificate"
-	case errors.Is(err, ErrOutcomeUnknown):
-		return true, "outcome unknown"
-	case errors.Is(err, ErrUnavailable):
-		return true, "unavailable"
+	case hasDeadline && time.Until(deadline) < backoff:
+		return false, "no time left for another attempt"
+	case v == Unavailable:
+		return true, "not handled by the service: safe to repeat"
 	}
-	return false, "service answer"
+	return true, "outcome unknown: repeating with the same id"
 }
 
-// callAuthed sends the call with the session cookie; on 401 it logs in again
-// (once for all concurrent callers) and repeats the call once.
-func (c *Client) callAuthed(ctx context.Context, method, path string, in, out any) error {
+// attempt sends the call once with the session cookie; on 401 it logs in
+// again (once for all concurrent callers) and repeats it once (SPEC §2).
+func (c *Client) attempt(ctx context.Context, cl call) error {
+	method := http.MethodPost
+	if cl.get {
+		method = http.MethodGet
+	}
 	for try := 0; ; try++ {
 		c.mu.Lock()
 		gen := c.sessionGen
 		haveSession := c.cookie != nil
 		c.mu.Unlock()
-		if !haveSession && path != PathPing {
+		if !haveSession && cl.path != PathPing {
 			if err := c.auth(ctx, gen); err != nil {
 				return err
 			}
 			continue
 		}
-		resp, err := c.roundTrip(ctx, method, path, in, true)
+		resp, err := c.roundTrip(ctx, method, cl.path, cl.in, true)
 		if err != nil {
 			return err
 		}
 		if resp.StatusCode == http.StatusUnauthorized && try == 0 {
 			drain(resp)
-			c.log.Info("session refused, logging in again", zap.String("method", path))
+			c.log.Info("session refused, logging in again", zap.String("method", MethodOf(cl.path)))
 			if err := c.auth(ctx, gen); err != nil {
 				return err
 			}
 			continue
 		}
-		return c.decode(path, resp, out)
+		if err := c.decode(cl.path, resp, cl.out); err != nil {
+			return err
+		}
+		if cl.check != nil {
+			if err := cl.check(); err != nil {
+				// The service answered 2xx, so it may have done the work.
+				return &callError{path: cl.path, verdict: Unknown, err: err}
+			}
+		}
+		return nil
 	}
 }
 
@@ -476,7 +607,7 @@ func (c *Client) decode(path string, resp *http.Response, out any) error {
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
 		// The service answered 2xx, so it did the work; we just cannot read it.
-		return &transportError{method: path, kind: ErrOutcomeUnknown, err: fmt.Errorf("decoding answer: %w", err)}
+		return &callError{path: path, verdict: Unknown, err: fmt.Errorf("decoding answer: %w", err)}
 	}
 	return nil
 }
@@ -502,9 +633,9 @@ func (c *Client) apiError(path string, resp *http.Response) error {
 	return &APIError{Method: path, HTTPStatus: resp.StatusCode, Code: ea.Code, Message: ea.Message}
 }
 
-// roundTrip sends one request under CallTimeout and classifies a failure as
-// ErrUnavailable (nothing was sent) or ErrOutcomeUnknown (sent, no answer).
-// The returned response's body must be closed; it stays readable after
+// roundTrip sends one request under AttemptTimeout and classifies a failure
+// as Unavailable (nothing was sent) or Unknown (sent, no answer). The
+// returned response's body must be closed; it stays readable after
 // roundTrip returns because the deadline is released by closing the body.
 func (c *Client) roundTrip(ctx context.Context, method, path string, in any, withCookie bool) (*http.Response, error) {
 	var body io.Reader
@@ -515,16 +646,9 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, in any, wit
 		}
 		body = bytes.NewReader(b)
 	}
-	cctx, cancel := context.WithTimeout(ctx, c.cfg.CallTimeout)
-	var wrote bool
-	var wroteMu sync.Mutex
-	trace := &httptrace.ClientTrace{
-		WroteRequest: func(httptrace.WroteRequestInfo) {
-			wroteMu.Lock()
-			wrote = true
-			wroteMu.Unlock()
-		},
-	}
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	var wrote atomic.Bool
+	trace := &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote.Store(true) }}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(cctx, trace), method, c.base+path, body)
 	if err != nil {
 		cancel()
@@ -544,10 +668,11 @@ func (c *Client) roundTrip(ctx context.Context, method, path string, in any, wit
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		cancel()
-		wroteMu.Lock()
-		sent := wrote
-		wroteMu.Unlock()
-		return nil, classify(path, err, sent)
+		if ctx.Err() == nil && errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			// This attempt's time ran out, not the caller's: say so, for the retry log.
+			err = fmt.Errorf("no answer within %v (attempt timeout): %w", c.cfg.AttemptTimeout, err)
+		}
+		return nil, classify(path, err, wrote.Load())
 	}
 	c.mu.Lock()
 	c.lastRT = time.Now()
@@ -567,10 +692,11 @@ func (b *cancelBody) Close() error {
 	return err
 }
 
-// classify turns a transport failure into a typed error. A TLS alert from the
-// server (our certificate refused; with TLS 1.3 it arrives after the request
-// was written) and a failed verification of the server are certificate
-// errors: the service did not act on the request.
+// classify judges a transport failure. A TLS alert from the server (our
+// certificate refused; with TLS 1.3 it arrives after the request was
+// written) and a failed verification of the server are certificate errors:
+// the service did not act on the request. Otherwise a request that was
+// written may have been acted on.
 func classify(path string, err error, sent bool) error {
 	var (
 		op      *net.OpError
@@ -582,11 +708,13 @@ func classify(path string, err error, sent bool) error {
 	// crypto/tls reports a received alert as a net.OpError with Op "remote
 	// error" (its alert type is unexported).
 	remoteAlert := errors.As(err, &op) && op.Op == "remote error"
-	cert := remoteAlert || errors.As(err, &verify) || errors.As(err, &unknown) ||
-		errors.As(err, &host) || errors.As(err, &invalid)
-	kind := ErrOutcomeUnknown
-	if !sent || cert {
-		kind = ErrUnavailable
+	v := Unknown
+	switch {
+	case remoteAlert || errors.As(err, &verify) || errors.As(err, &unknown) ||
+		errors.As(err, &host) || errors.As(err, &invalid):
+		v = Certificate
+	case !sent:
+		v = Unavailable
 	}
-	return &transportError{method: path, kind: kind, cert: cert, err: err}
+	return &callError{path: path, verdict: v, err: err}
 }

@@ -19,7 +19,7 @@ var bg = context.Background()
 
 func TestPurchaseAndRefundFlow(t *testing.T) {
 	e := newEnv(t, sim.Config{})
-	c := e.client(1)
+	c := e.NewClient(t)
 	q := e.qr("u1")
 	cr, err := c.Commit(bg, smartpay.CommitRequest{KassaPurchaseID: "1700000000001", QR: q})
 	if err != nil {
@@ -68,7 +68,7 @@ func TestPurchaseAndRefundFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	state := e.sim.State()
+	state := e.State()
 	p, ok := state.Purchase(cr.PurchaseID)
 	if !ok || p.Kassa != sim.KassaID(1) || !p.Confirmed || p.Refunded != 345 ||
 		len(p.KassaConfirmations) != 1 || p.KassaConfirmations[0] != smartpay.KassaSuccess {
@@ -93,14 +93,14 @@ func receipt() smartpay.Receipt {
 
 func TestFiscalV2LoyaltyOnlyAndDuplicates(t *testing.T) {
 	e := newEnv(t, sim.Config{})
-	c := e.client(1)
+	c := e.NewClient(t)
 	req := smartpay.FiscalV2Request{QR: e.qr("u2"), Receipt: receipt()}
 	for range 2 {
 		if err := c.FiscalV2(bg, req); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if f := e.sim.State().Fiscal; len(f) != 2 || f[0].PurchaseID != "" || f[0].IDLoyalty != "u2" {
+	if f := e.State().Fiscal; len(f) != 2 || f[0].PurchaseID != "" || f[0].IDLoyalty != "u2" {
 		t.Fatalf("fiscal records: %+v", f)
 	}
 	bad := req
@@ -113,7 +113,7 @@ func TestFiscalV2LoyaltyOnlyAndDuplicates(t *testing.T) {
 
 func TestCommitIdempotentAndCopyRefused(t *testing.T) {
 	e := newEnv(t, sim.Config{})
-	c1, c2 := e.client(1), e.client(2)
+	c1, c2 := e.NewClient(t), e.NewClient(t, e.Kassa(2))
 	q := e.qr("u1")
 	a, err := c1.Commit(bg, smartpay.CommitRequest{KassaPurchaseID: "10", QR: q})
 	if err != nil {
@@ -133,7 +133,7 @@ func TestCommitIdempotentAndCopyRefused(t *testing.T) {
 	wantCode(t, err, smartpay.CodeQRAlreadyCommitted)
 	_, err = c1.Commit(bg, smartpay.CommitRequest{KassaPurchaseID: "10", QR: e.qr("u1")})
 	wantCode(t, err, smartpay.CodeIdempotencyConflict)
-	if n := len(e.sim.State().Purchases); n != 1 {
+	if n := len(e.State().Purchases); n != 1 {
 		t.Fatalf("%d purchases, want 1", n)
 	}
 	// Kassa 2 cannot see kassa 1's purchase.
@@ -143,18 +143,18 @@ func TestCommitIdempotentAndCopyRefused(t *testing.T) {
 
 func TestQRCryptoChecks(t *testing.T) {
 	e := newEnv(t, sim.Config{StaleWindow: time.Minute})
-	c := e.client(1)
+	c := e.NewClient(t)
 	try := func(kid string, q smartpay.QR) error {
 		_, err := c.Commit(bg, smartpay.CommitRequest{KassaPurchaseID: kid, QR: q})
 		return err
 	}
-	if err := try("1", e.qrWith(sim.QRParams{UserID: "u1", OTP: "111111"})); err != nil {
+	if err := try("1", e.QRCode(t, sim.QRParams{UserID: "u1", OTP: "111111"})); err != nil {
 		t.Fatal(err)
 	}
 	// Same OTP, fresh ciphertext (RSA-OAEP is randomised): only the OTP check catches it.
-	wantCode(t, try("2", e.qrWith(sim.QRParams{UserID: "u1", OTP: "111111"})), smartpay.CodeOTPReused)
-	wantCode(t, try("3", e.qrWith(sim.QRParams{UserID: "u1", Time: time.Now().Add(-2 * time.Minute)})), smartpay.CodeStaleTimestamp)
-	wantCode(t, try("4", e.qrWith(sim.QRParams{UserID: "u1", Time: time.Now().Add(2 * time.Minute)})), smartpay.CodeStaleTimestamp)
+	wantCode(t, try("2", e.QRCode(t, sim.QRParams{UserID: "u1", OTP: "111111"})), smartpay.CodeOTPReused)
+	wantCode(t, try("3", e.QRCode(t, sim.QRParams{UserID: "u1", Time: time.Now().Add(-2 * time.Minute)})), smartpay.CodeStaleTimestamp)
+	wantCode(t, try("4", e.QRCode(t, sim.QRParams{UserID: "u1", Time: time.Now().Add(2 * time.Minute)})), smartpay.CodeStaleTimestamp)
 	q := e.qr("u1")
 	q.Sign = e.qr("u1").Sign // a valid signature of another string
 	wantCode(t, try("5", q), smartpay.CodeBadSignature)
@@ -169,7 +169,7 @@ func TestQRCryptoChecks(t *testing.T) {
 
 func TestScriptedOutcomes(t *testing.T) {
 	e := newEnv(t, sim.Config{SuccessDelay: 30 * time.Millisecond})
-	c := e.client(1)
+	c := e.NewClient(t)
 
 	declined := commit(t, e, c, "1")
 	if _, err := c.Release(bg, declined, 10051); err != nil {
@@ -202,7 +202,7 @@ func TestScriptedOutcomes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitStatus(t, c, reversed, smartpay.Cancelled)
-	if p, _ := e.sim.State().Purchase(reversed); !p.Reversed {
+	if p, _ := e.State().Purchase(reversed); !p.Reversed {
 		t.Fatalf("not reversed: %+v", p)
 	}
 
@@ -220,7 +220,7 @@ func TestScriptedOutcomes(t *testing.T) {
 
 func TestReleaseChecks(t *testing.T) {
 	e := newEnv(t, sim.Config{MaxAmount: 1_000_000})
-	c1, c2 := e.client(1), e.client(2)
+	c1, c2 := e.NewClient(t), e.NewClient(t, e.Kassa(2))
 	id := commit(t, e, c1, "1")
 	e.invalid(func() {
 		for _, amount := range []int64{0, -5} {
@@ -243,7 +243,7 @@ func TestReleaseChecks(t *testing.T) {
 
 func TestRefundRules(t *testing.T) {
 	e := newEnv(t, sim.Config{SuccessDelay: 20 * time.Millisecond})
-	c := e.client(1)
+	c := e.NewClient(t)
 	pending := commit(t, e, c, "1")
 	_, err := c.Refund(bg, smartpay.RefundRequest{PurchaseID: pending, KassaRefundID: "r1", Amount: 1})
 	wantCode(t, err, smartpay.CodeRefundNotAllowed)
@@ -280,57 +280,57 @@ func TestRefundRules(t *testing.T) {
 
 func TestSessionExpiryReauth(t *testing.T) {
 	e := newEnv(t, sim.Config{SessionTTL: time.Second})
-	c := e.client(1)
+	c := e.NewClient(t)
 	id := commit(t, e, c, "1")
 	time.Sleep(1100 * time.Millisecond)
 	if _, err := c.Status(bg, id); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.requests(sim.MethodAuth); n != 2 {
+	if n := e.Requests(sim.MethodAuth); n != 2 {
 		t.Fatalf("%d logins, want 2 (start + after expiry)", n)
 	}
 	// An injected expiry: the call gets 401, the client logs in and repeats it once.
-	e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultExpireSession})
-	before := e.requests(sim.MethodStatus)
+	e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultExpireSession})
+	before := e.Requests(sim.MethodStatus)
 	if _, err := c.Status(bg, id); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.requests(sim.MethodAuth); n != 3 {
+	if n := e.Requests(sim.MethodAuth); n != 3 {
 		t.Fatalf("%d logins, want 3", n)
 	}
-	if n := e.requests(sim.MethodStatus) - before; n != 2 {
+	if n := e.Requests(sim.MethodStatus) - before; n != 2 {
 		t.Fatalf("%d status requests, want 2 (401, then the retry)", n)
 	}
 	// 401 twice in a row: one re-login, then the 401 is returned.
-	e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 401, Code: smartpay.CodeSessionExpired, Count: 2})
+	e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 401, Code: smartpay.CodeSessionExpired, Count: 2})
 	_, err := c.Status(bg, id)
 	wantCode(t, err, smartpay.CodeSessionExpired)
 }
 
 func TestKeepWarm(t *testing.T) {
 	e := newEnv(t, sim.Config{SessionTTL: 2 * time.Second})
-	c := e.client(1, func(cfg *smartpay.Config) {
-		cfg.IdleKeepAlive = 200 * time.Millisecond
-		cfg.CallTimeout = 300 * time.Millisecond
+	c := e.NewClient(t, func(cfg *smartpay.Config) {
+		cfg.KeepWarm = 200 * time.Millisecond
+		cfg.AttemptTimeout = 300 * time.Millisecond
 	})
 	// Warm right after Start is free: the connection and session are fresh.
 	if err := c.Warm(bg); err != nil {
 		t.Fatal(err)
 	}
-	if n := e.requests(sim.MethodPing); n != 0 {
+	if n := e.Requests(sim.MethodPing); n != 0 {
 		t.Fatalf("%d pings right after start", n)
 	}
 	// Idle past the session's life: the loop pings and renews the session
 	// before it expires, so a call after it never meets a 401.
 	time.Sleep(3 * time.Second)
-	st := e.sim.State()
+	st := e.State()
 	if st.Requests[sim.MethodPing] < 3 || st.Requests[sim.MethodAuth] < 2 {
 		t.Fatalf("keep-warm: %v", st.Requests)
 	}
 	// The loop may renew at any moment, so count commits, not logins: a
 	// commit that met an expired session would have been sent twice (401, retry).
 	commit(t, e, c, "1")
-	if n := e.requests(sim.MethodCommit); n != 1 {
+	if n := e.Requests(sim.MethodCommit); n != 1 {
 		t.Fatalf("commit sent %d times: the session was not kept valid", n)
 	}
 }
@@ -339,17 +339,17 @@ func TestFaults(t *testing.T) {
 	e := newEnv(t, sim.Config{})
 	// Generous against a loaded machine: a spurious timeout would retry and
 	// change the request counts the subtests check.
-	c := e.client(1, func(cfg *smartpay.Config) { cfg.CallTimeout = time.Second })
+	c := e.NewClient(t, func(cfg *smartpay.Config) { cfg.AttemptTimeout = time.Second })
 
 	t.Run("delay past deadline is outcome unknown, and did take effect", func(t *testing.T) {
 		id := commit(t, e, c, "1")
-		e.fault(sim.Fault{Method: sim.MethodRelease, Kind: sim.FaultDelay, Delay: 1500 * time.Millisecond})
+		e.Fault(t, sim.Fault{Method: sim.MethodRelease, Kind: sim.FaultDelay, Delay: 1500 * time.Millisecond})
 		_, err := c.Release(bg, id, 100)
 		if !errors.Is(err, smartpay.ErrOutcomeUnknown) || errors.Is(err, smartpay.ErrUnavailable) ||
 			!errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("got %v", err)
 		}
-		if n := e.requests(sim.MethodRelease); n != 1 {
+		if n := e.Requests(sim.MethodRelease); n != 1 {
 			t.Fatalf("release sent %d times; it is not retry-safe", n)
 		}
 		deadline := time.Now().Add(3 * time.Second)
@@ -365,13 +365,13 @@ func TestFaults(t *testing.T) {
 		}
 	})
 	t.Run("commit retried after a delay returns the same purchase", func(t *testing.T) {
-		e.fault(sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDelay, Delay: 1200 * time.Millisecond})
-		before := len(e.sim.State().Purchases)
+		e.Fault(t, sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDelay, Delay: 1200 * time.Millisecond})
+		before := len(e.State().Purchases)
 		r, err := c.Commit(bg, smartpay.CommitRequest{KassaPurchaseID: "2", QR: e.qr("u2")})
 		if err != nil {
 			t.Fatal(err)
 		}
-		st := e.sim.State()
+		st := e.State()
 		if len(st.Purchases) != before+1 {
 			t.Fatalf("%d purchases, want %d", len(st.Purchases), before+1)
 		}
@@ -381,63 +381,63 @@ func TestFaults(t *testing.T) {
 	})
 	t.Run("503 on status is retried", func(t *testing.T) {
 		id := commit(t, e, c, "3")
-		e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 503, Count: 2})
-		before := e.requests(sim.MethodStatus)
+		e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 503, Count: 2})
+		before := e.Requests(sim.MethodStatus)
 		if _, err := c.Status(bg, id); err != nil {
 			t.Fatal(err)
 		}
-		if n := e.requests(sim.MethodStatus) - before; n != 3 {
+		if n := e.Requests(sim.MethodStatus) - before; n != 3 {
 			t.Fatalf("%d status requests, want 3", n)
 		}
 	})
 	t.Run("retries end", func(t *testing.T) {
 		id := commit(t, e, c, "4")
-		e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 500, Count: 10})
-		before := e.requests(sim.MethodStatus)
+		e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 500, Count: 10})
+		before := e.Requests(sim.MethodStatus)
 		_, err := c.Status(bg, id)
 		var ae *smartpay.APIError
 		if !errors.As(err, &ae) || ae.HTTPStatus != 500 || ae.Code != smartpay.CodeInternal || !errors.Is(err, smartpay.ErrOutcomeUnknown) {
 			t.Fatalf("got %#v", err)
 		}
-		if n := e.requests(sim.MethodStatus) - before; n != 3 {
+		if n := e.Requests(sim.MethodStatus) - before; n != 3 {
 			t.Fatalf("%d status requests, want 3 (1 + 2 retries)", n)
 		}
-		e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Count: 1}) // clear
+		e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Count: 1}) // clear
 		_, _ = c.Status(bg, id)
 	})
 	t.Run("503 on release is outcome unknown, not retried", func(t *testing.T) {
 		id := commit(t, e, c, "5")
-		e.fault(sim.Fault{Method: sim.MethodRelease, Kind: sim.FaultStatus, Status: 503})
-		before := e.requests(sim.MethodRelease)
+		e.Fault(t, sim.Fault{Method: sim.MethodRelease, Kind: sim.FaultStatus, Status: 503})
+		before := e.Requests(sim.MethodRelease)
 		_, err := c.Release(bg, id, 100)
 		wantCode(t, err, smartpay.CodeUnavailable)
-		if !errors.Is(err, smartpay.ErrOutcomeUnknown) || e.requests(sim.MethodRelease)-before != 1 {
+		if !errors.Is(err, smartpay.ErrOutcomeUnknown) || e.Requests(sim.MethodRelease)-before != 1 {
 			t.Fatalf("got %v", err)
 		}
 	})
 	t.Run("dropped connection", func(t *testing.T) {
 		id := commit(t, e, c, "6")
-		e.fault(sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultDrop})
+		e.Fault(t, sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultDrop})
 		err := c.KassaStatus(bg, id, smartpay.KassaCancel)
 		if !errors.Is(err, smartpay.ErrOutcomeUnknown) {
 			t.Fatalf("got %v", err)
 		}
-		e.fault(sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDrop})
+		e.Fault(t, sim.Fault{Method: sim.MethodCommit, Kind: sim.FaultDrop})
 		if _, err := c.Commit(bg, smartpay.CommitRequest{KassaPurchaseID: "7", QR: e.qr("u7")}); err != nil {
 			t.Fatalf("commit after a drop was not retried: %v", err)
 		}
 	})
 	t.Run("cancelled context is not retried", func(t *testing.T) {
 		id := commit(t, e, c, "8")
-		e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultDelay, Delay: 1200 * time.Millisecond, Count: 5})
+		e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultDelay, Delay: 1200 * time.Millisecond, Count: 5})
 		ctx, cancel := context.WithTimeout(bg, 100*time.Millisecond)
 		defer cancel()
-		before := e.requests(sim.MethodStatus)
+		before := e.Requests(sim.MethodStatus)
 		_, err := c.Status(ctx, id)
-		if !errors.Is(err, smartpay.ErrOutcomeUnknown) || e.requests(sim.MethodStatus)-before != 1 {
-			t.Fatalf("got %v after %d requests", err, e.requests(sim.MethodStatus)-before)
+		if !errors.Is(err, smartpay.ErrOutcomeUnknown) || e.Requests(sim.MethodStatus)-before != 1 {
+			t.Fatalf("got %v after %d requests", err, e.Requests(sim.MethodStatus)-before)
 		}
-		e.fault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Count: 1}) // clear
+		e.Fault(t, sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Count: 1}) // clear
 		_, _ = c.Status(bg, id)
 	})
 }
@@ -450,7 +450,7 @@ func TestUnavailable(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now
-	cfg := e.config(1)
+	cfg := e.ClientConfig(1)
 	cfg.URL = "https://" + addr
 	c, err := smartpay.NewClient(cfg, zaptest.NewLogger(t))
 	if err != nil {
@@ -458,7 +458,8 @@ func TestUnavailable(t *testing.T) {
 	}
 	defer c.Close()
 	err = c.Ping(bg)
-	if !errors.Is(err, smartpay.ErrUnavailable) || errors.Is(err, smartpay.ErrOutcomeUnknown) || errors.Is(err, smartpay.ErrCertificate) {
+	if !errors.Is(err, smartpay.ErrUnavailable) || errors.Is(err, smartpay.ErrOutcomeUnknown) || errors.Is(err, smartpay.ErrCertificate) ||
+		smartpay.VerdictOf(err) != smartpay.Unavailable {
 		t.Fatalf("got %v", err)
 	}
 }
@@ -473,7 +474,7 @@ func TestCertificates(t *testing.T) {
 	otherCA, _, _ := sim.KassaFiles(other, 1)
 
 	t.Run("client cert from another CA refused", func(t *testing.T) {
-		cfg := e.config(1)
+		cfg := e.ClientConfig(1)
 		cfg.CertFile, cfg.KeyFile = otherCert, otherKey
 		c, err := smartpay.NewClient(cfg, zaptest.NewLogger(t))
 		if err != nil {
@@ -481,15 +482,15 @@ func TestCertificates(t *testing.T) {
 		}
 		defer c.Close()
 		err = c.Start(bg)
-		if !errors.Is(err, smartpay.ErrCertificate) || !errors.Is(err, smartpay.ErrUnavailable) {
+		if !errors.Is(err, smartpay.ErrCertificate) || !errors.Is(err, smartpay.ErrUnavailable) || smartpay.VerdictOf(err) != smartpay.Certificate {
 			t.Fatalf("got %v", err)
 		}
-		if n := e.requests(sim.MethodAuth); n != 0 {
+		if n := e.Requests(sim.MethodAuth); n != 0 {
 			t.Fatalf("a login reached the service with a foreign certificate (%d)", n)
 		}
 	})
 	t.Run("server not signed by our CA", func(t *testing.T) {
-		cfg := e.config(1)
+		cfg := e.ClientConfig(1)
 		cfg.CAFile = otherCA
 		c, err := smartpay.NewClient(cfg, zaptest.NewLogger(t))
 		if err != nil {
@@ -500,12 +501,12 @@ func TestCertificates(t *testing.T) {
 		if !errors.Is(err, smartpay.ErrCertificate) || !errors.Is(err, smartpay.ErrUnavailable) {
 			t.Fatalf("got %v", err)
 		}
-		if n := e.requests(sim.MethodPing); n != 0 {
+		if n := e.Requests(sim.MethodPing); n != 0 {
 			t.Fatalf("ping reached the service (%d) and was retried?", n)
 		}
 	})
 	t.Run("key file readable by others refused", func(t *testing.T) {
-		cfg := e.config(2)
+		cfg := e.ClientConfig(2)
 		if err := os.Chmod(cfg.KeyFile, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -521,12 +522,12 @@ func TestCertificates(t *testing.T) {
 		}
 	})
 	t.Run("config checks", func(t *testing.T) {
-		cfg := e.config(1)
-		cfg.URL = "http://" + strings.TrimPrefix(e.url, "https://")
+		cfg := e.ClientConfig(1)
+		cfg.URL = "http://" + strings.TrimPrefix(e.URL, "https://")
 		if _, err := smartpay.NewClient(cfg, nil); err == nil {
 			t.Fatal("plain http accepted")
 		}
-		cfg = e.config(1)
+		cfg = e.ClientConfig(1)
 		cfg.CAFile = cfg.KeyFile // no certificate in it
 		if _, err := smartpay.NewClient(cfg, nil); err == nil {
 			t.Fatal("CA file without a certificate accepted")
@@ -536,7 +537,7 @@ func TestCertificates(t *testing.T) {
 
 func TestErrorAnswersListEveryCode(t *testing.T) {
 	e := newEnv(t, sim.Config{})
-	c := e.client(1)
+	c := e.NewClient(t)
 	list, err := c.ErrorAnswers(bg)
 	if err != nil {
 		t.Fatal(err)
@@ -558,8 +559,8 @@ func TestErrorAnswersListEveryCode(t *testing.T) {
 		t.Errorf("%d codes listed, want 17", len(got))
 	}
 	// Cached: no second request.
-	if _, err := c.ErrorAnswers(bg); err != nil || e.requests(sim.MethodErrorAnswers) != 1 {
-		t.Fatalf("error_answers fetched %d times (%v)", e.requests(sim.MethodErrorAnswers), err)
+	if _, err := c.ErrorAnswers(bg); err != nil || e.Requests(sim.MethodErrorAnswers) != 1 {
+		t.Fatalf("error_answers fetched %d times (%v)", e.Requests(sim.MethodErrorAnswers), err)
 	}
 	if err := c.Ping(bg); err != nil {
 		t.Fatal(err)
@@ -568,7 +569,7 @@ func TestErrorAnswersListEveryCode(t *testing.T) {
 
 func TestCommitExpires(t *testing.T) {
 	e := newEnv(t, sim.Config{CommitTTL: 50 * time.Millisecond})
-	c := e.client(1)
+	c := e.NewClient(t)
 	id := commit(t, e, c, "1")
 	time.Sleep(80 * time.Millisecond)
 	st := waitStatus(t, c, id, smartpay.Expired)

@@ -5,10 +5,17 @@
 // service's official description is a local change.
 //
 // The client keeps one authenticated mTLS connection warm so that a commit, the
-// call on the scan path, never pays for a TLS handshake or a login. Errors tell
-// the caller what it may conclude: *APIError for an answer with a service code,
-// ErrOutcomeUnknown when the request may have taken effect, ErrUnavailable when
-// it certainly did not reach the service.
+// call on the scan path, never pays for a TLS handshake or a login; the
+// keep-warm ping once a period also tells the Observer, which hears every call,
+// whether the service answers while no sale runs.
+//
+// Every failed call has one Verdict, decided here only (VerdictOf): Refused
+// (the service's "no", with the *APIError's code and message), Unknown (may
+// have taken effect: ask the status or repeat with the same id), Unavailable
+// (certainly not handled: safe to repeat) or Certificate (repeating cannot
+// help). The client is the one retry layer: within the caller's context, the
+// whole-call deadline, it repeats what the verdict and the method allow, each
+// attempt bounded by Config.AttemptTimeout.
 //
 // ParseQR validates a scanned payload locally, before any call.
 //

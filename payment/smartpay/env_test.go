@@ -2,15 +2,14 @@ package smartpay_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -18,89 +17,26 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // env is a simulator serving the kassa API over real mTLS on loopback, with
 // every request and answer validated against openapi.yaml.
 type env struct {
-	t   testing.TB
-	ct  *contract
-	sim *sim.Server
-	url string
-	dir string
+	*simtest.Server
+	t  testing.TB
+	ct *contract
 }
 
 func newEnv(t testing.TB, cfg sim.Config) *env {
 	t.Helper()
-	if cfg.Dir == "" {
-		cfg.Dir = t.TempDir()
-	}
-	if cfg.Kassas == 0 {
-		cfg.Kassas = 2
-	}
 	if cfg.SuccessDelay == 0 {
 		cfg.SuccessDelay = 50 * time.Millisecond
 	}
 	ct := loadContract(t)
 	cfg.Middleware = ct.middleware
-	s, err := sim.New(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		ct.check(t)
-	})
-	return &env{t: t, ct: ct, sim: s, url: "https://" + ln.Addr().String(), dir: cfg.Dir}
+	t.Cleanup(func() { ct.check(t) }) // runs after the server has stopped
+	return &env{Server: simtest.NewServer(t, cfg), t: t, ct: ct}
 }
 
-func (e *env) config(kassa int) smartpay.Config {
-	ca, cert, key := sim.KassaFiles(e.dir, kassa)
-	return smartpay.Config{URL: e.url, CAFile: ca, CertFile: cert, KeyFile: key,
-		CallTimeout: 2 * time.Second, RetryBackoff: 10 * time.Millisecond}
-}
-
-// client returns a started client for kassa n, closed at cleanup.
-func (e *env) client(n int, mod ...func(*smartpay.Config)) *smartpay.Client {
-	e.t.Helper()
-	cfg := e.config(n)
-	for _, m := range mod {
-		m(&cfg)
-	}
-	c, err := smartpay.NewClient(cfg, zaptest.NewLogger(e.t))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	e.t.Cleanup(func() { cancel(); c.Close() })
-	if err := c.Start(ctx); err != nil {
-		e.t.Fatal(err)
-	}
-	return c
-}
-
-// qr returns a fresh, valid QR as the scanner path would: parsed by ParseQR.
+// qr returns a fresh, valid QR of user as the scanner path would: parsed by ParseQR.
 func (e *env) qr(user string) smartpay.QR {
 	e.t.Helper()
-	return e.qrWith(sim.QRParams{UserID: user})
-}
-
-func (e *env) qrWith(p sim.QRParams) smartpay.QR {
-	e.t.Helper()
-	payload, err := e.sim.AppKeys().QR(p)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	q, err := smartpay.ParseQR([]byte(payload))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return q
+	return e.QRCode(e.t, sim.QRParams{UserID: user})
 }
 
 // invalid runs f, whose requests break the contract on purpose to test the
@@ -109,15 +45,6 @@ func (e *env) invalid(f func()) {
 	e.ct.lenient.Store(true)
 	defer e.ct.lenient.Store(false)
 	f()
-}
-
-func (e *env) requests(method string) int { return e.sim.State().Requests[method] }
-
-func (e *env) fault(f sim.Fault) {
-	e.t.Helper()
-	if err := e.sim.InjectFault(f); err != nil {
-		e.t.Fatal(err)
-	}
 }
 
 // commit commits a fresh QR for kassa id kid and returns the purchase id.

@@ -19,6 +19,33 @@ const (
 	PathErrorAnswers      = "/v1/error_answers"
 )
 
+// Method names: the short name of each call, as the Observer, the metrics,
+// the logs and the simulator's request counts and faults name it.
+const (
+	MethodAuth              = "auth"
+	MethodCommit            = "commit"
+	MethodRelease           = "release"
+	MethodStatus            = "status"
+	MethodKassaStatus       = "kassa_status"
+	MethodFiscalV1          = "fiscal_v1"
+	MethodFiscalV2          = "fiscal_v2"
+	MethodRefund            = "refund"
+	MethodRefundStatus      = "refund_status"
+	MethodRefundKassaStatus = "refund_kassa_status"
+	MethodPing              = "ping"
+	MethodErrorAnswers      = "error_answers"
+)
+
+// MethodOf returns the method name of a wire path ("" for an unknown path).
+func MethodOf(path string) string { return methods[path] }
+
+var methods = map[string]string{
+	PathAuth: MethodAuth, PathCommit: MethodCommit, PathRelease: MethodRelease, PathStatus: MethodStatus,
+	PathKassaStatus: MethodKassaStatus, PathFiscalV1: MethodFiscalV1, PathFiscalV2: MethodFiscalV2,
+	PathRefund: MethodRefund, PathRefundStatus: MethodRefundStatus, PathRefundKassaStatus: MethodRefundKassaStatus,
+	PathPing: MethodPing, PathErrorAnswers: MethodErrorAnswers,
+}
+
 // PurchaseStatus is the service's state of a purchase.
 type PurchaseStatus string
 

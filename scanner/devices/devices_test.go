@@ -157,12 +157,7 @@ func buildTree(t *testing.T) string {
 }
 
 func TestList(t *testing.T) {
-	root := buildTree(t)
-	ds, err := List(filepath.Join(root, "sys"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := filepath.Join(root, "dev")
+	ds, dev := listTree(t)
 	type want struct {
 		kind     Kind
 		path     string
@@ -217,6 +212,18 @@ func TestList(t *testing.T) {
 	}
 }
 
+// listTree lists the devices of buildTree's machine and returns them with
+// its /dev.
+func listTree(t *testing.T) ([]Device, string) {
+	t.Helper()
+	root := buildTree(t)
+	ds, err := List(filepath.Join(root, "sys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, filepath.Join(root, "dev")
+}
+
 func TestListWithoutUSB(t *testing.T) {
 	ds, err := List(filepath.Join(t.TempDir(), "sys"))
 	if err != nil || len(ds) != 0 {
@@ -246,11 +253,7 @@ type snippetConfig struct {
 }
 
 func TestSnippets(t *testing.T) {
-	root := buildTree(t)
-	ds, err := List(filepath.Join(root, "sys"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ds, _ := listTree(t)
 	for _, d := range ds {
 		s := Snippet(d)
 		var c snippetConfig
@@ -339,5 +342,26 @@ func TestUsagePage(t *testing.T) {
 		if page != tc.page || ok != tc.ok {
 			t.Errorf("% x: %x %v", tc.desc, page, ok)
 		}
+	}
+}
+
+// TestListing: what `kioskd devices` prints names every device's role and
+// mode in plain words, also when the role is not known.
+func TestListing(t *testing.T) {
+	ds, dev := listTree(t)
+	for _, d := range ds {
+		l := Listing(d)
+		first, _, _ := strings.Cut(l, "\n")
+		if first != d.String() || strings.Contains(l, "role ,") || strings.Contains(l, ", mode") {
+			t.Errorf("%s:\n%s", d.Path, l)
+		}
+	}
+	if got := strings.SplitN(Listing(ds[1]), "\n", 2)[0]; got != "serial "+filepath.Join(dev, "ttyS0")+" serial mode" {
+		t.Errorf("unknown role: %q", got)
+	}
+	want := "serial " + filepath.Join(dev, "ttyUSB0") + " (" + ds[2].ByID + ") 0403:6001: FTDI FT232 USB-serial: serial bridge, serial mode\n" +
+		"  devices.yaml:\n    # 0403:6001: FTDI FT232 USB-serial: serial bridge, serial mode\n    # a USB-serial bridge"
+	if got := Listing(ds[2]); !strings.HasPrefix(got, want) {
+		t.Errorf("bridge:\n%s\nwant it to start:\n%s", got, want)
 	}
 }

@@ -13,7 +13,9 @@ const (
 	RoleUnknown Role = ""
 )
 
-// Modes a scanner can be in; the values are devices.yaml's.
+// Modes a scanner can be guessed to be in. pos and keyboard are the modes
+// of devices.yaml's hid and usb drivers (hidreport.Mode); a cdc or serial
+// scanner is read as a tty.
 const (
 	ModeKeyboard = "keyboard" // boot keyboard ("wedge")
 	ModePOS      = "pos"      // HID POS, usage page 0x8C

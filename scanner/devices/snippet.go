@@ -4,7 +4,19 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/kioskd/kioskd/display/vfd"
+	"github.com/kioskd/kioskd/scanner/frame"
+	"github.com/kioskd/kioskd/scanner/hidreport"
+	"github.com/kioskd/kioskd/scanner/serial"
 )
+
+// Listing is what `kioskd devices` prints for d: the summary line (String)
+// and a devices.yaml snippet, whose comments carry the guesses and advice.
+func Listing(d Device) string {
+	snippet := strings.ReplaceAll(strings.TrimRight(Snippet(d), "\n"), "\n", "\n    ")
+	return d.String() + "\n  devices.yaml:\n    " + snippet + "\n"
+}
 
 // Snippet returns a devices.yaml fragment that uses d: a scanners entry, or
 // for a USB-serial bridge or pole display a displays entry as well (as
@@ -91,22 +103,26 @@ func writeScanner(b *strings.Builder, d Device) {
 		if d.Mode == ModeCDC {
 			b.WriteString("    baud: 115200     # ignored by CDC-ACM\n")
 		} else {
-			b.WriteString("    baud: 9600       # the scanner's setting: 9600 and 115200 are common\n")
+			fmt.Fprintf(b, "    baud: %d       # the scanner's setting: 9600 and 115200 are common\n", serial.Defaults.Baud)
 		}
-		b.WriteString("    framing: auto\n")
+		fmt.Fprintf(b, "    framing: %s\n", frame.Auto)
 		writeUSBIdentity(b, d, false)
 	default:
 		fmt.Fprintf(b, "    driver: %s\n", d.Kind)
 		writeUSBIdentity(b, d, true)
-		mode := d.Mode
-		if mode != ModePOS && mode != ModeKeyboard {
-			mode = ModePOS
-			b.WriteString("    # the mode could not be told: pos or keyboard\n")
+		mode := hidreport.POSMode
+		switch d.Mode {
+		case ModeKeyboard:
+			mode = hidreport.KeyboardMode
+		case ModePOS:
+		default:
+			fmt.Fprintf(b, "    # the mode could not be told: %s or %s\n", hidreport.POSMode, hidreport.KeyboardMode)
 		}
 		fmt.Fprintf(b, "    mode: %s\n", mode)
-		if mode == ModeKeyboard {
-			b.WriteString("    layout: us       # the layout the scanner types in: us, uk, de, fr\n")
-			b.WriteString("    framing: auto\n")
+		if mode == hidreport.KeyboardMode {
+			fmt.Fprintf(b, "    layout: %s       # the layout the scanner types in: %s\n", hidreport.Defaults.Layout,
+				strings.Join(hidreport.LayoutNames(), ", "))
+			fmt.Fprintf(b, "    framing: %s\n", frame.Auto)
 		}
 	}
 }
@@ -131,8 +147,8 @@ func writeDisplay(b *strings.Builder, d Device, prefix string) {
 		"  - name: " + name(d, "pole"),
 		"    driver: vfd",
 		"    port: " + quote(port(d)),
-		"    baud: 9600",
-		"    command_set: epson",
+		fmt.Sprintf("    baud: %d", vfd.Defaults.Baud),
+		fmt.Sprintf("    command_set: %s   # what the display speaks: %s", vfd.DefaultCommandSet, strings.Join(vfd.CommandSets(), ", ")),
 	}
 	if d.ID() != "" {
 		lines = append(lines, fmt.Sprintf("    vid: \"%04x\"", d.VID), fmt.Sprintf("    pid: \"%04x\"", d.PID))

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 // Mode selects what ends a frame.
@@ -22,24 +24,19 @@ const (
 var modeNames = [...]string{"auto", "cr", "lf", "crlf", "gap"}
 
 // String returns the devices.yaml name of m.
-func (m Mode) String() string {
-	if m < 0 || int(m) >= len(modeNames) {
-		return fmt.Sprintf("Mode(%d)", int(m))
-	}
-	return modeNames[m]
-}
+func (m Mode) String() string { return settings.NameOf(modeNames[:], m) }
 
-// ParseMode parses a devices.yaml framing name; "" means Auto.
-func ParseMode(s string) (Mode, error) {
-	if s == "" {
-		return Auto, nil
+// maxGap bounds the gap a configuration may ask for: beyond it a scan
+// would wait for seconds on every frame without a terminator.
+const maxGap = 10 * time.Second
+
+// Fields declares the devices.yaml keys of framing, for the drivers that
+// frame a byte stream: framing (auto by default) and gap (DefaultGap).
+func (c *Config) Fields() []settings.Field {
+	return []settings.Field{
+		settings.Indexed("framing", &c.Mode, modeNames[:]),
+		settings.DurationUpTo("gap", &c.Gap, maxGap),
 	}
-	for i, n := range modeNames {
-		if s == n {
-			return Mode(i), nil
-		}
-	}
-	return 0, fmt.Errorf("framing %q: want one of auto, cr, lf, crlf, gap", s)
 }
 
 // Defaults of Config.

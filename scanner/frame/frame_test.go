@@ -201,21 +201,6 @@ func TestFramerEndlessGarbageAllocatesNothing(t *testing.T) {
 	}
 }
 
-func TestParseMode(t *testing.T) {
-	for _, m := range []Mode{Auto, CR, LF, CRLF, Gap} {
-		got, err := ParseMode(m.String())
-		if err != nil || got != m {
-			t.Errorf("ParseMode(%q) = %v, %v", m, got, err)
-		}
-	}
-	if m, err := ParseMode(""); err != nil || m != Auto {
-		t.Errorf(`ParseMode("") = %v, %v`, m, err)
-	}
-	if _, err := ParseMode("CR "); err == nil {
-		t.Error("ParseMode accepted a bad name")
-	}
-}
-
 // BenchmarkFramerQR measures framing one 400-byte JSON QR with its AIM id
 // and CRLF, fed as a serial driver reads it.
 func BenchmarkFramerQR(b *testing.B) {

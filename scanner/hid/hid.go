@@ -18,32 +18,33 @@ import (
 
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/hidreport"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 // ErrUnsupported means this binary was built without HID support (no cgo).
 var ErrUnsupported = errors.New("scanner/hid: this kioskd was built without HID support; build it with CGO_ENABLED=1")
 
-// Fix shown when libusb may not open the device.
-const permissionFix = "install the udev rules: /dev/bus/usb needs group access for the service user"
+func init() { settings.Register(scanner.Drivers, "hid", Settings{hidreport.Defaults}) }
 
-func init() { scanner.Register("hid", New) }
+// Settings is a hid scanner's devices.yaml entry: the keys, defaults and
+// rules of hidreport.Settings, read through hidraw.
+type Settings struct{ hidreport.Settings }
 
-// New is the "hid" scanner.Driver: it validates cfg and returns an Opener.
-func New(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
-	set, err := hidreport.ParseConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
+// Opens is the hidraw node, for `kioskd udev-rules` and `kioskd check`.
+func (s Settings) Opens() settings.Resource { return s.Settings.Opens(settings.HIDRaw) }
+
+// Opener returns the scanner.Opener of a hid scanner called name. It fails
+// with ErrUnsupported in a build without cgo.
+func (s Settings) Opener(name string, log *zap.Logger) (scanner.Opener, error) {
 	if !khid.Supported() {
 		return nil, ErrUnsupported
 	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return func(ctx context.Context) (scanner.Scanner, error) {
-		return Open(ctx, set, log)
-	}, nil
+	set := s.Settings
+	set.Name = name
+	return func(ctx context.Context) (scanner.Scanner, error) { return Open(ctx, set, log) }, nil
 }
+
+var _ scanner.Settings = Settings{}
 
 // device is what the driver needs of an open karalabe/hid device.
 type device interface {
@@ -78,19 +79,19 @@ func Open(ctx context.Context, set hidreport.Settings, log *zap.Logger) (*Scanne
 	}
 	infos, err := khid.Enumerate(set.VID, set.PID)
 	if err != nil {
-		return nil, scanner.NewOpenError("hid", set.Device(), err)
+		return nil, scanner.NewOpenError("hid", set.USB.String(), err)
 	}
 	info, err := pick(set, infos, "/sys", "/dev")
 	if err != nil {
-		return nil, &scanner.OpenError{Driver: "hid", Device: set.Device(), Kind: scanner.Classify(err), Err: err}
+		return nil, &scanner.OpenError{Driver: "hid", Device: set.USB.String(), Kind: scanner.Classify(err), Err: err}
 	}
 	dev, err := info.Open()
 	if err != nil {
 		cause := explainOpen(info.Path, err, "/sys", "/dev")
-		return nil, &scanner.OpenError{Driver: "hid", Device: set.Device(), Kind: scanner.Classify(cause), Err: cause}
+		return nil, &scanner.OpenError{Driver: "hid", Device: set.USB.String(), Kind: scanner.Classify(cause), Err: cause}
 	}
 	log.Info("HID scanner open", zap.String("path", info.Path), zap.Int("interface", info.Interface),
-		zap.String("product", info.Product), zap.Bool("keyboard_mode", set.Keyboard))
+		zap.String("product", info.Product), zap.Stringer("mode", set.Mode))
 	return &Scanner{set: set, log: log, path: info.Path, dev: dev}, nil
 }
 
@@ -119,7 +120,7 @@ func pick(set hidreport.Settings, infos []khid.DeviceInfo, sysRoot, devRoot stri
 		matches = append(matches, in)
 	}
 	for _, in := range matches {
-		if boot, known := bootKeyboard(in.Path, sysRoot); known && boot == set.Keyboard {
+		if boot, known := bootKeyboard(in.Path, sysRoot); known && boot == (set.Mode == hidreport.KeyboardMode) {
 			return in, nil
 		}
 	}
@@ -179,7 +180,7 @@ func checkAccess(path, sysRoot, devRoot string) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM), errors.Is(err, unix.EROFS):
-		return fmt.Errorf("no read-write access to %s: %w: %s", node, scanner.ErrPermission, permissionFix)
+		return fmt.Errorf("no read-write access to %s: %w", node, scanner.ErrPermission)
 	case errors.Is(err, unix.ENOENT):
 		return fmt.Errorf("%w: %s does not exist", scanner.ErrNotFound, node)
 	default:
@@ -226,7 +227,7 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 		case errors.Is(err, scanner.ErrClosed):
 			return err
 		case err != nil:
-			return fmt.Errorf("scanner/hid: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, readError(err))
+			return fmt.Errorf("scanner/hid: read %s: %w: %w", s.set.USB.String(), scanner.ErrDisconnected, readError(err))
 		case n == 0: // timeout or zero-length packet
 			sess.Idle(now, h)
 		default:
@@ -250,7 +251,7 @@ func (s *Scanner) readTimeout(buf []byte, wait time.Duration) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return 0, fmt.Errorf("scanner/hid: %s: %w", s.set.Device(), scanner.ErrClosed)
+		return 0, fmt.Errorf("scanner/hid: %s: %w", s.set.USB.String(), scanner.ErrClosed)
 	}
 	return s.dev.ReadTimeout(buf, max(int(wait/time.Millisecond), 1))
 }
@@ -266,7 +267,7 @@ func (s *Scanner) Close() error {
 	}
 	s.closed = true
 	if err := s.dev.Close(); err != nil {
-		return fmt.Errorf("scanner/hid: close %s: %w", s.set.Device(), err)
+		return fmt.Errorf("scanner/hid: close %s: %w", s.set.USB.String(), err)
 	}
 	s.log.Info("HID scanner closed", zap.String("path", s.path))
 	return nil

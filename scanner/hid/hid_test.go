@@ -20,35 +20,19 @@ import (
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/hidreport"
 	"github.com/kioskd/kioskd/scanner/scannertest"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestRegisteredAndValidates(t *testing.T) {
-	d, ok := scanner.Lookup("hid")
-	if !ok {
-		t.Fatal("hid driver not registered")
-	}
-	_, err := d(scanner.Config{Name: "x", Driver: "hid", PID: 1, Interface: -1}, nil)
-	var ce *scanner.ConfigError
-	if !errors.As(err, &ce) || ce.Field != "vid" {
-		t.Fatalf("err %v", err)
-	}
-	_, err = d(scanner.Config{Name: "x", Driver: "hid", VID: 0x0c2e, PID: 0x10d3, Interface: -1, Mode: "keyboard", Layout: "de"}, nil)
-	if khid.Supported() && err != nil {
-		t.Fatal(err)
-	}
-	if !khid.Supported() && !errors.Is(err, ErrUnsupported) {
-		t.Fatalf("without cgo: %v", err)
-	}
-}
 
 // With no such device attached, the real library path reports ErrNotFound.
 func TestOpenMissingDevice(t *testing.T) {
 	if !khid.Supported() {
 		t.Skip("built without cgo")
 	}
-	op, err := New(scanner.Config{Name: "x", Driver: "hid", VID: 0xfffe, PID: 0xfffd, Interface: -1}, zap.NewNop())
+	set := hidreport.Defaults
+	set.VID, set.PID = 0xfffe, 0xfffd
+	op, err := Settings{set}.Opener("x", zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +81,7 @@ func TestPick(t *testing.T) {
 		{"B", 1, "1-3:1.1"},
 		{"", 1, "1-3:1.1"},
 	} {
-		got, err := pick(hidreport.Settings{Serial: tc.serial, Interface: tc.iface}, append([]khid.DeviceInfo(nil), infos...), sys, dev)
+		got, err := pick(hidreport.Settings{USB: settings.USB{Serial: tc.serial, Interface: tc.iface}}, append([]khid.DeviceInfo(nil), infos...), sys, dev)
 		if err != nil || got.Path != tc.want {
 			t.Errorf("%q/%d: %v %v", tc.serial, tc.iface, got.Path, err)
 		}
@@ -109,16 +93,16 @@ func TestPick(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "bInterfaceSubClass"), []byte(proto+"\n"), 0o644)
 		os.WriteFile(filepath.Join(dir, "bInterfaceProtocol"), []byte(proto+"\n"), 0o644)
 	}
-	for keyboard, want := range map[bool]string{true: "1-3:1.0", false: "1-3:1.1"} {
-		got, err := pick(hidreport.Settings{Serial: "B", Interface: -1, Keyboard: keyboard}, infos, sys, dev)
+	for mode, want := range map[hidreport.Mode]string{hidreport.KeyboardMode: "1-3:1.0", hidreport.POSMode: "1-3:1.1"} {
+		got, err := pick(hidreport.Settings{USB: settings.USB{Serial: "B", Interface: -1}, Mode: mode}, infos, sys, dev)
 		if err != nil || got.Path != want {
-			t.Errorf("keyboard=%v: %v %v", keyboard, got.Path, err)
+			t.Errorf("mode %v: %v %v", mode, got.Path, err)
 		}
 	}
-	if _, err := pick(hidreport.Settings{Serial: "C", Interface: -1}, infos, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
+	if _, err := pick(hidreport.Settings{USB: settings.USB{Serial: "C", Interface: -1}}, infos, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
 		t.Errorf("serial C: %v", err)
 	}
-	if _, err := pick(hidreport.Settings{Interface: -1}, nil, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
+	if _, err := pick(hidreport.Settings{USB: settings.USB{Interface: -1}}, nil, sys, dev); !errors.Is(err, scanner.ErrNotFound) {
 		t.Errorf("none: %v", err)
 	}
 }
@@ -155,7 +139,7 @@ func TestCheckAccess(t *testing.T) {
 		t.Fatalf("read-only node: %v", err)
 	}
 	oe := &scanner.OpenError{Driver: "hid", Device: "0c2e:10d3", Kind: scanner.Classify(err), Err: err}
-	if !errors.Is(oe, scanner.ErrPermission) || !bytes.Contains([]byte(oe.Error()), []byte("udev rules: /dev/bus/usb")) {
+	if !errors.Is(oe, scanner.ErrPermission) || bytes.Count([]byte(oe.Error()), []byte("udev rules")) != 1 || !bytes.Contains([]byte(oe.Error()), []byte("udev rules (`kioskd udev-rules`): libusb needs group access to /dev/bus/usb")) {
 		t.Errorf("open error %v", oe)
 	}
 }
@@ -263,7 +247,7 @@ func TestReadPOSWithZLPsThenUnplug(t *testing.T) {
 	qr := bytes.Repeat([]byte(`{"id_loyalty":"1","encrypted":"QUJD","sign":"REVG"}`), 9)[:450]
 	unplugged := errors.New("hidapi: hid_error is not implemented yet") // what the libusb backend says, seen in a QEMU guest
 	dev := &replay{reads: posReports(qr), end: unplugged}
-	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), dev: dev}
+	s := &Scanner{set: hidreport.Settings{Name: "side", USB: settings.USB{Interface: -1}}, log: zap.NewNop(), dev: dev}
 	var rec scannertest.Recorder
 	err := s.Read(context.Background(), &rec)
 	if !errors.Is(err, scanner.ErrDisconnected) || !errors.Is(err, errReadFailed) {
@@ -282,10 +266,7 @@ func TestReadPOSWithZLPsThenUnplug(t *testing.T) {
 }
 
 func TestReadKeyboardFrames(t *testing.T) {
-	set, err := hidreport.ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := wedge()
 	// "12" Enter, then "ab" with no suffix: ended by the gap while idle.
 	var reads [][]byte
 	for _, u := range []byte{0x1e, 0x1f, 0x28, 0x04, 0x05} {
@@ -312,7 +293,7 @@ func TestReadKeyboardFrames(t *testing.T) {
 // never closed under a read (hidapi would use freed memory).
 func TestCloseStopsReadFirst(t *testing.T) {
 	dev := &replay{reading: make(chan struct{}, 1)}
-	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), dev: dev}
+	s := &Scanner{set: hidreport.Settings{Name: "side", USB: settings.USB{Interface: -1}}, log: zap.NewNop(), dev: dev}
 	done := make(chan error)
 	go func() { done <- s.Read(context.Background(), &scannertest.Recorder{}) }()
 	<-dev.reading
@@ -329,4 +310,11 @@ func TestCloseStopsReadFirst(t *testing.T) {
 	if d := time.Since(start); d > 2*hidreport.MaxWait+time.Second {
 		t.Errorf("Close took %v", d)
 	}
+}
+
+// wedge is a keyboard-mode scanner "wedge" at 0001:0002.
+func wedge() hidreport.Settings {
+	set := hidreport.Defaults
+	set.Name, set.VID, set.PID, set.Mode = "wedge", 1, 2, hidreport.KeyboardMode
+	return set
 }

@@ -62,7 +62,7 @@ func BenchmarkSessionFrame(b *testing.B) {
 		reports [][]byte
 	}{
 		{"pos", Settings{Name: "b"}, honeywellReports(qr, "]Q1", 's', true)},
-		{"keyboard-us", Settings{Name: "b", Keyboard: true, Layout: "us"}, keyReports(typer("us", string(qr)+"\r")...)},
+		{"keyboard-us", Settings{Name: "b", Mode: KeyboardMode, Layout: "us"}, keyReports(typer("us", string(qr)+"\r")...)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := NewSession(tc.set, nil)

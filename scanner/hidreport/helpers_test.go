@@ -25,24 +25,17 @@ func paymentQR(n int) []byte {
 	return out
 }
 
-// honeywellReports lays payload out in Honeywell HID POS reports as
-// HARDWARE.md describes them: id 0x02, count, AIM (zeros when aim is ""),
-// 56 data bytes, code id at 61, flags at 63.
-func honeywellReports(payload []byte, aim string, codeID byte, withID bool) [][]byte {
+// posReports cuts payload into 56-byte chunks and lays each out in a 64-byte
+// report by fill: id 0x02 and count at bytes 0 and 1, "more follows" at 63.
+func posReports(payload []byte, fill func(r, chunk []byte)) [][]byte {
 	var out [][]byte
 	for off := 0; ; off += 56 {
 		chunk := payload[off:min(off+56, len(payload))]
 		r := make([]byte, 64)
-		r[0] = 0x02
-		r[1] = byte(len(chunk))
-		copy(r[2:5], aim)
-		copy(r[5:61], chunk)
-		r[61] = codeID
+		r[0], r[1] = 0x02, byte(len(chunk))
+		fill(r, chunk)
 		if off+56 < len(payload) {
 			r[63] = 0x01
-		}
-		if !withID {
-			r = r[1:]
 		}
 		out = append(out, r)
 		if off+56 >= len(payload) {
@@ -51,25 +44,30 @@ func honeywellReports(payload []byte, aim string, codeID byte, withID bool) [][]
 	}
 }
 
-// newlandReports lays payload out in Newland reports: no AIM field, data at
-// 2–57, code id at 62, flags at 63.
-func newlandReports(payload []byte, codeID byte) [][]byte {
-	var out [][]byte
-	for off := 0; ; off += 56 {
-		chunk := payload[off:min(off+56, len(payload))]
-		r := make([]byte, 64)
-		r[0] = 0x02
-		r[1] = byte(len(chunk))
-		copy(r[2:58], chunk)
-		r[62] = codeID
-		if off+56 < len(payload) {
-			r[63] = 0x01
-		}
-		out = append(out, r)
-		if off+56 >= len(payload) {
-			return out
+// honeywellReports lays payload out in Honeywell HID POS reports as
+// HARDWARE.md describes them: AIM at 2–4 (zeros when aim is ""), 56 data
+// bytes, code id at 61; withID false drops the report id byte.
+func honeywellReports(payload []byte, aim string, codeID byte, withID bool) [][]byte {
+	out := posReports(payload, func(r, chunk []byte) {
+		copy(r[2:5], aim)
+		copy(r[5:61], chunk)
+		r[61] = codeID
+	})
+	if !withID {
+		for i, r := range out {
+			out[i] = r[1:]
 		}
 	}
+	return out
+}
+
+// newlandReports lays payload out in Newland reports: no AIM field, data at
+// 2–57, code id at 62.
+func newlandReports(payload []byte, codeID byte) [][]byte {
+	return posReports(payload, func(r, chunk []byte) {
+		copy(r[2:58], chunk)
+		r[62] = codeID
+	})
 }
 
 // kb is one key press for keyboard tests: modifiers and usage.

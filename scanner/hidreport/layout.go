@@ -2,7 +2,8 @@ package hidreport
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 )
 
 // key is what one HID keyboard usage types on a layout. A zero rune means the
@@ -47,14 +48,7 @@ func LayoutByName(name string) (*Layout, error) {
 }
 
 // LayoutNames lists the known layouts, sorted.
-func LayoutNames() []string {
-	names := make([]string, 0, len(layouts))
-	for n := range layouts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+func LayoutNames() []string { return slices.Sorted(maps.Keys(layouts)) }
 
 // HID keyboard usages (HID Usage Tables, page 0x07) the decoder treats
 // specially.

@@ -31,18 +31,6 @@ func (f POSFormat) String() string {
 	return fmt.Sprintf("POSFormat(%d)", int(f))
 }
 
-// ParsePOSFormat maps the devices.yaml "report" value to a POSFormat; empty
-// means Honeywell, the layout most HID POS scanners use.
-func ParsePOSFormat(s string) (POSFormat, error) {
-	switch s {
-	case "", "honeywell":
-		return Honeywell, nil
-	case "newland":
-		return Newland, nil
-	}
-	return 0, fmt.Errorf("hidreport: unknown HID POS report format %q (want honeywell or newland)", s)
-}
-
 // ReportIDMode says whether reports arrive with their report id byte.
 type ReportIDMode int
 
@@ -251,61 +239,25 @@ func (d *POS) normalize(report []byte) ([]byte, error) {
 	return report[:posReportLen], nil
 }
 
-// honeywellSymbology maps Honeywell's proprietary code id (byte 61).
-func honeywellSymbology(c byte) string {
-	switch c {
-	case 's':
-		return "qr"
-	case 'w':
-		return "datamatrix"
-	case 'z':
-		return "aztec"
-	case 'r':
-		return "pdf417"
-	case 'j':
-		return "code128"
-	case 'b':
-		return "code39"
-	case 'd':
-		return "ean13"
-	case 'D':
-		return "ean8"
-	case 'c':
-		return "upca"
-	case 'E':
-		return "upce"
-	case 'e':
-		return "itf"
-	}
-	return ""
-}
+// Code ids (the vendor's symbology letter) and what they name. Honeywell
+// (byte 61) and Newland (byte 62, defaults of its 2D engines; documented
+// per model) share most letters and differ for QR and Data Matrix.
+var (
+	sharedCodeIDs = map[byte]string{'z': "aztec", 'r': "pdf417", 'j': "code128", 'b': "code39",
+		'd': "ean13", 'D': "ean8", 'c': "upca", 'E': "upce", 'e': "itf"}
+	honeywellCodeIDs = map[byte]string{'s': "qr", 'w': "datamatrix"}
+	newlandCodeIDs   = map[byte]string{'Q': "qr", 'u': "datamatrix"}
+)
 
-// newlandSymbology maps Newland's code id (byte 62). Newland's table is
-// documented per model; these are the defaults of its 2D engines.
-func newlandSymbology(c byte) string {
-	switch c {
-	case 'Q':
-		return "qr"
-	case 'u':
-		return "datamatrix"
-	case 'z':
-		return "aztec"
-	case 'r':
-		return "pdf417"
-	case 'j':
-		return "code128"
-	case 'b':
-		return "code39"
-	case 'd':
-		return "ean13"
-	case 'D':
-		return "ean8"
-	case 'c':
-		return "upca"
-	case 'E':
-		return "upce"
-	case 'e':
-		return "itf"
+func honeywellSymbology(c byte) string { return symbology(honeywellCodeIDs, c) }
+
+func newlandSymbology(c byte) string { return symbology(newlandCodeIDs, c) }
+
+// symbology names code id c with the vendor's own letters first; "" when
+// the id is not known.
+func symbology(own map[byte]string, c byte) string {
+	if s, ok := own[c]; ok {
+		return s
 	}
-	return ""
+	return sharedCodeIDs[c]
 }

@@ -181,15 +181,3 @@ func TestPOSResetDropsPartialFrame(t *testing.T) {
 		t.Fatalf("after reset: %+v %v", res, err)
 	}
 }
-
-func TestParsePOSFormat(t *testing.T) {
-	for in, want := range map[string]POSFormat{"": Honeywell, "honeywell": Honeywell, "newland": Newland} {
-		got, err := ParsePOSFormat(in)
-		if err != nil || got != want || (in != "" && got.String() != in) {
-			t.Errorf("%q: %v %v", in, got, err)
-		}
-	}
-	if _, err := ParsePOSFormat("zebra"); err == nil {
-		t.Error("zebra accepted")
-	}
-}

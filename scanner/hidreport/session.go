@@ -2,97 +2,75 @@ package hidreport
 
 import (
 	"errors"
-	"strconv"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/frame"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-// Settings is a validated configuration of a report-reading scanner (the
-// scanner/hid and scanner/usb drivers).
+// Settings is the devices.yaml entry of a report-reading scanner, shared
+// by the scanner/hid and scanner/usb drivers: which USB device, and how
+// its reports are decoded. Its keys, defaults and rules are declared here.
 type Settings struct {
-	Name      string
-	VID, PID  uint16
-	Serial    string // empty matches any
-	Interface int    // -1 matches any
-	Keyboard  bool   // keyboard mode; HID POS otherwise
-	Layout    string // keyboard mode
-	POS       POSConfig
-	Frame     frame.Config // keyboard mode: the typed text is framed like a serial line
+	Name         string // Code.Source; set by the driver's Opener
+	settings.USB        // vid, pid, serial, interface
+	Mode         Mode
+	Layout       string       // keyboard mode: a name of LayoutNames
+	POS          POSConfig    // pos mode
+	Frame        frame.Config // keyboard mode: the typed text is framed like a serial line
 }
 
-// ParseConfig validates the fields of cfg that the hid and usb drivers use.
-// Errors are *scanner.ConfigError naming the field.
-func ParseConfig(cfg scanner.Config) (Settings, error) {
-	bad := func(field, reason string) (Settings, error) {
-		return Settings{}, &scanner.ConfigError{Scanner: cfg.Name, Field: field, Reason: reason}
-	}
-	s := Settings{Name: cfg.Name, VID: cfg.VID, PID: cfg.PID, Serial: cfg.Serial, Interface: cfg.Interface}
-	if cfg.VID == 0 {
-		return bad("vid", "required: the USB vendor id in hex, e.g. \"0c2e\" (`kioskd devices` lists it)")
-	}
-	if cfg.PID == 0 {
-		return bad("pid", "required: the USB product id in hex, e.g. \"10d3\"")
-	}
-	if cfg.Interface < -1 || cfg.Interface > 255 {
-		return bad("interface", strconv.Itoa(cfg.Interface)+": want a USB interface number 0–255, or leave it out")
-	}
-	switch cfg.Mode {
-	case "", "pos":
-		f, err := ParsePOSFormat(cfg.Report)
-		if err != nil {
-			return bad("report", err.Error())
-		}
-		s.POS = POSConfig{Format: f}
-		if cfg.Layout != "" {
-			return bad("layout", "only for mode: keyboard")
-		}
-	case "keyboard":
-		s.Keyboard = true
-		if _, err := LayoutByName(cfg.Layout); err != nil {
-			return bad("layout", err.Error())
-		}
-		s.Layout = cfg.Layout
-		if s.Layout == "" {
-			s.Layout = "us"
-		}
-		m, err := frame.ParseMode(cfg.Framing)
-		if err != nil {
-			return bad("framing", err.Error())
-		}
-		if cfg.Gap < 0 {
-			return bad("gap", "must not be negative")
-		}
-		s.Frame = frame.Config{Mode: m, Gap: cfg.Gap}
-		if cfg.Report != "" {
-			return bad("report", "only for mode: pos")
-		}
-	default:
-		return bad("mode", strconv.Quote(cfg.Mode)+": want pos (HID POS reports) or keyboard (boot keyboard)")
-	}
-	return s, nil
+// Defaults are the settings of an entry that gives only vid and pid: any
+// serial number and interface, HID POS with Honeywell reports; a keyboard
+// types in the us layout.
+var Defaults = Settings{USB: settings.USB{Interface: -1}, Layout: "us"}
+
+// Fields declares the keys of a hid or usb scanner.
+func (s *Settings) Fields() []settings.Field {
+	return append(append(s.USB.Fields(),
+		settings.Int("interface", &s.Interface, 0, 255),
+		settings.Indexed("mode", &s.Mode, modeNames[:]),
+		settings.Enum("layout", &s.Layout, LayoutNames()...),
+		settings.EnumOf("report", &s.POS.Format, Honeywell, Newland),
+	), s.Frame.Fields()...)
 }
 
-// Device returns "vvvv:pppp" (with the serial number when one is set), how
-// logs and errors name the device.
-func (s Settings) Device() string {
-	d := hex4(s.VID) + ":" + hex4(s.PID)
-	if s.Serial != "" {
-		d += " serial " + strconv.Quote(s.Serial)
+// Check requires the USB identity and refuses the keys of the other mode.
+func (s *Settings) Check(sec *settings.Section) {
+	s.USB.Validate(sec, true)
+	if sec.Failed("mode") {
+		return // which keys go with it cannot be told
 	}
-	if s.Interface >= 0 {
-		d += " interface " + strconv.Itoa(s.Interface)
+	if s.Mode == POSMode && sec.Has("layout") {
+		sec.Errorf("layout", "only used with mode: keyboard")
 	}
-	return d
+	if s.Mode == KeyboardMode && sec.Has("report") {
+		sec.Errorf("report", "only used with mode: pos")
+	}
 }
 
-func hex4(v uint16) string {
-	const digits = "0123456789abcdef"
-	return string([]byte{digits[v>>12], digits[v>>8&15], digits[v>>4&15], digits[v&15]})
+// Opens describes the device for `kioskd udev-rules` and `kioskd check`;
+// kind is the node the driver opens (HIDRaw, USBDevice).
+func (s Settings) Opens(kind settings.ResourceKind) settings.Resource {
+	return settings.Resource{Kind: kind, USB: s.USB, Mode: s.Mode.String(), Keyboard: s.Mode == KeyboardMode}
 }
+
+// Mode is how a scanner sends its codes over USB.
+type Mode int
+
+// Modes of a report-reading scanner, as named in devices.yaml.
+const (
+	POSMode      Mode = iota // HID POS reports, usage page 0x8C: fast
+	KeyboardMode             // a boot keyboard typing the code: slow
+)
+
+var modeNames = [...]string{"pos", "keyboard"}
+
+// String returns "pos" or "keyboard".
+func (m Mode) String() string { return settings.NameOf(modeNames[:], m) }
 
 // MaxWait is how long a driver blocks in one read when no frame is in
 // progress: it bounds how late a cancelled context is noticed by drivers
@@ -126,8 +104,8 @@ func NewSession(s Settings, log *zap.Logger) *Session {
 		log = zap.NewNop()
 	}
 	ss := &Session{set: s, log: log}
-	if s.Keyboard {
-		ss.kb, _ = NewKeyboard(s.Layout) // validated by ParseConfig
+	if s.Mode == KeyboardMode {
+		ss.kb, _ = NewKeyboard(s.Layout) // one of LayoutNames, by Fields
 		if ss.kb == nil {
 			ss.kb, _ = NewKeyboard("us")
 		}

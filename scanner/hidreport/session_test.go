@@ -2,7 +2,6 @@ package hidreport
 
 import (
 	"bytes"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -10,42 +9,42 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/scannertest"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func TestParseConfig(t *testing.T) {
-	ok := scanner.Config{Name: "s", Driver: "hid", VID: 0x0c2e, PID: 0x10d3, Interface: -1}
-	s, err := ParseConfig(ok)
-	if err != nil || s.Keyboard || s.POS.Format != Honeywell || s.Device() != "0c2e:10d3" {
-		t.Fatalf("%+v %v", s, err)
+// TestSettings decodes entries with the hidreport keys, as devices.yaml is
+// read: defaults, values, and one problem per bad or misplaced key.
+func TestSettings(t *testing.T) {
+	decode := func(pairs ...string) (Settings, []settings.Problem) {
+		var d settings.Decoder
+		var s Settings = Defaults
+		d.Decode(settings.Flat(pairs...), "s", 1, &s)
+		return s, d.Problems()
 	}
-	kbd := ok
-	kbd.Mode, kbd.Layout, kbd.Serial, kbd.Interface = "keyboard", "de", "X1", 2
-	s, err = ParseConfig(kbd)
-	if err != nil || !s.Keyboard || s.Layout != "de" || s.Device() != `0c2e:10d3 serial "X1" interface 2` {
-		t.Fatalf("%+v %v", s, err)
+	s, p := decode("vid", "0c2e", "pid", "10d3")
+	if len(p) > 0 || s.Mode != POSMode || s.POS.Format != Honeywell || s.USB.String() != "0c2e:10d3" {
+		t.Fatalf("%+v %v", s, p)
 	}
-	for field, mutate := range map[string]func(*scanner.Config){
-		"vid":       func(c *scanner.Config) { c.VID = 0 },
-		"pid":       func(c *scanner.Config) { c.PID = 0 },
-		"interface": func(c *scanner.Config) { c.Interface = 300 },
-		"mode":      func(c *scanner.Config) { c.Mode = "wedge" },
-		"report":    func(c *scanner.Config) { c.Report = "zebra" },
-		"layout":    func(c *scanner.Config) { c.Layout = "de" }, // pos mode
+	s, p = decode("vid", "0c2e", "pid", "10d3", "serial", "X1", "interface", "2", "mode", "keyboard", "layout", "de")
+	if len(p) > 0 || s.Mode != KeyboardMode || s.Layout != "de" || s.USB.String() != `0c2e:10d3 serial "X1" interface 2` {
+		t.Fatalf("%+v %v", s, p)
+	}
+	for key, pairs := range map[string][]string{
+		"vid":       {"pid", "10d3"},
+		"pid":       {"vid", "0c2e"},
+		"interface": {"vid", "0c2e", "pid", "10d3", "interface", "300"},
+		"mode":      {"vid", "0c2e", "pid", "10d3", "mode", "wedge"},
+		"report":    {"vid", "0c2e", "pid", "10d3", "report", "zebra"},
+		"layout":    {"vid", "0c2e", "pid", "10d3", "layout", "de"}, // pos mode
 	} {
-		c := ok
-		mutate(&c)
-		_, err := ParseConfig(c)
-		var ce *scanner.ConfigError
-		if !errors.As(err, &ce) || ce.Field != field || !errors.Is(err, scanner.ErrConfig) {
-			t.Errorf("%s: %v", field, err)
+		if _, p := decode(pairs...); len(p) != 1 || p[0].Path != "s."+key {
+			t.Errorf("%s: problems %+v, want one on s.%s", key, p, key)
 		}
 	}
-	c := kbd
-	c.Layout = "dvorak"
-	if _, err := ParseConfig(c); err == nil {
-		t.Error("dvorak accepted")
+	if _, p := decode("vid", "0c2e", "pid", "10d3", "mode", "keyboard", "layout", "dvorak"); len(p) != 1 ||
+		p[0].Msg != `want one of `+strings.Join(LayoutNames(), ", ")+`, got "dvorak"` {
+		t.Errorf("dvorak: %+v", p)
 	}
 }
 
@@ -110,10 +109,8 @@ func TestSessionPOS(t *testing.T) {
 
 func TestSessionKeyboard(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
-	set, err := ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard", Layout: "de"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := Defaults
+	set.Name, set.VID, set.PID, set.Mode, set.Layout = "wedge", 1, 2, KeyboardMode, "de"
 	s := NewSession(set, zap.New(core))
 	var rec scannertest.Recorder
 	qr := string(paymentQR(400))

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/serial"
 )
 
 // stamp is a Handler that reports when each code was delivered.
@@ -26,10 +27,8 @@ func (s stamp) CodeRead(scanner.Code)          { s.at <- time.Now() }
 
 // supervised runs the real serial driver under a Supervisor on a pty.
 func supervised(b *testing.B, h scanner.Handler) (*device, func()) {
-	dev := newDevice(b)
-	path := linkPath(b)
-	dev.link(b, path)
-	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path, Baud: 115200}, nil)
+	dev, path := plugged(b)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: withBaud(at(path), 115200)}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -141,10 +140,8 @@ func replug(b *testing.B, hotplug bool) {
 		b.Skip("needs root to make the kernel send a uevent")
 	}
 	h := stamp{at: make(chan time.Time, 1)}
-	dev := newDevice(b)
-	path := linkPath(b)
-	dev.link(b, path)
-	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path}, nil)
+	dev, path := plugged(b)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: at(path)}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,4 +189,9 @@ func replug(b *testing.B, hotplug bool) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(0, "ns/op")
+}
+
+func withBaud(s serial.Settings, baud int) serial.Settings {
+	s.Baud = baud
+	return s
 }

@@ -1,86 +1,90 @@
 package serial
 
 import (
-	"path/filepath"
-	"slices"
-	"strconv"
-	"time"
+	"context"
 
 	tarm "github.com/tarm/serial"
+	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/frame"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-// Settings is a validated serial scanner configuration.
+// DriverName is the name this driver registers under.
+const DriverName = "serial"
+
+func init() { settings.Register(scanner.Drivers, DriverName, Defaults) }
+
+// Settings is a serial scanner's devices.yaml entry. Its keys, defaults
+// and rules are declared here (Fields, Check) and nowhere else.
 type Settings struct {
-	Name     string // scanner name, Code.Source
-	Path     string // device path or udev symlink
+	Name     string        // scanner name, Code.Source; set by Opener
+	Port     settings.Port // port, and vid/pid/serial for `kioskd udev-rules`
 	Baud     int
-	DataBits int
-	Parity   tarm.Parity
-	StopBits tarm.StopBits
+	DataBits int // 5–8
+	Parity   Parity
+	StopBits int // 1 or 2
 	Host     HostCommands
 	Frame    frame.Config
 }
 
-// bauds are the rates tarm/serial can set on Linux.
-var bauds = []int{50, 75, 110, 134, 150, 200, 300, 600, 1200, 1800, 2400, 4800, 9600, 19200,
-	38400, 57600, 115200, 230400, 460800, 500000, 576000, 921600, 1000000, 1152000, 1500000,
-	2000000, 2500000, 3000000, 3500000, 4000000}
+// Defaults are the settings of an entry that gives only its port: 9600 8N1,
+// no host commands, auto framing.
+var Defaults = Settings{Baud: 9600, DataBits: 8, Parity: ParityNone, StopBits: 1}
 
-// ParseConfig validates the serial fields of cfg and fills in the defaults
-// (9600 8N1, auto framing). Errors are *scanner.ConfigError naming the field.
-func ParseConfig(cfg scanner.Config) (Settings, error) {
-	bad := func(field, reason string) (Settings, error) {
-		return Settings{}, &scanner.ConfigError{Scanner: cfg.Name, Field: field, Reason: reason}
+// bauds are the rates scanners are set to.
+var bauds = []int{1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600}
+
+// Fields declares the keys of a serial scanner.
+func (s *Settings) Fields() []settings.Field {
+	return append(append(s.Port.Fields(),
+		settings.Baud(&s.Baud, bauds...),
+		settings.Int("data_bits", &s.DataBits, 5, 8),
+		settings.EnumOf("parity", &s.Parity, parities...),
+		settings.Int("stop_bits", &s.StopBits, 1, 2),
+		settings.Indexed("host_commands", &s.Host, hostNames[:]),
+	), s.Frame.Fields()...)
+}
+
+// Check completes the port from the USB identity (see settings.Port).
+func (s *Settings) Check(sec *settings.Section) { s.Port.Check(sec) }
+
+// Opens is the tty, for `kioskd udev-rules` and `kioskd check`.
+func (s Settings) Opens() settings.Resource { return s.Port.Opens() }
+
+// Opener returns the scanner.Opener of a serial scanner called name.
+func (s Settings) Opener(name string, log *zap.Logger) (scanner.Opener, error) {
+	s.Name = name
+	if log == nil {
+		log = zap.NewNop()
 	}
-	s := Settings{Name: cfg.Name, Path: cfg.Port, Baud: cfg.Baud, DataBits: cfg.DataBits}
-	if cfg.Port == "" || !filepath.IsAbs(cfg.Port) {
-		return bad("port", "want an absolute device path such as /dev/kiosk/scanner0 or /dev/serial/by-id/…, got "+strconv.Quote(cfg.Port))
+	return func(ctx context.Context) (scanner.Scanner, error) {
+		return Open(ctx, s, log)
+	}, nil
+}
+
+var _ scanner.Settings = Settings{}
+
+// Parity is devices.yaml's parity, as tarm/serial spells it.
+type Parity tarm.Parity
+
+// Parities of a serial line.
+const (
+	ParityNone = Parity(tarm.ParityNone)
+	ParityEven = Parity(tarm.ParityEven)
+	ParityOdd  = Parity(tarm.ParityOdd)
+)
+
+var parities = []Parity{ParityNone, ParityEven, ParityOdd}
+
+// String returns "none", "even" or "odd".
+func (p Parity) String() string {
+	switch p {
+	case ParityEven:
+		return "even"
+	case ParityOdd:
+		return "odd"
 	}
-	if s.Baud == 0 {
-		s.Baud = 9600
-	}
-	if !slices.Contains(bauds, s.Baud) {
-		return bad("baud", strconv.Itoa(s.Baud)+" is not a standard rate (9600, 19200, 38400, 57600, 115200…)")
-	}
-	if s.DataBits == 0 {
-		s.DataBits = 8
-	}
-	if s.DataBits < 5 || s.DataBits > 8 {
-		return bad("data_bits", strconv.Itoa(s.DataBits)+": want 5, 6, 7 or 8")
-	}
-	switch cfg.Parity {
-	case "", "none":
-		s.Parity = tarm.ParityNone
-	case "even":
-		s.Parity = tarm.ParityEven
-	case "odd":
-		s.Parity = tarm.ParityOdd
-	default:
-		return bad("parity", strconv.Quote(cfg.Parity)+": want none, even or odd")
-	}
-	switch cfg.StopBits {
-	case 0, 1:
-		s.StopBits = tarm.Stop1
-	case 2:
-		s.StopBits = tarm.Stop2
-	default:
-		return bad("stop_bits", strconv.Itoa(cfg.StopBits)+": want 1 or 2")
-	}
-	host, err := ParseHostCommands(cfg.HostCommands)
-	if err != nil {
-		return bad("host_commands", err.Error())
-	}
-	s.Host = host
-	mode, err := frame.ParseMode(cfg.Framing)
-	if err != nil {
-		return bad("framing", err.Error())
-	}
-	if cfg.Gap < 0 || cfg.Gap > 10*time.Second {
-		return bad("gap", cfg.Gap.String()+": want between 0 (default 50ms) and 10s")
-	}
-	s.Frame = frame.Config{Mode: mode, Gap: cfg.Gap}
-	return s, nil
+	return "none"
 }

@@ -8,7 +8,7 @@
 // non-blocking, and waits on that descriptor in Go's netpoller until input,
 // an error or a hang-up is there; only then does it read through tarm/serial,
 // which returns at once. An idle port therefore costs no wake-ups besides a
-// node check once a second, a gap-ended frame ends exactly Config.Gap after
+// node check once a second, a gap-ended frame ends exactly Settings.Frame.Gap after
 // its last byte, and cancelling the context or closing the port ends Read at
 // once. The second descriptor also sets TIOCEXCL, so another process opening
 // the port gets EBUSY (scanner.ErrBusy).
@@ -18,7 +18,7 @@
 // device (udev re-pointed the symlink): Read then fails with an error
 // wrapping scanner.ErrDisconnected and the Supervisor reopens the path.
 //
-// Host commands (Config.HostCommands) give the Port the optional
+// Host commands (Settings.Host) give the Port the optional
 // scanner.Beeper and scanner.Enabler abilities for Honeywell, Datalogic and
 // Zebra SSI scanners.
 package serial

@@ -3,6 +3,8 @@ package serial
 import (
 	"errors"
 	"fmt"
+
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 // HostCommands is the command set a scanner understands from the host.
@@ -16,25 +18,10 @@ const (
 	ZebraSSI                           // Simple Serial Interface packets
 )
 
-var hostNames = [...]string{"", "honeywell", "datalogic", "zebra-ssi"}
+var hostNames = [...]string{"none", "honeywell", "datalogic", "zebra-ssi"}
 
 // String returns the devices.yaml name.
-func (h HostCommands) String() string {
-	if h < 0 || int(h) >= len(hostNames) {
-		return fmt.Sprintf("HostCommands(%d)", int(h))
-	}
-	return hostNames[h]
-}
-
-// ParseHostCommands parses a devices.yaml host_commands value.
-func ParseHostCommands(s string) (HostCommands, error) {
-	for i, n := range hostNames {
-		if s == n {
-			return HostCommands(i), nil
-		}
-	}
-	return 0, fmt.Errorf("%q: want honeywell, datalogic, zebra-ssi or empty", s)
-}
+func (h HostCommands) String() string { return settings.NameOf(hostNames[:], h) }
 
 // Host command operations.
 type op int

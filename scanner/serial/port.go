@@ -19,11 +19,6 @@ import (
 	"github.com/kioskd/kioskd/scanner/frame"
 )
 
-// DriverName is the name this driver registers under.
-const DriverName = "serial"
-
-func init() { scanner.Register(DriverName, New) }
-
 const (
 	// readTimeout bounds a read that finds no data after all. tarm/serial
 	// turns it into termios VTIME, whose unit and minimum is 100 ms. Reads
@@ -37,21 +32,6 @@ const (
 	// mean the tty was hung up (device removed).
 	hungUpReads = 3
 )
-
-// New is the scanner.Driver of serial scanners: it validates cfg and returns
-// an Opener that opens the port with Open.
-func New(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
-	s, err := ParseConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return func(ctx context.Context) (scanner.Scanner, error) {
-		return Open(ctx, s, log)
-	}, nil
-}
 
 // Port is an open serial scanner. Read must run on one goroutine; GoodRead,
 // BadRead, Enable and Close may be called from any goroutine.
@@ -87,10 +67,10 @@ func Open(ctx context.Context, s Settings, log *zap.Logger) (*Port, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	openErr := func(err error) error { return scanner.NewOpenError(DriverName, s.Path, err) }
+	openErr := func(err error) error { return scanner.NewOpenError(DriverName, s.Port.Path, err) }
 	tp, err := tarm.OpenPort(&tarm.Config{
-		Name: s.Path, Baud: s.Baud, ReadTimeout: readTimeout,
-		Size: byte(s.DataBits), Parity: s.Parity, StopBits: s.StopBits,
+		Name: s.Port.Path, Baud: s.Baud, ReadTimeout: readTimeout,
+		Size: byte(s.DataBits), Parity: tarm.Parity(s.Parity), StopBits: tarm.StopBits(s.StopBits),
 	})
 	if err != nil {
 		return nil, openErr(err)
@@ -99,22 +79,22 @@ func Open(ctx context.Context, s Settings, log *zap.Logger) (*Port, error) {
 	// same tty lets us mark it exclusive (a second opener gets EBUSY, root
 	// excepted), tell whether the node still leads to the device we read,
 	// and wait for input in Go's netpoller instead of waking every VTIME.
-	excl, err := unix.Open(s.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	excl, err := unix.Open(s.Port.Path, unix.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		tp.Close()
-		return nil, openErr(&os.PathError{Op: "open", Path: s.Path, Err: err})
+		return nil, openErr(&os.PathError{Op: "open", Path: s.Port.Path, Err: err})
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(excl, &st); err != nil {
 		tp.Close()
 		unix.Close(excl)
-		return nil, openErr(&os.PathError{Op: "fstat", Path: s.Path, Err: err})
+		return nil, openErr(&os.PathError{Op: "fstat", Path: s.Port.Path, Err: err})
 	}
 	if err := unix.IoctlSetInt(excl, unix.TIOCEXCL, 0); err != nil {
 		// Not fatal: some drivers refuse it; we only lose busy detection.
-		log.Debug("serial: TIOCEXCL refused", zap.String("port", s.Path), zap.Error(err))
+		log.Debug("serial: TIOCEXCL refused", zap.String("port", s.Port.Path), zap.Error(err))
 	}
-	watch := os.NewFile(uintptr(excl), s.Path) // pollable: the fd is non-blocking
+	watch := os.NewFile(uintptr(excl), s.Port.Path) // pollable: the fd is non-blocking
 	rc, err := watch.SyscallConn()
 	if err != nil {
 		tp.Close()
@@ -128,7 +108,7 @@ func Open(ctx context.Context, s Settings, log *zap.Logger) (*Port, error) {
 		framer: frame.New(fc),
 		closed: make(chan struct{}),
 	}
-	log.Debug("serial port open", zap.String("port", s.Path), zap.Int("baud", s.Baud))
+	log.Debug("serial port open", zap.String("port", s.Port.Path), zap.Int("baud", s.Baud))
 	return p, nil
 }
 
@@ -208,7 +188,7 @@ func (p *Port) Read(ctx context.Context, h scanner.Handler) error {
 				quickZeros++
 			}
 			if quickZeros >= hungUpReads {
-				return fmt.Errorf("scanner/serial %s: reads return nothing at once (line hung up): %w", p.s.Path, scanner.ErrDisconnected)
+				return fmt.Errorf("scanner/serial %s: reads return nothing at once (line hung up): %w", p.s.Port.Path, scanner.ErrDisconnected)
 			}
 			if err := p.checkNode(); err != nil {
 				return err
@@ -254,11 +234,11 @@ func (p *Port) readError(err error) error {
 	}
 	switch {
 	case closed, errors.Is(err, os.ErrClosed):
-		return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+		return fmt.Errorf("scanner/serial %s: %w", p.s.Port.Path, scanner.ErrClosed)
 	case errors.Is(err, syscall.EIO), errors.Is(err, syscall.ENXIO), errors.Is(err, syscall.ENODEV):
-		return fmt.Errorf("scanner/serial %s: read: %w: %w", p.s.Path, scanner.ErrDisconnected, err)
+		return fmt.Errorf("scanner/serial %s: read: %w: %w", p.s.Port.Path, scanner.ErrDisconnected, err)
 	}
-	return fmt.Errorf("scanner/serial %s: read: %w", p.s.Path, err)
+	return fmt.Errorf("scanner/serial %s: read: %w", p.s.Port.Path, err)
 }
 
 // checkNode fails with ErrDisconnected when the path no longer exists or
@@ -266,14 +246,14 @@ func (p *Port) readError(err error) error {
 // or re-pointed the symlink to a replugged one.
 func (p *Port) checkNode() error {
 	var st unix.Stat_t
-	err := unix.Stat(p.s.Path, &st)
+	err := unix.Stat(p.s.Port.Path, &st)
 	switch {
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENODEV), errors.Is(err, syscall.ENXIO):
-		return fmt.Errorf("scanner/serial %s: device node gone: %w", p.s.Path, scanner.ErrDisconnected)
+		return fmt.Errorf("scanner/serial %s: device node gone: %w", p.s.Port.Path, scanner.ErrDisconnected)
 	case err != nil:
 		return nil // e.g. a transient EACCES on the symlink's directory; the read tells
 	case st.Rdev != p.dev:
-		return fmt.Errorf("scanner/serial %s: path now leads to another device: %w", p.s.Path, scanner.ErrDisconnected)
+		return fmt.Errorf("scanner/serial %s: path now leads to another device: %w", p.s.Port.Path, scanner.ErrDisconnected)
 	}
 	return nil
 }
@@ -322,14 +302,14 @@ func (p *Port) send(ctx context.Context, o op) error {
 	defer p.writeMu.Unlock()
 	select {
 	case <-p.closed:
-		return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+		return fmt.Errorf("scanner/serial %s: %w", p.s.Port.Path, scanner.ErrClosed)
 	default:
 	}
 	if _, err := p.port.Write(cmd); err != nil {
 		if errors.Is(err, os.ErrClosed) {
-			return fmt.Errorf("scanner/serial %s: %w", p.s.Path, scanner.ErrClosed)
+			return fmt.Errorf("scanner/serial %s: %w", p.s.Port.Path, scanner.ErrClosed)
 		}
-		return fmt.Errorf("scanner/serial %s: host command: %w", p.s.Path, err)
+		return fmt.Errorf("scanner/serial %s: host command: %w", p.s.Port.Path, err)
 	}
 	return nil
 }

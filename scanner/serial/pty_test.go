@@ -78,3 +78,11 @@ func (d *device) unplug() {
 }
 
 func linkPath(t testing.TB) string { return filepath.Join(t.TempDir(), "scanner0") }
+
+// plugged returns a new device and the stable path that leads to it.
+func plugged(t testing.TB) (*device, string) {
+	t.Helper()
+	dev, path := newDevice(t), linkPath(t)
+	dev.link(t, path)
+	return dev, path
+}

@@ -16,8 +16,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/frame"
 	"github.com/kioskd/kioskd/scanner/scannertest"
 	"github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -46,13 +48,18 @@ func (r *readResult) wait(d time.Duration) (err error, ok bool) {
 
 // reading opens the device at path with cfg and reads it into a Recorder
 // until the test ends; it returns the port and Read's result.
-func reading(t *testing.T, cfg scanner.Config) (*serial.Port, *scannertest.Recorder, *readResult) {
+// at returns the default settings of a scanner on path.
+func at(path string) serial.Settings {
+	s := serial.Defaults
+	s.Port.Path = path
+	return s
+}
+
+// reading opens the scanner "front" with s through its driver and reads it
+// until the test ends.
+func reading(t *testing.T, s serial.Settings) (*serial.Port, *scannertest.Recorder, *readResult) {
 	t.Helper()
-	cfg.Driver = "serial"
-	if cfg.Name == "" {
-		cfg.Name = "front"
-	}
-	open, err := scanner.NewOpener(cfg, zap.NewNop())
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: s}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,26 +104,26 @@ func datas(codes []scanner.Code) []string {
 func TestPtyFraming(t *testing.T) {
 	cases := []struct {
 		name    string
-		framing string
+		framing frame.Mode
 		gap     time.Duration
 		writes  []string
 		want    []string
 	}{
-		{"cr", "", 0, []string{"4600123456789\r"}, []string{"4600123456789"}},
-		{"crlf", "", 0, []string{"abc\r\n", "def\r\n"}, []string{"abc", "def"}},
-		{"lf mode", "lf", 0, []string{"a\rb\n"}, []string{"ab"}},
+		{"cr", frame.Auto, 0, []string{"4600123456789\r"}, []string{"4600123456789"}},
+		{"crlf", frame.Auto, 0, []string{"abc\r\n", "def\r\n"}, []string{"abc", "def"}},
+		{"lf mode", frame.LF, 0, []string{"a\rb\n"}, []string{"ab"}},
 		// The gap is 5 s and the test waits at most 3 s: the code can only
 		// have been ended by its closing brace.
-		{"json without suffix", "", 5 * time.Second, []string{"]Q1" + qr}, []string{qr}},
-		{"gap", "gap", 30 * time.Millisecond, []string{"ABC\r\nDEF"}, []string{"ABCDEF"}},
-		{"garbage then a code", "", 0, []string{"\x00\x01\x11\x13\x1b[2J\xff\xfe\r\n", "ok\r"}, []string{"[2J\xff\xfe", "ok"}},
+		{"json without suffix", frame.Auto, 5 * time.Second, []string{"]Q1" + qr}, []string{qr}},
+		{"gap", frame.Gap, 30 * time.Millisecond, []string{"ABC\r\nDEF"}, []string{"ABCDEF"}},
+		{"garbage then a code", frame.Auto, 0, []string{"\x00\x01\x11\x13\x1b[2J\xff\xfe\r\n", "ok\r"}, []string{"[2J\xff\xfe", "ok"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			dev := newDevice(t)
-			path := linkPath(t)
-			dev.link(t, path)
-			_, rec, _ := reading(t, scanner.Config{Port: path, Baud: 115200, Framing: c.framing, Gap: c.gap})
+			dev, path := plugged(t)
+			s := at(path)
+			s.Baud, s.Frame = 115200, frame.Config{Mode: c.framing, Gap: c.gap}
+			_, rec, _ := reading(t, s)
 			for _, w := range c.writes {
 				dev.write(t, w)
 			}
@@ -134,10 +141,8 @@ func TestPtyFraming(t *testing.T) {
 // TestPtySplitAcrossReads sends a JSON QR one byte at a time, each its own
 // read, as a slow bridge does.
 func TestPtySplitAcrossReads(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	_, rec, _ := reading(t, scanner.Config{Port: path, Gap: 5 * time.Second})
+	dev, path := plugged(t)
+	_, rec, _ := reading(t, withGap(at(path), 5*time.Second))
 	payload := "]Q1" + qr
 	for i := range len(payload) {
 		dev.write(t, payload[i:i+1])
@@ -157,10 +162,8 @@ func TestPtySplitAcrossReads(t *testing.T) {
 // through the pty, then a real code: the garbage yields nothing and the
 // heap does not grow with it.
 func TestPtyEndlessStreamBoundedMemory(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	_, rec, _ := reading(t, scanner.Config{Port: path, Gap: 5 * time.Second})
+	dev, path := plugged(t)
+	_, rec, _ := reading(t, withGap(at(path), 5*time.Second))
 
 	runtime.GC()
 	var before, peak runtime.MemStats
@@ -196,10 +199,8 @@ func TestPtyEndlessStreamBoundedMemory(t *testing.T) {
 }
 
 func TestPtyUnplugEndsRead(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	_, _, done := reading(t, scanner.Config{Port: path})
+	dev, path := plugged(t)
+	_, _, done := reading(t, at(path))
 	time.Sleep(50 * time.Millisecond)
 	dev.unplug()
 	err, ok := done.wait(3 * time.Second)
@@ -212,10 +213,8 @@ func TestPtyUnplugEndsRead(t *testing.T) {
 }
 
 func TestPtyCloseEndsRead(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	p, _, done := reading(t, scanner.Config{Port: path})
+	_, path := plugged(t)
+	p, _, done := reading(t, at(path))
 	time.Sleep(20 * time.Millisecond)
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
@@ -239,10 +238,8 @@ func TestPtyCloseEndsRead(t *testing.T) {
 // is closed (unplug), the path dangles for a while, then a new pty appears
 // under the same symlink (replug) and is read again.
 func TestSupervisorReplug(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Port: path}, nil)
+	dev, path := plugged(t)
+	open, err := scanner.NewOpener(scanner.Config{Name: "front", Driver: "serial", Settings: at(path)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,7 +309,7 @@ func waitState(t *testing.T, st func() scanner.Status, want scanner.State) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	open, err := scanner.NewOpener(scanner.Config{Name: "x", Driver: "serial", Port: "/dev/kioskd-no-such-scanner"}, nil)
+	open, err := scanner.NewOpener(scanner.Config{Name: "x", Driver: "serial", Settings: at("/dev/kioskd-no-such-scanner")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,10 +326,8 @@ func TestOpenErrors(t *testing.T) {
 // TestPortIsExclusive checks TIOCEXCL is set, so a second opener (other
 // than root) gets EBUSY, which the driver reports as scanner.ErrBusy.
 func TestPortIsExclusive(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	p, _, _ := reading(t, scanner.Config{Port: path})
+	dev, path := plugged(t)
+	p, _, _ := reading(t, at(path))
 	excl, err := unix.IoctlGetInt(int(dev.slave.Fd()), unix.TIOCGEXCL)
 	if err != nil {
 		t.Skipf("TIOCGEXCL: %v", err)
@@ -348,31 +343,34 @@ func TestPortIsExclusive(t *testing.T) {
 	}
 }
 
-func TestParseConfig(t *testing.T) {
-	good, err := serial.ParseConfig(scanner.Config{Name: "s", Port: "/dev/ttyACM0"})
-	if err != nil || good.Baud != 9600 || good.DataBits != 8 || good.Parity != 'N' || good.StopBits != 1 {
-		t.Fatalf("defaults: %+v, %v", good, err)
+// TestSettings decodes entries through the registered driver, as
+// devices.yaml is read: defaults, and one problem per bad key.
+func TestSettings(t *testing.T) {
+	var d settings.Decoder
+	e, ok := scanner.Drivers.Decode(&d, settings.Flat("driver", "serial", "name", "s", "port", "/dev/ttyACM0"), "s")
+	got, _ := e.Settings.(serial.Settings)
+	if !ok || len(d.Problems()) > 0 || got.Baud != 9600 || got.DataBits != 8 || got.Parity != serial.ParityNone ||
+		got.StopBits != 1 || got.Host != serial.NoHostCommands || got.Frame.Mode != frame.Auto || got.Port.Path != "/dev/ttyACM0" {
+		t.Fatalf("defaults: %+v, %v", e, d.Problems())
 	}
-	bad := []struct {
-		cfg   scanner.Config
-		field string
-	}{
-		{scanner.Config{}, "port"},
-		{scanner.Config{Port: "ttyACM0"}, "port"},
-		{scanner.Config{Port: "/dev/x", Baud: 12345}, "baud"},
-		{scanner.Config{Port: "/dev/x", DataBits: 9}, "data_bits"},
-		{scanner.Config{Port: "/dev/x", Parity: "mark"}, "parity"},
-		{scanner.Config{Port: "/dev/x", StopBits: 3}, "stop_bits"},
-		{scanner.Config{Port: "/dev/x", HostCommands: "symbol"}, "host_commands"},
-		{scanner.Config{Port: "/dev/x", Framing: "etx"}, "framing"},
-		{scanner.Config{Port: "/dev/x", Gap: -time.Second}, "gap"},
+	d = settings.Decoder{}
+	e, _ = scanner.Drivers.Decode(&d, settings.Flat("driver", "serial", "name", "front", "vid", "1a86", "pid", "7523",
+		"parity", "even", "stop_bits", "2", "host_commands", "zebra-ssi", "framing", "crlf", "gap", "20ms"), "s")
+	got, _ = e.Settings.(serial.Settings)
+	if len(d.Problems()) > 0 || got.Port.Path != "/dev/kiosk/front" || got.Port.USB.VID != 0x1a86 || got.Parity != serial.ParityEven ||
+		got.StopBits != 2 || got.Host != serial.ZebraSSI || got.Frame.Mode != frame.CRLF || got.Frame.Gap != 20*time.Millisecond {
+		t.Fatalf("values: %+v, %v", got, d.Problems())
 	}
-	for _, b := range bad {
-		b.cfg.Name = "s"
-		_, err := serial.ParseConfig(b.cfg)
-		var ce *scanner.ConfigError
-		if !errors.As(err, &ce) || ce.Field != b.field || !errors.Is(err, scanner.ErrConfig) {
-			t.Errorf("%+v: err = %v, want ConfigError on %s", b.cfg, err, b.field)
+	for key, bad := range map[string]string{"port": "ttyACM0", "baud": "12345", "data_bits": "9", "parity": "mark",
+		"stop_bits": "3", "host_commands": "symbol", "framing": "etx", "gap": "-1s"} {
+		d = settings.Decoder{}
+		src := settings.Flat("driver", "serial", "port", "/dev/x", key, bad)
+		if key == "port" {
+			src = settings.Flat("driver", "serial", key, bad)
+		}
+		scanner.Drivers.Decode(&d, src, "s")
+		if p := d.Problems(); len(p) != 1 || p[0].Path != "s."+key || !strings.Contains(p[0].Msg, bad) {
+			t.Errorf("%s: %s: problems %+v, want one naming the value", key, bad, p)
 		}
 	}
 }
@@ -388,22 +386,22 @@ func TestHostCommandsOnTheWire(t *testing.T) {
 	bad := func(ctx context.Context, p *serial.Port) error { return p.BadRead(ctx) }
 	on := func(ctx context.Context, p *serial.Port) error { return p.Enable(ctx, true) }
 	off := func(ctx context.Context, p *serial.Port) error { return p.Enable(ctx, false) }
-	sets := map[string][]call{
-		"honeywell": {{"beep", good, []byte{0x16, 0x07, 0x0D}}, {"bad", bad, nil},
+	sets := map[serial.HostCommands][]call{
+		serial.Honeywell: {{"beep", good, []byte{0x16, 0x07, 0x0D}}, {"bad", bad, nil},
 			{"on", on, []byte{0x16, 0x54, 0x0D}}, {"off", off, []byte{0x16, 0x55, 0x0D}}},
-		"datalogic": {{"beep", good, []byte("B")}, {"bad", bad, nil}, {"on", on, []byte("E")}, {"off", off, []byte("D")}},
-		"zebra-ssi": {{"beep", good, []byte{0x05, 0xE6, 0x04, 0x00, 0x00, 0xFF, 0x11}},
+		serial.Datalogic: {{"beep", good, []byte("B")}, {"bad", bad, nil}, {"on", on, []byte("E")}, {"off", off, []byte("D")}},
+		serial.ZebraSSI: {{"beep", good, []byte{0x05, 0xE6, 0x04, 0x00, 0x00, 0xFF, 0x11}},
 			{"bad", bad, []byte{0x05, 0xE6, 0x04, 0x00, 0x06, 0xFF, 0x0B}},
 			{"on", on, []byte{0x04, 0xE9, 0x04, 0x00, 0xFF, 0x0F}},
 			{"off", off, []byte{0x04, 0xEA, 0x04, 0x00, 0xFF, 0x0E}}},
-		"": {{"beep", good, nil}, {"on", on, nil}},
+		serial.NoHostCommands: {{"beep", good, nil}, {"on", on, nil}},
 	}
 	for set, calls := range sets {
-		t.Run(set, func(t *testing.T) {
-			dev := newDevice(t)
-			path := linkPath(t)
-			dev.link(t, path)
-			p, _, _ := reading(t, scanner.Config{Port: path, HostCommands: set})
+		t.Run(set.String(), func(t *testing.T) {
+			dev, path := plugged(t)
+			s := at(path)
+			s.Host = set
+			p, _, _ := reading(t, s)
 			for _, c := range calls {
 				err := c.do(context.Background(), p)
 				if c.want == nil {
@@ -439,10 +437,10 @@ func readFull(d *device, b []byte) (int, error) {
 
 // TestZebraAckNotFramed: the decoder's ACK to a beep must not become a code.
 func TestZebraAckNotFramed(t *testing.T) {
-	dev := newDevice(t)
-	path := linkPath(t)
-	dev.link(t, path)
-	_, rec, _ := reading(t, scanner.Config{Port: path, HostCommands: "zebra-ssi", Gap: 20 * time.Millisecond})
+	dev, path := plugged(t)
+	s := withGap(at(path), 20*time.Millisecond)
+	s.Host = serial.ZebraSSI
+	_, rec, _ := reading(t, s)
 	ack := "\x04\xD0\x00\x00\xFF\x2C"
 	dev.write(t, ack[:3])
 	time.Sleep(150 * time.Millisecond) // split across reads, and longer than the gap
@@ -454,4 +452,9 @@ func TestZebraAckNotFramed(t *testing.T) {
 	if got := datas(rec.Codes()); len(got) != 1 {
 		t.Fatalf("codes = %q", got)
 	}
+}
+
+func withGap(s serial.Settings, gap time.Duration) serial.Settings {
+	s.Frame.Gap = gap
+	return s
 }

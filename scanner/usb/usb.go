@@ -18,23 +18,11 @@ import (
 	"github.com/kioskd/kioskd/scanner/hidreport"
 )
 
-// Fix shown when libusb may not open the device.
-const permissionFix = "install the udev rules: /dev/bus/usb needs group access for the service user"
-
-func init() { scanner.Register("usb", New) }
-
-// New is the "usb" scanner.Driver: it validates cfg and returns an Opener.
-func New(cfg scanner.Config, log *zap.Logger) (scanner.Opener, error) {
-	set, err := hidreport.ParseConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	return func(ctx context.Context) (scanner.Scanner, error) {
-		return Open(ctx, set, log)
-	}, nil
+// Opener returns the scanner.Opener of a usb scanner called name.
+func (s Settings) Opener(name string, log *zap.Logger) (scanner.Opener, error) {
+	set := s.Settings
+	set.Name = name
+	return func(ctx context.Context) (scanner.Scanner, error) { return Open(ctx, set, log) }, nil
 }
 
 // reader is what the read loop needs of an IN endpoint's transfers. A
@@ -94,11 +82,7 @@ func Open(ctx context.Context, set hidreport.Settings, log *zap.Logger) (_ *Scan
 		log = zap.NewNop()
 	}
 	fail := func(err error) error {
-		kind := classify(err)
-		if kind == scanner.ErrPermission {
-			err = fmt.Errorf("%w: %s", err, permissionFix)
-		}
-		return &scanner.OpenError{Driver: "usb", Device: set.Device(), Kind: kind, Err: err}
+		return &scanner.OpenError{Driver: "usb", Device: set.USB.String(), Kind: classify(err), Err: err}
 	}
 	var closers []func() error
 	defer func() {
@@ -149,7 +133,7 @@ func Open(ctx context.Context, set hidreport.Settings, log *zap.Logger) (_ *Scan
 		return nil, fail(fmt.Errorf("endpoint 0x%02x: %w", uint8(epDesc.Address), err))
 	}
 	log.Info("USB scanner open", zap.Int("bus", dev.Desc.Bus), zap.Int("address", dev.Desc.Address),
-		zap.Int("interface", num), zap.Int("endpoint", epDesc.Number), zap.Bool("keyboard_mode", set.Keyboard))
+		zap.Int("interface", num), zap.Int("endpoint", epDesc.Number), zap.Stringer("mode", set.Mode))
 	// One report per transfer: like hidapi, ask for the endpoint's packet
 	// size, so a full-size report (a boot keyboard's 8 bytes) completes the
 	// transfer instead of waiting for more packets.
@@ -225,7 +209,7 @@ func chooseInterface(cd gousb.ConfigDesc, set hidreport.Settings) (int, gousb.En
 		}
 		boot := alt.SubClass == 1 && alt.Protocol == 1
 		score := 1
-		if boot == set.Keyboard {
+		if boot == (set.Mode == hidreport.KeyboardMode) {
 			score = 2
 		}
 		cands = append(cands, cand{in.Number, ep, score})
@@ -295,7 +279,7 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return fmt.Errorf("scanner/usb: %s: %w", s.set.Device(), scanner.ErrClosed)
+		return fmt.Errorf("scanner/usb: %s: %w", s.set.USB.String(), scanner.ErrClosed)
 	}
 	s.cancelRead = cancel
 	s.reading.Add(1)
@@ -304,7 +288,7 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 
 	rd, err := s.newReader()
 	if err != nil {
-		return fmt.Errorf("scanner/usb: read %s: %w: start transfers: %w", s.set.Device(), scanner.ErrDisconnected, err)
+		return fmt.Errorf("scanner/usb: read %s: %w: start transfers: %w", s.set.USB.String(), scanner.ErrDisconnected, err)
 	}
 	packets := make(chan packet, 16)
 	go s.transfers(rctx, rd, packets) // owner: Read; ends with rctx or a failed transfer
@@ -323,14 +307,14 @@ func (s *Scanner) Read(ctx context.Context, h scanner.Handler) error {
 		if !ok || p.err != nil {
 			switch {
 			case s.isClosed():
-				return fmt.Errorf("scanner/usb: %s: %w", s.set.Device(), scanner.ErrClosed)
+				return fmt.Errorf("scanner/usb: %s: %w", s.set.USB.String(), scanner.ErrClosed)
 			case ctx.Err() != nil:
 				return ctx.Err()
 			}
 			if p.err == nil {
 				p.err = errors.New("transfer loop ended")
 			}
-			return fmt.Errorf("scanner/usb: read %s: %w: %w", s.set.Device(), scanner.ErrDisconnected, p.err)
+			return fmt.Errorf("scanner/usb: read %s: %w: %w", s.set.USB.String(), scanner.ErrDisconnected, p.err)
 		}
 		if len(p.data) > 0 { // empty: the zero-length packet after a full report
 			sess.Report(p.data, p.at, h)
@@ -433,7 +417,7 @@ func (s *Scanner) Close() error {
 	s.mu.Unlock()
 	s.reading.Wait()
 	if err := runClosers(s.closers); err != nil {
-		return fmt.Errorf("scanner/usb: close %s: %w", s.set.Device(), err)
+		return fmt.Errorf("scanner/usb: close %s: %w", s.set.USB.String(), err)
 	}
 	s.log.Info("USB scanner closed")
 	return nil

@@ -20,28 +20,19 @@ import (
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/hidreport"
 	"github.com/kioskd/kioskd/scanner/scannertest"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestRegisteredAndValidates(t *testing.T) {
-	d, ok := scanner.Lookup("usb")
-	if !ok {
-		t.Fatal("usb driver not registered")
-	}
-	_, err := d(scanner.Config{Name: "x", Driver: "usb", VID: 1, PID: 2, Interface: -1, Mode: "keyboard", Layout: "xx"}, nil)
-	var ce *scanner.ConfigError
-	if !errors.As(err, &ce) || ce.Field != "layout" {
-		t.Fatalf("err %v", err)
-	}
-}
 
 // The real gousb path with no such device: ErrNotFound, or (on a machine
 // without usbfs) libusb's start-up failure turned into an error, not a panic.
 // Either way every libusb resource is released (goleak checks the event
 // goroutine).
 func TestOpenMissingDevice(t *testing.T) {
-	op, err := New(scanner.Config{Name: "x", Driver: "usb", VID: 0xfffe, PID: 0xfffd, Interface: -1}, zap.NewNop())
+	set := hidreport.Defaults
+	set.VID, set.PID = 0xfffe, 0xfffd
+	op, err := Settings{set}.Opener("x", zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +75,11 @@ func TestChooseInterface(t *testing.T) {
 		ep     int
 		errMsg string
 	}{
-		{hidreport.Settings{Interface: -1, Keyboard: true}, 0, 1, ""},
-		{hidreport.Settings{Interface: -1}, 1, 3, ""},
-		{hidreport.Settings{Interface: 0}, 0, 1, ""},
-		{hidreport.Settings{Interface: 2}, 0, 0, "no interrupt IN"},
-		{hidreport.Settings{Interface: 5}, 0, 0, "no interface 5"},
+		{hidreport.Settings{USB: settings.USB{Interface: -1}, Mode: hidreport.KeyboardMode}, 0, 1, ""},
+		{hidreport.Settings{USB: settings.USB{Interface: -1}}, 1, 3, ""},
+		{hidreport.Settings{USB: settings.USB{Interface: 0}}, 0, 1, ""},
+		{hidreport.Settings{USB: settings.USB{Interface: 2}}, 0, 0, "no interrupt IN"},
+		{hidreport.Settings{USB: settings.USB{Interface: 5}}, 0, 0, "no interface 5"},
 	} {
 		num, ep, err := chooseInterface(cd, tc.set)
 		if tc.errMsg != "" {
@@ -101,7 +92,7 @@ func TestChooseInterface(t *testing.T) {
 			t.Errorf("%+v: %d %d %v", tc.set, num, ep.Number, err)
 		}
 	}
-	if _, _, err := chooseInterface(gousb.ConfigDesc{}, hidreport.Settings{Interface: -1}); !errors.Is(err, scanner.ErrNotFound) {
+	if _, _, err := chooseInterface(gousb.ConfigDesc{}, hidreport.Settings{USB: settings.USB{Interface: -1}}); !errors.Is(err, scanner.ErrNotFound) {
 		t.Errorf("no HID: %v", err)
 	}
 }
@@ -181,7 +172,7 @@ func posPackets(payload []byte) [][]byte {
 func TestReadUntilUnplug(t *testing.T) {
 	qr := bytes.Repeat([]byte("A"), 300)
 	var order []string
-	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), pktSize: 64,
+	s := &Scanner{set: hidreport.Settings{Name: "side", USB: settings.USB{Interface: -1}}, log: zap.NewNop(), pktSize: 64,
 		newReader: fixed(&endpoint{packets: posPackets(qr), end: gousb.TransferNoDevice})}
 	for _, n := range []string{"interface", "config", "device", "context"} {
 		s.closers = append(s.closers, func() error { order = append(order, n); return nil })
@@ -209,7 +200,7 @@ func TestCloseCancelsReadThenReleases(t *testing.T) {
 	ep := &endpoint{started: make(chan struct{}, 1)}
 	readDone := make(chan error, 1)
 	var releasedInRead bool
-	s := &Scanner{set: hidreport.Settings{Name: "side", Interface: -1}, log: zap.NewNop(), pktSize: 64, newReader: fixed(ep)}
+	s := &Scanner{set: hidreport.Settings{Name: "side", USB: settings.USB{Interface: -1}}, log: zap.NewNop(), pktSize: 64, newReader: fixed(ep)}
 	s.closers = []func() error{func() error {
 		releasedInRead = ep.inRead.Load()
 		return nil
@@ -239,10 +230,7 @@ func TestCloseCancelsReadThenReleases(t *testing.T) {
 }
 
 func TestReadKeyboardGapAndCancel(t *testing.T) {
-	set, err := hidreport.ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := wedge()
 	var pk [][]byte
 	for _, u := range []byte{0x1e, 0x1f, 0x20} { // "123", no Enter
 		pk = append(pk, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
@@ -292,10 +280,7 @@ func (e *timedEndpoint) ReadContext(ctx context.Context, buf []byte) (int, error
 // Keys 30 ms apart stay in one frame; a 150 ms pause ends it by the 50 ms
 // gap, measured from the reports' arrival, while no transfer is cancelled.
 func TestKeyboardGapByArrival(t *testing.T) {
-	set, err := hidreport.ParseConfig(scanner.Config{Name: "wedge", VID: 1, PID: 2, Interface: -1, Mode: "keyboard"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	set := wedge()
 	ep := &timedEndpoint{}
 	add := func(d time.Duration, u byte) {
 		ep.packets = append(ep.packets, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
@@ -325,4 +310,11 @@ func TestKeyboardGapByArrival(t *testing.T) {
 	if string(codes[0].Data) != "123" || string(codes[1].Data) != "4" {
 		t.Fatalf("codes %q %q", codes[0].Data, codes[1].Data)
 	}
+}
+
+// wedge is a keyboard-mode scanner "wedge" at 0001:0002.
+func wedge() hidreport.Settings {
+	set := hidreport.Defaults
+	set.Name, set.VID, set.PID, set.Mode = "wedge", 1, 2, hidreport.KeyboardMode
+	return set
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	sp "github.com/kioskd/kioskd/payment/smartpay"
 )
 
 // FaultKind is what an injected fault does to a call.
@@ -60,6 +62,13 @@ func (s *Server) InjectFault(f Fault) error {
 	return nil
 }
 
+// ClearFaults disarms every pending fault: the service is healthy again.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	clear(s.faults)
+	s.mu.Unlock()
+}
+
 func (s *Server) takeFaultLocked(method string) *Fault {
 	f := s.faults[method]
 	if f == nil {
@@ -75,8 +84,8 @@ func (s *Server) takeFaultLocked(method string) *Fault {
 
 var methodNames = func() map[string]bool {
 	m := map[string]bool{}
-	for _, r := range routes {
-		m[r.name] = true
+	for path := range routes {
+		m[sp.MethodOf(path)] = true
 	}
 	return m
 }()
@@ -85,6 +94,7 @@ var methodNames = func() map[string]bool {
 //
 //	GET  /sim/state          State as JSON
 //	POST /sim/faults         {"method":"commit","count":1,"kind":"delay","delay":"2s","status":503,"code":1015}
+//	DELETE /sim/faults       disarm every pending fault
 //	POST /sim/qr?user=ID     a fresh QR payload (text/plain)
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -119,6 +129,10 @@ func (s *Server) AdminHandler() http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
+		writeJSON(w, http.StatusOK, struct{}{})
+	})
+	mux.HandleFunc("DELETE /sim/faults", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearFaults()
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	mux.HandleFunc("POST /sim/qr", func(w http.ResponseWriter, r *http.Request) {

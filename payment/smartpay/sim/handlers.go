@@ -8,7 +8,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,20 +20,14 @@ import (
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 )
 
-// Method names, as used in State.Requests and Fault.Method.
+// Method names, as used in State.Requests and Fault.Method: the client's
+// names (smartpay.Method*), repeated here so tests read sim.MethodCommit.
 const (
-	MethodAuth              = "auth"
-	MethodCommit            = "commit"
-	MethodRelease           = "release"
-	MethodStatus            = "status"
-	MethodKassaStatus       = "kassa_status"
-	MethodFiscalV1          = "fiscal_v1"
-	MethodFiscalV2          = "fiscal_v2"
-	MethodRefund            = "refund"
-	MethodRefundStatus      = "refund_status"
-	MethodRefundKassaStatus = "refund_kassa_status"
-	MethodPing              = "ping"
-	MethodErrorAnswers      = "error_answers"
+	MethodAuth, MethodCommit, MethodRelease, MethodStatus = sp.MethodAuth, sp.MethodCommit, sp.MethodRelease, sp.MethodStatus
+	MethodKassaStatus, MethodFiscalV1, MethodFiscalV2     = sp.MethodKassaStatus, sp.MethodFiscalV1, sp.MethodFiscalV2
+	MethodRefund, MethodRefundStatus                      = sp.MethodRefund, sp.MethodRefundStatus
+	MethodRefundKassaStatus, MethodPing                   = sp.MethodRefundKassaStatus, sp.MethodPing
+	MethodErrorAnswers                                    = sp.MethodErrorAnswers
 )
 
 // SessionCookie is the name of the session cookie.
@@ -97,25 +93,40 @@ func fail(code int, detail ...string) *apiErr {
 	return &apiErr{code: code, msg: msg}
 }
 
+// handler serves one kassa API method for an authenticated kassa.
+type handler func(s *Server, kassa string, body []byte) (any, *apiErr)
+
 type route struct {
-	method, name string
-	authed       bool
-	h            func(s *Server, kassa string, body []byte) (any, *apiErr)
+	method string // HTTP method
+	authed bool   // needs a session
+	h      handler
+}
+
+// post makes a handler of a method with a JSON body of type In, decoded
+// strictly before h sees it.
+func post[In any](h func(s *Server, kassa string, in *In) (any, *apiErr)) handler {
+	return func(s *Server, kassa string, body []byte) (any, *apiErr) {
+		var in In
+		if e := decode(body, &in); e != nil {
+			return nil, e
+		}
+		return h(s, kassa, &in)
+	}
 }
 
 var routes = map[string]route{
-	sp.PathAuth:              {http.MethodPost, MethodAuth, false, nil},
-	sp.PathCommit:            {http.MethodPost, MethodCommit, true, (*Server).commit},
-	sp.PathRelease:           {http.MethodPost, MethodRelease, true, (*Server).release},
-	sp.PathStatus:            {http.MethodPost, MethodStatus, true, (*Server).status},
-	sp.PathKassaStatus:       {http.MethodPost, MethodKassaStatus, true, (*Server).kassaStatus},
-	sp.PathFiscalV1:          {http.MethodPost, MethodFiscalV1, true, (*Server).fiscalV1},
-	sp.PathFiscalV2:          {http.MethodPost, MethodFiscalV2, true, (*Server).fiscalV2},
-	sp.PathRefund:            {http.MethodPost, MethodRefund, true, (*Server).refund},
-	sp.PathRefundStatus:      {http.MethodPost, MethodRefundStatus, true, (*Server).refundStatus},
-	sp.PathRefundKassaStatus: {http.MethodPost, MethodRefundKassaStatus, true, (*Server).refundKassaStatus},
-	sp.PathPing:              {http.MethodGet, MethodPing, false, (*Server).ping},
-	sp.PathErrorAnswers:      {http.MethodGet, MethodErrorAnswers, true, (*Server).errorAnswers},
+	sp.PathAuth:              {http.MethodPost, false, nil},
+	sp.PathCommit:            {http.MethodPost, true, post((*Server).commit)},
+	sp.PathRelease:           {http.MethodPost, true, post((*Server).release)},
+	sp.PathStatus:            {http.MethodPost, true, post((*Server).status)},
+	sp.PathKassaStatus:       {http.MethodPost, true, post((*Server).kassaStatus)},
+	sp.PathFiscalV1:          {http.MethodPost, true, post((*Server).fiscalV1)},
+	sp.PathFiscalV2:          {http.MethodPost, true, post((*Server).fiscalV2)},
+	sp.PathRefund:            {http.MethodPost, true, post((*Server).refund)},
+	sp.PathRefundStatus:      {http.MethodPost, true, post((*Server).refundStatus)},
+	sp.PathRefundKassaStatus: {http.MethodPost, true, post((*Server).refundKassaStatus)},
+	sp.PathPing:              {http.MethodGet, false, (*Server).ping},
+	sp.PathErrorAnswers:      {http.MethodGet, true, (*Server).errorAnswers},
 }
 
 // Handler returns the kassa API handler. It expects requests over mTLS (the
@@ -138,12 +149,13 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(sp.CodeBadRequest, "reading body"))
 		return
 	}
+	name := sp.MethodOf(r.URL.Path)
 	s.mu.Lock()
-	s.requests[rt.name]++
-	f := s.takeFaultLocked(rt.name)
+	s.requests[name]++
+	f := s.takeFaultLocked(name)
 	s.mu.Unlock()
 	if f != nil {
-		s.log.Info("injecting fault", zap.String("method", rt.name), zap.String("kind", string(f.Kind)))
+		s.log.Info("injecting fault", zap.String("method", name), zap.String("kind", string(f.Kind)))
 		if done := s.applyFault(w, r, f); done {
 			return
 		}
@@ -153,7 +165,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fail(sp.CodeSessionExpired, "no client certificate"))
 		return
 	}
-	if rt.name == MethodAuth {
+	if name == MethodAuth {
 		s.auth(w, kassa)
 		return
 	}
@@ -163,7 +175,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out, aerr := rt.h(s, kassa, body)
 	if aerr != nil {
-		s.log.Debug("refused", zap.String("method", rt.name), zap.String("kassa", kassa), zap.Int("code", aerr.code))
+		s.log.Debug("refused", zap.String("method", name), zap.String("kassa", kassa), zap.Int("code", aerr.code))
 		writeErr(w, aerr)
 		return
 	}
@@ -296,7 +308,7 @@ func (s *Server) ping(string, []byte) (any, *apiErr) { return sp.PingResponse{St
 
 func (s *Server) errorAnswers(string, []byte) (any, *apiErr) {
 	out := []sp.ErrorAnswer{}
-	for _, c := range sortedCodes() {
+	for _, c := range slices.Sorted(maps.Keys(messages)) {
 		out = append(out, sp.ErrorAnswer{Code: c, Message: messages[c]})
 	}
 	return out, nil
@@ -331,11 +343,7 @@ func (s *Server) openQR(q sp.QR) (otp string, ts time.Time, user string, e *apiE
 	return parts[0], time.Unix(sec, 0), parts[2], nil
 }
 
-func (s *Server) commit(kassa string, body []byte) (any, *apiErr) {
-	var in sp.CommitBody
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
+func (s *Server) commit(kassa string, in *sp.CommitBody) (any, *apiErr) {
 	if e := required("kassa_purchase_id", in.KassaPurchaseID, "id_loyalty", in.IDLoyalty,
 		"encrypted", in.Encrypted, "sign", in.Sign); e != nil {
 		return nil, e
@@ -389,7 +397,21 @@ func (s *Server) commit(kassa string, body []byte) (any, *apiErr) {
 	return sp.CommitResponse{PurchaseID: p.ID}, nil
 }
 
-// purchaseLocked finds a purchase of this kassa and advances it.
+// onPurchase runs f, under the lock, on purchase id of this kassa, advanced
+// to now; an unknown id (or another kassa's) is CodeNotFound.
+func (s *Server) onPurchase(kassa, id string, f func(p *purchase) (any, *apiErr)) (any, *apiErr) {
+	if e := required("purchase_id", id); e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, e := s.purchaseLocked(kassa, id)
+	if e != nil {
+		return nil, e
+	}
+	return f(p)
+}
+
 func (s *Server) purchaseLocked(kassa, id string) (*purchase, *apiErr) {
 	p, ok := s.purchases[id]
 	if !ok || p.Kassa != kassa {
@@ -399,87 +421,93 @@ func (s *Server) purchaseLocked(kassa, id string) (*purchase, *apiErr) {
 	return p, nil
 }
 
-func (s *Server) release(kassa string, body []byte) (any, *apiErr) {
-	var in sp.ReleaseBody
-	if e := decode(body, &in); e != nil {
+// onRefund is onPurchase for refunds.
+func (s *Server) onRefund(kassa, id string, f func(r *refund) (any, *apiErr)) (any, *apiErr) {
+	if e := required("refund_id", id); e != nil {
 		return nil, e
 	}
-	if e := required("purchase_id", in.PurchaseID); e != nil {
-		return nil, e
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.refunds[id]
+	if !ok || r.Kassa != kassa {
+		return nil, fail(sp.CodeNotFound)
 	}
-	if in.Amount <= 0 || in.Amount > s.cfg.MaxAmount {
+	s.advanceRefundLocked(r, time.Now())
+	return f(r)
+}
+
+func (s *Server) release(kassa string, in *sp.ReleaseBody) (any, *apiErr) {
+	if in.PurchaseID != "" && (in.Amount <= 0 || in.Amount > s.cfg.MaxAmount) {
 		return nil, fail(sp.CodeBadAmount, fmt.Sprintf("%d not in 1..%d", in.Amount, s.cfg.MaxAmount))
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, e := s.purchaseLocked(kassa, in.PurchaseID)
-	if e != nil {
-		return nil, e
-	}
+	return s.onPurchase(kassa, in.PurchaseID, func(p *purchase) (any, *apiErr) {
+		switch {
+		case p.Status == sp.Committed:
+			p.Status, p.Amount, p.releasedAt = sp.Released, in.Amount, time.Now()
+		case p.Amount == in.Amount && p.Status != sp.Expired:
+			// A repeated release with the same amount reports where it is.
+		default:
+			return nil, fail(sp.CodeBadState, string(p.Status))
+		}
+		return sp.ReleaseResponse{PurchaseID: p.ID, Status: p.Status}, nil
+	})
+}
+
+func (s *Server) status(kassa string, in *sp.PurchaseIDBody) (any, *apiErr) {
+	return s.onPurchase(kassa, in.PurchaseID, func(p *purchase) (any, *apiErr) {
+		return sp.StatusResponse{PurchaseID: p.ID, Status: p.Status, Amount: p.Amount, Code: p.Code, Message: p.Message}, nil
+	})
+}
+
+// confirmable is what a kassa/status request changes: a purchase or a
+// refund. Success confirms one that succeeded; cancel is the object's own.
+// Every accepted request is recorded.
+type confirmable struct {
+	status        string // its state, for the refusal's text
+	succeeded     bool
+	confirmed     *bool
+	confirmations *[]sp.KassaStatus
+	cancel        func() *apiErr
+}
+
+func (c confirmable) apply(st sp.KassaStatus) (any, *apiErr) {
+	var e *apiErr
 	switch {
-	case p.Status == sp.Committed:
-		p.Status, p.Amount, p.releasedAt = sp.Released, in.Amount, time.Now()
-	case p.Amount == in.Amount && p.Status != sp.Expired:
-		// A repeated release with the same amount reports where it is.
+	case st == sp.KassaCancel:
+		e = c.cancel()
+	case st != sp.KassaSuccess:
+		e = fail(sp.CodeBadRequest, "status must be success or cancel")
+	case !c.succeeded:
+		e = fail(sp.CodeBadState, c.status)
 	default:
-		return nil, fail(sp.CodeBadState, string(p.Status))
+		*c.confirmed = true
 	}
-	return sp.ReleaseResponse{PurchaseID: p.ID, Status: p.Status}, nil
-}
-
-func (s *Server) status(kassa string, body []byte) (any, *apiErr) {
-	var in sp.PurchaseIDBody
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	if e := required("purchase_id", in.PurchaseID); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, e := s.purchaseLocked(kassa, in.PurchaseID)
 	if e != nil {
 		return nil, e
 	}
-	return sp.StatusResponse{PurchaseID: p.ID, Status: p.Status, Amount: p.Amount, Code: p.Code, Message: p.Message}, nil
+	*c.confirmations = append(*c.confirmations, st)
+	return struct{}{}, nil
 }
 
-func (s *Server) kassaStatus(kassa string, body []byte) (any, *apiErr) {
-	var in sp.KassaStatusBody
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
+func (s *Server) kassaStatus(kassa string, in *sp.KassaStatusBody) (any, *apiErr) {
 	if e := required("purchase_id", in.PurchaseID, "status", string(in.Status)); e != nil {
 		return nil, e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	p, e := s.purchaseLocked(kassa, in.PurchaseID)
-	if e != nil {
-		return nil, e
-	}
-	switch in.Status {
-	case sp.KassaCancel:
-		switch p.Status {
-		case sp.Committed, sp.Released, sp.Processing:
-			p.Status = sp.Cancelled
-		case sp.Success:
-			if p.Confirmed {
-				return nil, fail(sp.CodeBadState, "confirmed; use a refund")
+	return s.onPurchase(kassa, in.PurchaseID, func(p *purchase) (any, *apiErr) {
+		return confirmable{string(p.Status), p.Status == sp.Success, &p.Confirmed, &p.KassaConfirmations, func() *apiErr {
+			switch p.Status {
+			case sp.Committed, sp.Released, sp.Processing:
+				p.Status = sp.Cancelled
+			case sp.Success:
+				if p.Confirmed {
+					return fail(sp.CodeBadState, "confirmed; use a refund")
+				}
+				// The kassa gave up after the money moved: the service reverses.
+				p.Status, p.Reversed = sp.Cancelled, true
 			}
-			// The kassa gave up after the money moved: the service reverses.
-			p.Status, p.Reversed = sp.Cancelled, true
-		}
-	case sp.KassaSuccess:
-		if p.Status != sp.Success {
-			return nil, fail(sp.CodeBadState, string(p.Status))
-		}
-		p.Confirmed = true
-	default:
-		return nil, fail(sp.CodeBadRequest, "status must be success or cancel")
-	}
-	p.KassaConfirmations = append(p.KassaConfirmations, in.Status)
-	return struct{}{}, nil
+			return nil
+		}}.apply(in.Status)
+	})
 }
 
 func digits16(s string) bool {
@@ -494,32 +522,34 @@ func digits16(s string) bool {
 	return true
 }
 
-func (s *Server) fiscalV1(kassa string, body []byte) (any, *apiErr) {
-	var in sp.FiscalV1Request
-	if e := decode(body, &in); e != nil {
-		return nil, e
+// addFiscal records r, under the lock, after checking that its purchase (if
+// any) is this kassa's.
+func (s *Server) addFiscal(kassa string, r FiscalRecord) (any, *apiErr) {
+	record := func(*purchase) (any, *apiErr) {
+		r.Kassa, r.At = kassa, time.Now()
+		s.fiscal = append(s.fiscal, r)
+		return struct{}{}, nil
 	}
+	if r.PurchaseID == "" { // v2 for a purchase paid by another method
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return record(nil)
+	}
+	return s.onPurchase(kassa, r.PurchaseID, record)
+}
+
+func (s *Server) fiscalV1(kassa string, in *sp.FiscalV1Request) (any, *apiErr) {
 	if e := required("purchase_id", in.PurchaseID, "kkt_reg_number", in.KKTRegNumber, "fiscal_sign", in.FiscalSign); e != nil {
 		return nil, e
 	}
 	if !digits16(in.KKTRegNumber) {
 		return nil, fail(sp.CodeBadRequest, "kkt_reg_number must be 16 digits")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, e := s.purchaseLocked(kassa, in.PurchaseID); e != nil {
-		return nil, e
-	}
-	s.fiscal = append(s.fiscal, FiscalRecord{Version: 1, Kassa: kassa, PurchaseID: in.PurchaseID,
-		KKTRegNumber: in.KKTRegNumber, FiscalSign: in.FiscalSign, At: time.Now()})
-	return struct{}{}, nil
+	return s.addFiscal(kassa, FiscalRecord{Version: 1, PurchaseID: in.PurchaseID,
+		KKTRegNumber: in.KKTRegNumber, FiscalSign: in.FiscalSign})
 }
 
-func (s *Server) fiscalV2(kassa string, body []byte) (any, *apiErr) {
-	var in sp.FiscalV2Request
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
+func (s *Server) fiscalV2(kassa string, in *sp.FiscalV2Request) (any, *apiErr) {
 	rc := in.Receipt
 	if e := required("qr.id_loyalty", in.QR.IDLoyalty, "qr.encrypted", in.QR.Encrypted, "qr.sign", in.QR.Sign,
 		"receipt.fiscal_sign", rc.FiscalSign, "receipt.operation", rc.Operation); e != nil {
@@ -539,32 +569,18 @@ func (s *Server) fiscalV2(kassa string, body []byte) (any, *apiErr) {
 	if _, _, _, e := s.openQR(in.QR); e != nil {
 		return nil, e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if in.PurchaseID != "" {
-		if _, e := s.purchaseLocked(kassa, in.PurchaseID); e != nil {
-			return nil, e
-		}
-	}
-	r := rc
-	r.Items = append([]sp.ReceiptItem(nil), rc.Items...)
-	s.fiscal = append(s.fiscal, FiscalRecord{Version: 2, Kassa: kassa, PurchaseID: in.PurchaseID,
-		IDLoyalty: in.QR.IDLoyalty, Receipt: &r, At: time.Now()})
-	return struct{}{}, nil
+	rc.Items = append([]sp.ReceiptItem(nil), rc.Items...)
+	return s.addFiscal(kassa, FiscalRecord{Version: 2, PurchaseID: in.PurchaseID, IDLoyalty: in.QR.IDLoyalty, Receipt: &rc})
 }
 
-func (s *Server) refund(kassa string, body []byte) (any, *apiErr) {
-	var in sp.RefundRequest
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
+func (s *Server) refund(kassa string, in *sp.RefundRequest) (any, *apiErr) {
 	if e := required("purchase_id", in.PurchaseID, "kassa_refund_id", in.KassaRefundID); e != nil {
 		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := kassaKey{kassa, in.KassaRefundID}
-	if id, ok := s.refundByKassa[key]; ok {
+	if id, ok := s.refundByKassa[key]; ok { // a repeat: the same answer
 		r := s.refunds[id]
 		if r.PurchaseID != in.PurchaseID || r.Amount != in.Amount {
 			return nil, fail(sp.CodeIdempotencyConflict, "kassa_refund_id "+in.KassaRefundID)
@@ -575,13 +591,12 @@ func (s *Server) refund(kassa string, body []byte) (any, *apiErr) {
 		return nil, fail(sp.CodeBadAmount)
 	}
 	p, e := s.purchaseLocked(kassa, in.PurchaseID)
-	if e != nil {
+	switch {
+	case e != nil:
 		return nil, e
-	}
-	if p.Status != sp.Success {
+	case p.Status != sp.Success:
 		return nil, fail(sp.CodeRefundNotAllowed, string(p.Status))
-	}
-	if p.Refunded+in.Amount > p.Amount {
+	case p.Refunded+in.Amount > p.Amount:
 		return nil, fail(sp.CodeRefundExceedsAmount, fmt.Sprintf("%d + %d > %d", p.Refunded, in.Amount, p.Amount))
 	}
 	r := &refund{Refund: Refund{ID: newID("ref-"), Kassa: kassa, KassaRefundID: in.KassaRefundID,
@@ -594,63 +609,26 @@ func (s *Server) refund(kassa string, body []byte) (any, *apiErr) {
 	return sp.RefundResponse{RefundID: r.ID}, nil
 }
 
-func (s *Server) refundLocked(kassa, id string) (*refund, *apiErr) {
-	r, ok := s.refunds[id]
-	if !ok || r.Kassa != kassa {
-		return nil, fail(sp.CodeNotFound)
-	}
-	s.advanceRefundLocked(r, time.Now())
-	return r, nil
+func (s *Server) refundStatus(kassa string, in *sp.RefundIDBody) (any, *apiErr) {
+	return s.onRefund(kassa, in.RefundID, func(r *refund) (any, *apiErr) {
+		return sp.RefundStatusResponse{RefundID: r.ID, Status: r.Status}, nil
+	})
 }
 
-func (s *Server) refundStatus(kassa string, body []byte) (any, *apiErr) {
-	var in sp.RefundIDBody
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
-	if e := required("refund_id", in.RefundID); e != nil {
-		return nil, e
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, e := s.refundLocked(kassa, in.RefundID)
-	if e != nil {
-		return nil, e
-	}
-	return sp.RefundStatusResponse{RefundID: r.ID, Status: r.Status}, nil
-}
-
-func (s *Server) refundKassaStatus(kassa string, body []byte) (any, *apiErr) {
-	var in sp.RefundKassaStatusBody
-	if e := decode(body, &in); e != nil {
-		return nil, e
-	}
+func (s *Server) refundKassaStatus(kassa string, in *sp.RefundKassaStatusBody) (any, *apiErr) {
 	if e := required("refund_id", in.RefundID, "status", string(in.Status)); e != nil {
 		return nil, e
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	r, e := s.refundLocked(kassa, in.RefundID)
-	if e != nil {
-		return nil, e
-	}
-	switch in.Status {
-	case sp.KassaCancel:
-		switch {
-		case r.Confirmed:
-			return nil, fail(sp.CodeBadState, "refund confirmed")
-		case r.Status == sp.RefundPending || r.Status == sp.RefundSuccess:
-			r.Status = sp.RefundCancelled
-			s.purchases[r.PurchaseID].Refunded -= r.Amount // the amount can be refunded again
-		}
-	case sp.KassaSuccess:
-		if r.Status != sp.RefundSuccess {
-			return nil, fail(sp.CodeBadState, string(r.Status))
-		}
-		r.Confirmed = true
-	default:
-		return nil, fail(sp.CodeBadRequest, "status must be success or cancel")
-	}
-	r.KassaConfirmations = append(r.KassaConfirmations, in.Status)
-	return struct{}{}, nil
+	return s.onRefund(kassa, in.RefundID, func(r *refund) (any, *apiErr) {
+		return confirmable{string(r.Status), r.Status == sp.RefundSuccess, &r.Confirmed, &r.KassaConfirmations, func() *apiErr {
+			switch {
+			case r.Confirmed:
+				return fail(sp.CodeBadState, "refund confirmed")
+			case r.Status == sp.RefundPending || r.Status == sp.RefundSuccess:
+				r.Status = sp.RefundCancelled
+				s.purchases[r.PurchaseID].Refunded -= r.Amount // the amount can be refunded again
+			}
+			return nil
+		}}.apply(in.Status)
+	})
 }

@@ -240,6 +240,25 @@ func readPEM(path string) ([]byte, error) {
 	return blk.Bytes, nil
 }
 
+// readKey reads the PEM key file name of dir, parsed by parse (an x509
+// key parser), and wants a T.
+func readKey[T any](dir, name string, parse func([]byte) (any, error)) (T, error) {
+	var zero T
+	der, err := readPEM(filepath.Join(dir, name))
+	if err != nil {
+		return zero, err
+	}
+	k, err := parse(der)
+	if err != nil {
+		return zero, fmt.Errorf("sim: %s: %w", name, err)
+	}
+	t, ok := k.(T)
+	if !ok {
+		return zero, fmt.Errorf("sim: %s: a %T, want a %T", name, k, zero)
+	}
+	return t, nil
+}
+
 // AppKeys are the keys the mobile app uses to make a QR: the service's public
 // RSA key (encryption) and the app's private ECDSA key (signature).
 type AppKeys struct {
@@ -249,31 +268,15 @@ type AppKeys struct {
 
 // LoadAppKeys reads the app's keys from the simulator directory.
 func LoadAppKeys(dir string) (*AppKeys, error) {
-	der, err := readPEM(filepath.Join(dir, ServicePubFile))
+	pub, err := readKey[*rsa.PublicKey](dir, ServicePubFile, x509.ParsePKIXPublicKey)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("sim: %s: %w", ServicePubFile, err)
-	}
-	rsaPub, ok := pub.(*rsa.PublicKey)
-	if !ok {
-		return nil, fmt.Errorf("sim: %s: not an RSA key", ServicePubFile)
-	}
-	der, err = readPEM(filepath.Join(dir, AppKeyFile))
+	priv, err := readKey[*ecdsa.PrivateKey](dir, AppKeyFile, x509.ParsePKCS8PrivateKey)
 	if err != nil {
 		return nil, err
 	}
-	priv, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("sim: %s: %w", AppKeyFile, err)
-	}
-	ec, ok := priv.(*ecdsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("sim: %s: not an ECDSA key", AppKeyFile)
-	}
-	return &AppKeys{ServicePub: rsaPub, AppKey: ec}, nil
+	return &AppKeys{ServicePub: pub, AppKey: priv}, nil
 }
 
 // QRParams describe one QR. Zero OTP: a random one; zero Time: now.

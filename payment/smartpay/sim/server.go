@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"time"
 
@@ -148,28 +147,11 @@ func (s *Server) loadKeys() error {
 		MinVersion:   tls.VersionTLS12,
 		NextProtos:   []string{"http/1.1"}, // HTTP/1.1 only, so faults can drop a connection (Hijack)
 	}
-	der, err := readPEM(filepath.Join(dir, ServiceKeyFile))
-	if err != nil {
+	if s.serviceKey, err = readKey[*rsa.PrivateKey](dir, ServiceKeyFile, x509.ParsePKCS8PrivateKey); err != nil {
 		return err
 	}
-	k, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return fmt.Errorf("sim: %s: %w", ServiceKeyFile, err)
-	}
-	var ok bool
-	if s.serviceKey, ok = k.(*rsa.PrivateKey); !ok {
-		return fmt.Errorf("sim: %s: not an RSA key", ServiceKeyFile)
-	}
-	der, err = readPEM(filepath.Join(dir, AppPubFile))
-	if err != nil {
+	if s.appPub, err = readKey[*ecdsa.PublicKey](dir, AppPubFile, x509.ParsePKIXPublicKey); err != nil {
 		return err
-	}
-	pub, err := x509.ParsePKIXPublicKey(der)
-	if err != nil {
-		return fmt.Errorf("sim: %s: %w", AppPubFile, err)
-	}
-	if s.appPub, ok = pub.(*ecdsa.PublicKey); !ok {
-		return fmt.Errorf("sim: %s: not an ECDSA key", AppPubFile)
 	}
 	s.appKeys, err = LoadAppKeys(dir)
 	return err
@@ -349,33 +331,32 @@ func (s *Server) State() State {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := State{Purchases: []Purchase{}, Refunds: []Refund{}, Fiscal: append([]FiscalRecord{}, s.fiscal...), Requests: map[string]int{}}
-	for _, id := range s.order {
+	st := State{Fiscal: append([]FiscalRecord{}, s.fiscal...), Requests: map[string]int{}}
+	st.Purchases = snapshot(s.order, func(id string) Purchase {
 		p := s.purchases[id]
 		s.advanceLocked(p, now)
-		c := p.Purchase
-		c.KassaConfirmations = append([]smartpay.KassaStatus{}, c.KassaConfirmations...)
-		st.Purchases = append(st.Purchases, c)
-	}
-	for _, id := range s.refundOrder {
+		return p.Purchase
+	}, func(p *Purchase) *[]smartpay.KassaStatus { return &p.KassaConfirmations })
+	st.Refunds = snapshot(s.refundOrder, func(id string) Refund {
 		r := s.refunds[id]
 		s.advanceRefundLocked(r, now)
-		c := r.Refund
-		c.KassaConfirmations = append([]smartpay.KassaStatus{}, c.KassaConfirmations...)
-		st.Refunds = append(st.Refunds, c)
-	}
+		return r.Refund
+	}, func(r *Refund) *[]smartpay.KassaStatus { return &r.KassaConfirmations })
 	for k, v := range s.requests {
 		st.Requests[k] = v
 	}
 	return st
 }
 
-// sortedCodes lists the codes of messages in order, for error_answers.
-func sortedCodes() []int {
-	codes := make([]int, 0, len(messages))
-	for c := range messages {
-		codes = append(codes, c)
+// snapshot copies the records named by ids in order, each with its own
+// copy of its confirmations.
+func snapshot[T any](ids []string, get func(id string) T, confirmations func(*T) *[]smartpay.KassaStatus) []T {
+	out := make([]T, 0, len(ids))
+	for _, id := range ids {
+		c := get(id)
+		list := confirmations(&c)
+		*list = append([]smartpay.KassaStatus{}, *list...)
+		out = append(out, c)
 	}
-	sort.Ints(codes)
-	return codes
+	return out
 }

@@ -10,17 +10,17 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"os"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/metrics"
+	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/localapi"
@@ -34,6 +34,9 @@ type Options struct {
 	Ready func()
 	// Now is the clock for certificate expiry; time.Now when nil.
 	Now func() time.Time
+	// KeepWarm, when set, replaces the service client's keep-warm period:
+	// health follows the service within one period while the kiosk is idle.
+	KeepWarm time.Duration
 }
 
 // Run runs the agent described by cfg until ctx ends. Every device and
@@ -43,37 +46,39 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	j, err := journal.Open(cfg.Journal)
+	j, err := openJournal(cfg)
 	if err != nil {
-		return fmt.Errorf("agent: open journal %s: %w", cfg.Journal, err)
+		return err
 	}
 	defer j.Close()
 
 	m := metrics.New(func() float64 { return float64(j.Size()) })
-	h := newHealth()
-	// Not ready before the first session; not "offline" on the display either.
-	h.set("session", "no session with the service yet")
-
-	client, err := smartpay.NewClient(cfg.SmartPayConfig(), log.Named("smartpay"))
+	h := newHealth(m)
+	h.wait("session", "no session with the service yet")
+	watch := &serviceWatch{m: m, h: h}
+	scfg := cfg.SmartPayConfig()
+	scfg.Observer = watch
+	if opts.KeepWarm > 0 {
+		scfg.KeepWarm = opts.KeepWarm
+	}
+	client, err := smartpay.NewClient(scfg, log)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
 	defer client.Close()
-	svc := &observed{Client: client, m: m, h: h}
 
-	flow, err := payment.New(cfg.PaymentConfig(), svc, j, log.Named("flow"))
+	flow, err := payment.New(cfg.PaymentConfig(), client, j, log.Named("flow"))
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-
-	fanout, err := newFanout(cfg, log, m, h)
-	if err != nil {
-		return err
-	}
-	sup, err := newSupervisor(cfg, flow, svc, log, m, h)
-	if err != nil {
-		return err
-	}
+	m.Func("kioskd_fiscal_pending", "Fiscal records waiting to be accepted by the service.",
+		func() float64 { return float64(flow.Snapshot().FiscalPending) })
+	m.Func("kioskd_refunds_in_progress", "Refunds not finished.",
+		func() float64 { return float64(flow.Snapshot().Refunds) })
+	m.CounterFunc("kioskd_fiscal_lost_answers_total", "Fiscal sends that got no answer (each may be a copy at the service).",
+		func() float64 { return float64(flow.Snapshot().FiscalLostAnswers) })
+	m.CounterFunc("kioskd_fiscal_unconfirmed_total", "Fiscal records given up after repeated sends without an answer.",
+		func() float64 { return float64(flow.Snapshot().FiscalUnconfirmed) })
 	api, err := localapi.New(localapi.Config{
 		Socket:    cfg.API.Socket,
 		TCPAddr:   cfg.API.Listen,
@@ -84,69 +89,112 @@ func Run(ctx context.Context, cfg *config.Config, log *zap.Logger, opts Options)
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	certDays(cfg, m, h, opts.Now())
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 8)
-	goRun := func(name string, run func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- fmt.Errorf("%s: %w", name, err)
-				cancel()
+	// The control socket first, synchronously, before any device is opened
+	// or goroutine started: a host can connect and ask for the state while
+	// the rest starts (tailscaled does the same).
+	if err := api.Listen(); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	run := func(name string, f func(context.Context) error) {
+		g.Go(func() error {
+			if err := f(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return fmt.Errorf("%s: %w", name, err)
 			}
-		}()
+			return nil
+		})
 	}
-	// The control socket first, so a host can ask for the state while the
-	// rest starts (tailscaled does the same).
-	goRun("control API", api.Serve)
-	goRun("displays", fanout.Run)
-	goRun("payment flow", flow.Run)
-	goRun("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, cfg.Language, m, h) })
-	goRun("scanners", sup.Run)
-	goRun("service session", func(ctx context.Context) error { return startSession(ctx, client, h, log) })
-	goRun("metrics listener", func(ctx context.Context) error { return serveMetrics(ctx, cfg.Metrics.Listen, m) })
+	run("control API", api.Serve)
 
-	if err := waitSocket(ctx, cfg.API.Socket); err == nil {
-		sent, nerr := daemon.SdNotify(false, daemon.SdNotifyReady)
-		if nerr != nil {
-			log.Warn("sd_notify READY failed", zap.Error(nerr))
-		}
-		log.Info("kioskd ready", zap.String("kassa", cfg.Kassa.ID),
-			zap.String("socket", cfg.API.Socket), zap.Bool("systemd", sent))
-		if opts.Ready != nil {
-			opts.Ready()
-		}
-		goRun("watchdog", func(ctx context.Context) error { return watchdog(ctx, flow, log) })
+	// Scanners' openers first: they do no I/O, so nothing is left open when
+	// one is refused; then the displays, which open their devices.
+	sup, err := newSupervisor(cfg, flow, watch, log, m, h)
+	var fanout *display.Fanout
+	if err == nil {
+		fanout, err = newFanout(cfg, log, m, h)
 	}
+	if err != nil {
+		g.Go(func() error { return err }) // ends the control API
+		return g.Wait()
+	}
+	certExpiry(cfg, m, h, opts.Now())
+	run("displays", fanout.Run)
+	run("payment flow", flow.Run)
+	run("screens", func(ctx context.Context) error { return showEvents(ctx, flow, fanout, cfg.Language, m, h) })
+	run("scanners", sup.Run)
+	run("service session", func(ctx context.Context) error { startSession(ctx, client, log); return nil })
+	run("metrics listener", func(ctx context.Context) error { return serveMetrics(ctx, cfg.Metrics.Listen, m) })
+	ready(cfg, log, opts)
+	run("watchdog", func(ctx context.Context) error { return watchdog(ctx, flow, log) })
 
-	<-ctx.Done()
-	wg.Wait()
-	close(errc)
-	var errs []error
-	for err := range errc {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	<-gctx.Done()
+	logStop(log, context.Cause(gctx), flow.Snapshot())
+	err = g.Wait()
+	log.Info("kioskd stopped")
+	return err
 }
 
-// waitSocket waits until the control API socket exists: the API listens then.
-func waitSocket(ctx context.Context, path string) error {
-	t := time.NewTicker(2 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return nil
+// openJournal opens the journal, naming the other kioskd when one holds it.
+func openJournal(cfg *config.Config) (*journal.Journal, error) {
+	j, err := journal.Open(cfg.Journal)
+	if errors.Is(err, journal.ErrLocked) {
+		serving := "its control socket is not " + cfg.API.Socket + " (this configuration's api.socket)"
+		if c, derr := net.Dial("unix", cfg.API.Socket); derr == nil {
+			c.Close()
+			serving = "it serves the control socket " + cfg.API.Socket
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
+		return nil, fmt.Errorf("agent: another kioskd holds the journal %s (%s): stop it (systemctl stop kioskd), "+
+			"or give this one its own journal and api.socket: %w", cfg.Journal, serving, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return j, nil
+}
+
+// ready tells systemd and the caller that the control API listens and the
+// parts run.
+func ready(cfg *config.Config, log *zap.Logger, opts Options) {
+	sent, err := daemon.SdNotify(false, daemon.SdNotifyReady)
+	if err != nil {
+		log.Warn("sd_notify READY failed", zap.Error(err))
+	}
+	log.Info("kioskd ready", zap.String("kassa", cfg.Kassa.ID),
+		zap.String("socket", cfg.API.Socket), zap.Bool("systemd", sent))
+	if opts.Ready != nil {
+		opts.Ready()
+	}
+}
+
+// logStop says why the agent stops and what it leaves in flight; the
+// journal resumes all of it at the next start.
+func logStop(log *zap.Logger, cause error, st payment.Status) {
+	fields := []zap.Field{zap.String("reason", cause.Error())}
+	inFlight := false
+	if st.State != payment.Idle && !st.State.Terminal() {
+		inFlight = true
+		fields = append(fields, zap.Stringer("sale_state", st.State), zap.String("sale_id", st.SaleID))
+		if st.PurchaseID != "" {
+			fields = append(fields, zap.String("purchase_id", st.PurchaseID))
 		}
 	}
+	if st.Refunds > 0 {
+		inFlight = true
+		fields = append(fields, zap.Int("refunds_in_progress", st.Refunds))
+	}
+	if st.FiscalPending > 0 {
+		inFlight = true
+		fields = append(fields, zap.Int("fiscal_pending", st.FiscalPending))
+	}
+	msg := "kioskd stopping; nothing in flight"
+	if inFlight {
+		msg = "kioskd stopping; what is in flight resumes from the journal at the next start"
+	}
+	if errors.Is(cause, context.Canceled) { // a signal or the caller: a normal stop
+		log.Info(msg, fields...)
+		return
+	}
+	log.Error(msg, fields...)
 }
 
 // watchdog pings systemd's watchdog at half its interval while the flow
@@ -179,34 +227,18 @@ func watchdog(ctx context.Context, flow *payment.Flow, log *zap.Logger) error {
 	}
 }
 
-// startSession logs in to the service, retrying with backoff until it
-// works; until then health says the service is unreachable.
-func startSession(ctx context.Context, client *smartpay.Client, h *health, log *zap.Logger) error {
-	wait := 200 * time.Millisecond
-	for {
-		err := client.Start(ctx)
-		if err == nil {
-			h.set("service", "")
-			h.set("session", "")
-			return nil
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		h.set("service", "service unreachable: "+err.Error())
-		log.Warn("cannot start a session with the service; retrying", zap.Error(err), zap.Duration("in", wait))
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 30*time.Second)
+// startSession makes the first login. When it fails the client's keep-warm
+// loop logs in again every period until the service answers; the client's
+// observer keeps health up to date either way.
+func startSession(ctx context.Context, client *smartpay.Client, log *zap.Logger) {
+	if err := client.Start(ctx); err != nil && ctx.Err() == nil {
+		log.Warn("no session with the service yet; trying again every keep-warm period", zap.Error(err))
 	}
 }
 
-// certDays publishes the days left on the client certificate and warns in
+// certExpiry publishes when the client certificate expires and warns in
 // health when it is about to expire or has.
-func certDays(cfg *config.Config, m *metrics.Metrics, h *health, now time.Time) {
+func certExpiry(cfg *config.Config, m *metrics.Metrics, h *health, now time.Time) {
 	data, err := os.ReadFile(cfg.Service.Cert)
 	if err != nil {
 		h.set("certificate", "client certificate unreadable: "+err.Error())
@@ -222,68 +254,11 @@ func certDays(cfg *config.Config, m *metrics.Metrics, h *health, now time.Time) 
 		h.set("certificate", "client certificate: "+err.Error())
 		return
 	}
-	days := cert.NotAfter.Sub(now).Hours() / 24
-	m.CertDaysLeft.WithLabelValues(cfg.Service.Cert).Set(days)
-	switch {
-	case days < 0:
+	m.CertExpiry.WithLabelValues(cfg.Service.Cert).Set(float64(cert.NotAfter.Unix()))
+	switch left := cert.NotAfter.Sub(now); {
+	case left < 0:
 		h.set("certificate", fmt.Sprintf("client certificate expired on %s", cert.NotAfter.Format(time.DateOnly)))
-	case days < 14:
+	case left < 14*24*time.Hour:
 		h.set("certificate", fmt.Sprintf("client certificate expires on %s", cert.NotAfter.Format(time.DateOnly)))
 	}
-}
-
-// health gathers the reasons the agent cannot take payments.
-type health struct {
-	mu       sync.Mutex
-	reasons  map[string]string // source → reason; absent when fine
-	scanners int               // scanners configured
-	changed  func()
-}
-
-func newHealth() *health { return &health{reasons: map[string]string{}} }
-
-// set records (reason != "") or clears the problem of one source.
-func (h *health) set(source, reason string) {
-	h.mu.Lock()
-	old, had := h.reasons[source]
-	if reason == "" {
-		delete(h.reasons, source)
-	} else {
-		h.reasons[source] = reason
-	}
-	changed := h.changed
-	h.mu.Unlock()
-	if changed != nil && (old != reason || had != (reason != "")) {
-		changed()
-	}
-}
-
-func (h *health) report() (bool, []string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	reasons := make([]string, 0, len(h.reasons))
-	for _, r := range h.reasons {
-		reasons = append(reasons, r)
-	}
-	sort.Strings(reasons)
-	return len(reasons) == 0, reasons
-}
-
-// scannersDownLocked counts the scanners with a problem.
-func (h *health) scannersDownLocked() int {
-	n := 0
-	for k := range h.reasons {
-		if strings.HasPrefix(k, "scanner:") {
-			n++
-		}
-	}
-	return n
-}
-
-// has reports whether source has a problem now.
-func (h *health) has(source string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.reasons[source]
-	return ok
 }

@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,20 +23,24 @@ import (
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	_ "github.com/kioskd/kioskd/display/logdisplay"
+	_ "github.com/kioskd/kioskd/display/web"
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	_ "github.com/kioskd/kioskd/scanner/serial"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // kiosk is the agent running in-process against a simulator on loopback,
-// with a serial scanner on a pty whose master end the test writes to.
+// with a serial scanner on a pty whose master end the test writes to and a
+// web display whose /screen the test reads.
 type kiosk struct {
-	sim     *sim.Server
+	sim     *simtest.Server
 	scanner *os.File // pty master: bytes written here reach the serial driver
 	socket  string
+	web     string       // the web display's URL
 	arrived chan arrival // every kassa API request, as it reaches the simulator
 	stop    func() error // cancels the agent and returns what Run returned
 }
@@ -44,11 +50,10 @@ type arrival struct {
 	at   time.Time
 }
 
-func startKiosk(tb testing.TB, log *zap.Logger) *kiosk {
+func startKiosk(tb testing.TB, log *zap.Logger, opts Options) *kiosk {
 	tb.Helper()
-	dir := tb.TempDir()
-	k := &kiosk{arrived: make(chan arrival, 1024), socket: filepath.Join(dir, "api.sock")}
-	srv, err := sim.New(sim.Config{Dir: dir, SuccessDelay: 5 * time.Millisecond,
+	k := &kiosk{arrived: make(chan arrival, 1024)}
+	k.sim = simtest.NewServer(tb, sim.Config{SuccessDelay: 5 * time.Millisecond,
 		Middleware: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				select {
@@ -57,15 +62,9 @@ func startKiosk(tb testing.TB, log *zap.Logger) *kiosk {
 				}
 				next.ServeHTTP(w, r)
 			})
-		}}, zap.NewNop())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k.sim = srv
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
+		}})
+	dir := k.sim.Dir // devices.yaml names the key files relative to itself
+	k.socket = filepath.Join(dir, "api.sock")
 	master, slave, err := pty.Open()
 	if err != nil {
 		tb.Fatal(err)
@@ -79,47 +78,21 @@ func startKiosk(tb testing.TB, log *zap.Logger) *kiosk {
 		}
 		tb.Cleanup(func() { os.RemoveAll(journalDir) })
 	}
-	cfgText := strings.ReplaceAll(`kassa:
-  id: %s
-  fixed_amount: 10000
-service:
-  url: https://%s
-  ca: ca.crt
-  cert: kassa.crt
-  key: kassa.key
-journal: {{JOURNAL}}
-api:
-  socket: api.sock
-scanners:
-  - name: front
-    driver: serial
-    port: %s
-displays:
-  - name: log
-    driver: log
-`, "{{JOURNAL}}", filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano())))
-	cfg, err := config.Parse(filepath.Join(dir, "devices.yaml"), []byte(fmt.Sprintf(cfgText, sim.KassaID(1), ln.Addr(), slave.Name())))
-	if err != nil {
-		tb.Fatal(err)
-	}
+	web := freeAddr(tb)
+	k.web = "http://" + web + "/"
+	journal := filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano()))
+	cfg := parseConfig(tb, k.sim, journal, slave.Name(), fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web))
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	simDone := make(chan error, 1)
 	agentDone := make(chan error, 1)
 	ready := make(chan struct{})
-	wg.Add(2)
-	go func() { defer wg.Done(); simDone <- srv.Serve(ctx, ln) }()
-	go func() {
-		defer wg.Done()
-		agentDone <- Run(ctx, cfg, log, Options{Ready: func() { close(ready) }})
-	}()
+	opts.Ready = func() { close(ready) }
+	go func() { agentDone <- Run(ctx, cfg, log, opts) }()
 	var once sync.Once
 	var runErr error
 	k.stop = func() error {
 		once.Do(func() {
 			cancel()
-			wg.Wait()
 			runErr = <-agentDone
 			master.Close()
 			slave.Close()
@@ -137,13 +110,66 @@ displays:
 	return k
 }
 
-// get asks the control API on the unix socket.
-func (k *kiosk) get(tb testing.TB, path string) (int, string) {
+// parseConfig parses the devices.yaml of a kiosk (written in srv's
+// directory) with one serial scanner on port, a log display and the
+// displays given, served by srv.
+func parseConfig(tb testing.TB, srv *simtest.Server, journal, port, displays string) *config.Config {
 	tb.Helper()
-	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+	cfg, err := config.Parse(filepath.Join(srv.Dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
+  id: %s
+  fixed_amount: 10000
+%sjournal: %s
+api:
+  socket: api.sock
+scanners:
+  - name: front
+    driver: serial
+    port: %s
+displays:
+  - name: log
+    driver: log
+%s`, sim.KassaID(1), srv.ServiceYAML(), journal, port, displays)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cfg
+}
+
+// freeAddr returns a loopback address nothing listens on.
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// screen returns the state the web display shows ("" while it cannot be read).
+func (k *kiosk) screen() string {
+	resp, err := http.Get(k.web + "screen")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var s struct{ State string }
+	_ = json.NewDecoder(resp.Body).Decode(&s)
+	return s.State
+}
+
+// client talks to the control API on the unix socket.
+func (k *kiosk) client() *http.Client {
+	return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", k.socket)
 		}}}
+}
+
+// get asks the control API on the unix socket.
+func (k *kiosk) get(tb testing.TB, path string) (int, string) {
+	tb.Helper()
+	c := k.client()
 	defer c.CloseIdleConnections()
 	resp, err := c.Get("http://kioskd" + path)
 	if err != nil {
@@ -198,7 +224,7 @@ func (k *kiosk) scan(tb testing.TB, payload string) time.Time {
 // control API reports health and metrics for it; when the context ends the
 // agent stops with no error and no goroutine left behind (TestMain).
 func TestSaleThroughAgent(t *testing.T) {
-	k := startKiosk(t, zaptest.NewLogger(t))
+	k := startKiosk(t, zaptest.NewLogger(t), Options{})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := k.get(t, "/healthz")
@@ -210,11 +236,7 @@ func TestSaleThroughAgent(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	qr, err := k.sim.QR("agent-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k.scan(t, qr)
+	k.scan(t, k.sim.Payload(t, "agent-test"))
 	k.waitFor(t, smartpay.PathCommit)
 	k.waitFor(t, smartpay.PathKassaStatus)
 
@@ -238,11 +260,13 @@ func TestSaleThroughAgent(t *testing.T) {
 			`kioskd_scanner_up{scanner="front"} 1`,
 			`kioskd_display_up{display="log"} 1`,
 			`kioskd_smartpay_call_seconds_count{method="commit",result="ok"} 1`,
-			`kioskd_certificate_days_left{file=`,
+			`kioskd_certificate_expiry_timestamp_seconds{file=`,
+			`kioskd_ready 1`,
 			`kioskd_journal_bytes`,
 		}
 		missing := slices.DeleteFunc(want, func(w string) bool { return strings.Contains(metrics, w) })
 		if len(missing) == 0 {
+			t.Run("promtool", func(t *testing.T) { promtoolCheck(t, metrics) })
 			break
 		}
 		if time.Now().After(deadline) {
@@ -255,53 +279,33 @@ func TestSaleThroughAgent(t *testing.T) {
 	}
 }
 
+// promtoolCheck runs "promtool check metrics" (Prometheus's own linter:
+// base units, suffixes, help texts) on an exposition. CI installs promtool
+// (.ci/deps test: Debian's prometheus package); elsewhere the check is
+// skipped when it is absent.
+func promtoolCheck(t *testing.T, exposition string) {
+	path, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool not found; .ci/deps test installs it (apt-get install prometheus)")
+		}
+		t.Skip("promtool not found: apt-get install prometheus to lint /metrics (CI always does)")
+	}
+	cmd := exec.Command(path, "check", "metrics")
+	cmd.Stdin = strings.NewReader(exposition)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
 // Health names the reason when the service cannot be reached, and the
 // customer display says the service is offline instead of "show your QR".
 func TestHealthWithoutService(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := sim.New(sim.Config{Dir: dir}, zap.NewNop()); err != nil { // writes the key material only
-		t.Fatal(err)
-	}
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := closed.Addr().String()
-	closed.Close()
-	cfg, err := config.Parse(filepath.Join(dir, "devices.yaml"), []byte(fmt.Sprintf(`kassa:
-  id: kassa-1
-  fixed_amount: 100
-service:
-  url: https://%s
-  ca: ca.crt
-  cert: kassa.crt
-  key: kassa.key
-journal: journal.db
-api:
-  socket: api.sock
-scanners:
-  - name: front
-    driver: serial
-    port: /dev/kiosk/absent
-displays:
-  - name: log
-    driver: log
-`, addr)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &kiosk{socket: filepath.Join(dir, "api.sock")}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { done <- Run(ctx, cfg, zaptest.NewLogger(t), Options{Ready: func() { close(ready) }}) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	<-ready
+	srv := simtest.NewServer(t, sim.Config{})
+	srv.Down() // the key material stays; nothing listens
+	cfg := parseConfig(t, srv, "journal.db", "/dev/kiosk/absent", "")
+	k := &kiosk{socket: cfg.API.Socket}
+	runAgent(t, cfg)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := k.get(t, "/healthz")
@@ -327,13 +331,10 @@ displays:
 const settle = 50 * time.Millisecond
 
 func BenchmarkScanToCommit(b *testing.B) {
-	k := startKiosk(b, zap.NewNop())
+	k := startKiosk(b, zap.NewNop(), Options{})
 	qrs := make([]string, b.N)
 	for i := range qrs {
-		var err error
-		if qrs[i], err = k.sim.QR(fmt.Sprintf("bench-%d", i)); err != nil {
-			b.Fatal(err)
-		}
+		qrs[i] = k.sim.Payload(b, fmt.Sprintf("bench-%d", i))
 	}
 	rtt := loopbackRTT(b, b.N)
 	side := sideJournal(b)
@@ -441,7 +442,7 @@ func TestSystemdReadyAndWatchdog(t *testing.T) {
 	defer conn.Close()
 	t.Setenv("NOTIFY_SOCKET", sock)
 	t.Setenv("WATCHDOG_USEC", "200000") // 200 ms: pings every 100 ms
-	startKiosk(t, zap.NewNop())
+	startKiosk(t, zap.NewNop(), Options{})
 
 	var got []string
 	buf := make([]byte, 256)

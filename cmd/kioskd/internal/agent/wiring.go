@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -15,111 +14,23 @@ import (
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/metrics"
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/scanner"
 )
 
-// observed is the Smart Pay client as the flow sees it, timing every call
-// for the metrics and telling health when the service cannot be reached.
-type observed struct {
-	*smartpay.Client
-	m        *metrics.Metrics
-	h        *health
-	lastScan atomic.Int64 // unix nanos of the last code a scanner delivered; 0 when consumed
-}
-
-var _ payment.Service = (*observed)(nil)
-
-func (o *observed) done(method string, start time.Time, err error) {
-	o.m.ObserveCall(method, time.Since(start), err)
-	switch {
-	case err == nil:
-		o.h.set("service", "")
-	case errors.Is(err, smartpay.ErrUnavailable):
-		o.h.set("service", "service unreachable: "+err.Error())
-	}
-}
-
-func (o *observed) Commit(ctx context.Context, r smartpay.CommitRequest) (smartpay.CommitResponse, error) {
-	start := time.Now()
-	resp, err := o.Client.Commit(ctx, r)
-	o.done("commit", start, err)
-	if scanned := o.lastScan.Swap(0); scanned != 0 && err == nil {
-		o.m.ScanToCommit.Observe(time.Since(time.Unix(0, scanned)).Seconds())
-	}
-	return resp, err
-}
-
-func (o *observed) Release(ctx context.Context, id string, amount int64) (smartpay.ReleaseResponse, error) {
-	start := time.Now()
-	resp, err := o.Client.Release(ctx, id, amount)
-	o.done("release", start, err)
-	return resp, err
-}
-
-func (o *observed) Status(ctx context.Context, id string) (smartpay.StatusResponse, error) {
-	start := time.Now()
-	resp, err := o.Client.Status(ctx, id)
-	o.done("status", start, err)
-	return resp, err
-}
-
-func (o *observed) KassaStatus(ctx context.Context, id string, s smartpay.KassaStatus) error {
-	start := time.Now()
-	err := o.Client.KassaStatus(ctx, id, s)
-	o.done("kassa_status", start, err)
-	return err
-}
-
-func (o *observed) FiscalV1(ctx context.Context, r smartpay.FiscalV1Request) error {
-	start := time.Now()
-	err := o.Client.FiscalV1(ctx, r)
-	o.done("fiscal_v1", start, err)
-	return err
-}
-
-func (o *observed) FiscalV2(ctx context.Context, r smartpay.FiscalV2Request) error {
-	start := time.Now()
-	err := o.Client.FiscalV2(ctx, r)
-	o.done("fiscal_v2", start, err)
-	return err
-}
-
-func (o *observed) Refund(ctx context.Context, r smartpay.RefundRequest) (smartpay.RefundResponse, error) {
-	start := time.Now()
-	resp, err := o.Client.Refund(ctx, r)
-	o.done("refund", start, err)
-	return resp, err
-}
-
-func (o *observed) RefundStatus(ctx context.Context, id string) (smartpay.RefundStatusResponse, error) {
-	start := time.Now()
-	resp, err := o.Client.RefundStatus(ctx, id)
-	o.done("refund_status", start, err)
-	return resp, err
-}
-
-func (o *observed) RefundKassaStatus(ctx context.Context, id string, s smartpay.KassaStatus) error {
-	start := time.Now()
-	err := o.Client.RefundKassaStatus(ctx, id, s)
-	o.done("refund_kassa_status", start, err)
-	return err
-}
-
 // scanHandler hands scanner output to the flow without queueing.
 type scanHandler struct {
-	flow *payment.Flow
-	svc  *observed
+	flow  *payment.Flow
+	watch *serviceWatch
 }
 
 func (s scanHandler) FrameStarted(string, time.Time) { s.flow.FrameStarted() }
 
 func (s scanHandler) CodeRead(c scanner.Code) {
-	s.svc.lastScan.Store(c.Time.UnixNano())
-	s.flow.Scan(c.Data, c.Source, c.Time)
+	s.watch.lastScan.Store(c.Time.UnixNano())
+	s.flow.ScanAt(c.Data, c.Source, c.Time)
 }
 
-func newSupervisor(cfg *config.Config, flow *payment.Flow, svc *observed, log *zap.Logger, m *metrics.Metrics, h *health) (*scanner.Supervisor, error) {
+func newSupervisor(cfg *config.Config, flow *payment.Flow, watch *serviceWatch, log *zap.Logger, m *metrics.Metrics, h *health) (*scanner.Supervisor, error) {
 	var sources []scanner.Source
 	h.mu.Lock()
 	h.scanners = len(cfg.Scanners)
@@ -131,10 +42,9 @@ func newSupervisor(cfg *config.Config, flow *payment.Flow, svc *observed, log *z
 		}
 		sources = append(sources, scanner.Source{Name: sc.Name, Open: open})
 		m.ScannerUp.WithLabelValues(sc.Name).Set(0)
-		h.set("scanner:"+sc.Name, "scanner "+sc.Name+" not open yet")
+		h.wait("scanner:"+sc.Name, "scanner "+sc.Name+" not open yet")
 	}
-	return scanner.NewSupervisor(sources, scanHandler{flow: flow, svc: svc}, log.Named("scanner"), scanner.SupervisorOptions{
-		DedupWindow: cfg.DuplicateWindow,
+	return scanner.NewSupervisor(sources, scanHandler{flow: flow, watch: watch}, log.Named("scanner"), scanner.SupervisorOptions{
 		OnStatus: func(st scanner.Status) {
 			up := st.State == scanner.StateUp
 			m.ScannerUp.WithLabelValues(st.Name).Set(b2f(up))
@@ -184,9 +94,11 @@ func b2f(b bool) float64 {
 const transientFor = 3 * time.Second
 
 // showEvents turns the flow's events into customer screens, counts finished
-// sales, and replaces the idle screen with "service offline" or "device
-// fault" while health says the kiosk cannot take a payment.
-func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, lang display.Lang, m *metrics.Metrics, h *health) error {
+// sales, and replaces the idle screen with what
+// health says while the kiosk cannot take a payment (starting, offline,
+// out of order).
+func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, lang display.Lang, m *metrics.Metrics,
+	h *health) error {
 	events, stop := flow.Subscribe()
 	defer stop()
 	healthChanged := make(chan struct{}, 1)
@@ -209,21 +121,26 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, la
 			s = *transient
 		}
 		if s.State == display.Ready {
-			switch {
-			case h.has("service"):
-				s = display.Screen{State: display.Offline}
-			case h.allScannersDown():
-				s = display.Screen{State: display.DeviceFault}
+			if st, ok := h.idleScreen(); ok {
+				s = display.Screen{State: st}
 			}
 		}
 		s.Lang = lang
 		out.Show(s)
 	}
 	show()
+	// What the flow's snapshot says about health (the journal) is read
+	// at every event and every few seconds: a problem appears with an
+	// event, but clears quietly.
+	flowHealth := func() { h.set("journal", flow.Snapshot().JournalProblem) }
+	recheck := time.NewTicker(2 * time.Second)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-recheck.C:
+			flowHealth()
 		case <-healthChanged:
 			show()
 		case <-revert.C:
@@ -233,8 +150,14 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, la
 			if !ok {
 				return nil
 			}
-			if ev.Kind == payment.KindState && ev.State.Terminal() {
-				m.Sales.WithLabelValues(ev.State.String()).Inc()
+			flowHealth()
+			switch ev.Kind {
+			case payment.KindState:
+				if ev.State.Terminal() {
+					m.Sales.WithLabelValues(ev.State.String()).Inc()
+				}
+			case payment.KindDuplicate, payment.KindBadCode, payment.KindBusy:
+				m.ScansDropped.WithLabelValues(ev.Kind.String()).Inc()
 			}
 			s, ok := ev.Screen()
 			if !ok {
@@ -250,13 +173,6 @@ func showEvents(ctx context.Context, flow *payment.Flow, out *display.Fanout, la
 			show()
 		}
 	}
-}
-
-// allScannersDown is true when scanners are configured and none is open.
-func (h *health) allScannersDown() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.scanners > 0 && h.scannersDownLocked() == h.scanners
 }
 
 func extraHandlers(cfg *config.Config, m *metrics.Metrics) map[string]http.Handler {

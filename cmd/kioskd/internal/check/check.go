@@ -112,9 +112,6 @@ type Options struct {
 	ExpiryWarning time.Duration
 	// Timeout bounds each network or device step; 10s when zero.
 	Timeout time.Duration
-	// SysfsRoot is where USB devices are looked up for hid and usb
-	// scanners whose driver is not built in; "/sys" when empty.
-	SysfsRoot string
 	// ServiceUser is the account the unit runs as, whose access to the key
 	// is checked when it exists on this machine; "kioskd" when empty.
 	ServiceUser string
@@ -135,9 +132,6 @@ func (o *Options) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
-	}
-	if o.SysfsRoot == "" {
-		o.SysfsRoot = "/sys"
 	}
 	if o.ServiceUser == "" {
 		o.ServiceUser = "kioskd"
@@ -163,8 +157,8 @@ func RunFile(ctx context.Context, path string, opts Options) (*config.Config, *R
 	return cfg, Run(ctx, cfg, opts)
 }
 
-// Run checks a parsed configuration: the drivers' own validation, the
-// certificates, the service, the API files and each device.
+// Run checks a parsed configuration: the certificates, the service, the API
+// files, the drivers and each device.
 func Run(ctx context.Context, cfg *config.Config, opts Options) *Report {
 	opts.defaults()
 	r := &Report{}

@@ -7,128 +7,54 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
-	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/scanner"
-	"github.com/kioskd/kioskd/scanner/devices"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
-func scannerSubject(i int, s config.Scanner) string {
+func scannerSubject(i int, s scanner.Config) string {
 	return fmt.Sprintf("scanners[%d] (%s)", i, s.Name)
 }
 
-func displaySubject(i int, d config.Display) string {
+func displaySubject(i int, d display.Config) string {
 	return fmt.Sprintf("displays[%d] (%s)", i, d.Name)
 }
 
-// at names a devices.yaml field by line, like config problems do.
-func at(cfg *config.Config, line int, field string) string {
-	if line > 0 {
-		return fmt.Sprintf("%s:%d: %s", cfg.File, line, field)
-	}
-	return field
-}
-
-// ValidateDrivers lets each scanner and display driver linked into this
-// binary validate its devices.yaml entries, without opening anything, and
-// names the line of each rejected value. `kioskd run` calls it after
-// config.Load so a value only a driver understands still fails with a line
-// number, before any device is touched. A driver that is not linked is a
-// Failure too.
-func ValidateDrivers(cfg *config.Config, log *zap.Logger) []Problem {
-	if log == nil {
-		log = zap.NewNop()
-	}
-	r := &Report{}
-	drivers(r, cfg, Options{Logger: log})
-	return r.Problems
-}
-
-// drivers lets each driver built into this binary validate its entries, as
-// the agent will at start-up; the config package only knows the schema.
+// drivers asks each scanner's driver for its opener, as the agent does at
+// start-up: the values were checked when the file was read, but a driver
+// this binary cannot run (hid built without cgo) fails here.
 func drivers(r *Report, cfg *config.Config, opts Options) {
 	for i, s := range cfg.Scanners {
-		d, ok := scanner.Lookup(s.Driver)
-		if !ok {
-			r.fail(scannerSubject(i, s), "driver %s is not built into this kioskd (built in: %s)",
-				s.Driver, builtIn(scanner.Drivers()))
-			continue
-		}
-		if _, err := d(s.Config, opts.Logger); err != nil {
-			var ce *scanner.ConfigError
-			if errors.As(err, &ce) {
-				r.fail(at(cfg, s.Line, fmt.Sprintf("scanners[%d].%s", i, ce.Field)), "%s", ce.Reason)
-			} else {
-				r.fail(scannerSubject(i, s), "%v", err)
-			}
-		}
-	}
-	for i, d := range cfg.Displays {
-		err := display.Validate(d.Config)
-		var ce *display.ConfigError
-		switch {
-		case err == nil:
-		case errors.Is(err, display.ErrUnknownDriver):
-			r.fail(displaySubject(i, d), "driver %s is not built into this kioskd (built in: %s)",
-				d.Driver, builtIn(display.Drivers()))
-		case errors.As(err, &ce):
-			r.fail(at(cfg, d.Line, fmt.Sprintf("displays[%d].%s", i, ce.Field)), "%s", ce.Reason)
-		default:
-			r.fail(displaySubject(i, d), "%v", err)
+		if _, err := scanner.NewOpener(s, opts.Logger); err != nil {
+			r.fail(scannerSubject(i, s), "%v", err)
 		}
 	}
 }
 
-func builtIn(names []string) string {
-	if len(names) == 0 {
-		return "none"
-	}
-	return strings.Join(names, ", ")
-}
-
-// openDevices opens every configured device once.
+// openDevices opens every configured device once: a scanner through its
+// driver, anything else by what its settings say it opens.
 func openDevices(ctx context.Context, r *Report, cfg *config.Config, opts Options) {
-	var usb []devices.Device
-	var usbErr error
-	listed := false
 	for i, s := range cfg.Scanners {
-		subject := scannerSubject(i, s)
-		if _, ok := scanner.Lookup(s.Driver); ok {
-			openScanner(ctx, r, subject, s, opts)
-			continue
-		}
-		// The driver is missing (already reported): check what can be
-		// checked without it.
-		switch s.Driver {
-		case "serial":
-			openTTY(r, subject, s.Port)
-		case "hid", "usb":
-			if !listed {
-				usb, usbErr = devices.List(opts.SysfsRoot)
-				listed = true
-			}
-			findUSB(r, subject, s, usb, usbErr)
-		}
+		openScanner(ctx, r, scannerSubject(i, s), s, opts)
 	}
 	for i, d := range cfg.Displays {
 		subject := displaySubject(i, d)
-		switch d.Driver {
-		case config.DisplayVFD:
-			openTTY(r, subject, d.Port)
-		case config.DisplayWeb:
-			listen(r, subject, d.Listen)
+		switch res := settings.ResourceOf(d.Settings); res.Kind {
+		case settings.TTY:
+			openTTY(r, subject, res.Path)
+		case settings.Listen:
+			listen(r, subject, res.Addr)
 		}
 	}
 }
 
-func openScanner(ctx context.Context, r *Report, subject string, s config.Scanner, opts Options) {
-	op, err := scanner.NewOpener(s.Config, opts.Logger)
+func openScanner(ctx context.Context, r *Report, subject string, s scanner.Config, opts Options) {
+	op, err := scanner.NewOpener(s, opts.Logger)
 	if err != nil {
 		return // reported by drivers
 	}
@@ -177,39 +103,6 @@ func openAdvice(err error) string {
 		return fmt.Sprintf("%v: another process holds it (a running kioskd, ModemManager, brltty?)", err)
 	}
 	return err.Error()
-}
-
-// findUSB looks a hid or usb scanner up by VID/PID (and serial) in sysfs
-// and checks that its libusb node can be opened.
-func findUSB(r *Report, subject string, s config.Scanner, list []devices.Device, listErr error) {
-	id := fmt.Sprintf("%04x:%04x", s.VID, s.PID)
-	if listErr != nil {
-		r.fail(subject, "cannot list USB devices: %v", listErr)
-		return
-	}
-	var found *devices.Device
-	for i := range list {
-		d := &list[i]
-		if d.Kind == devices.KindUSB && d.VID == s.VID && d.PID == s.PID && (s.Serial == "" || d.Serial == s.Serial) {
-			found = d
-			break
-		}
-	}
-	if found == nil {
-		what := "USB device " + id
-		if s.Serial != "" {
-			what += fmt.Sprintf(" with serial %q", s.Serial)
-		}
-		r.fail(subject, "no %s attached; check the cable and the ids (`kioskd devices` lists what is attached)", what)
-		return
-	}
-	fd, err := unix.Open(found.Path, unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		r.fail(subject, "%s at %s: %s", id, found.Path, openAdvice(err))
-		return
-	}
-	unix.Close(fd)
-	r.pass(subject, "%s found at %s and its node opens", id, found.Path)
 }
 
 // listen checks that the web display can bind its address.

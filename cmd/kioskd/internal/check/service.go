@@ -17,9 +17,6 @@ func service(ctx context.Context, r *Report, cfg *config.Config, opts Options) {
 	defer cancel()
 	sc := cfg.SmartPayConfig()
 	sc.Retries = -1 // one attempt: report what happens, not what retries would hide
-	if sc.CallTimeout > opts.Timeout {
-		sc.CallTimeout = opts.Timeout
-	}
 	c, err := smartpay.NewClient(sc, opts.Logger)
 	if err != nil {
 		r.fail("service", "%v", err)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"slices"
 	"time"
 
 	"github.com/kioskd/kioskd/display"
@@ -11,18 +12,10 @@ import (
 
 // Defaults applied by Parse when a key is absent. They are exported so that
 // docs, the example devices.yaml and the embedded demo agree with the parser.
+// A driver's defaults (baud, gap, listen address…) live with the driver.
 const (
-	DefaultJournal         = "/var/lib/kioskd/journal.db"
-	DefaultSocket          = "/run/kioskd/api.sock"
-	DefaultAmountTimeout   = 60 * time.Second
-	DefaultPaymentTimeout  = 120 * time.Second
-	DefaultHandoverTimeout = 60 * time.Second
-	DefaultCallTimeout     = 10 * time.Second
-	DefaultDuplicateWindow = 2 * time.Second
-	DefaultRetention       = 7 * 24 * time.Hour
-	DefaultSerialBaud      = 9600
-	DefaultDisplayBaud     = 9600
-	DefaultWebListen       = "127.0.0.1:8765"
+	DefaultJournal = "/var/lib/kioskd/journal.db"
+	DefaultSocket  = "/run/kioskd/api.sock"
 )
 
 // Handover values: who says the goods were given to the customer.
@@ -40,8 +33,8 @@ type Config struct {
 	Service  Service
 	Journal  string // bbolt journal file
 	API      API
-	Scanners []Scanner
-	Displays []Display
+	Scanners []scanner.Config // none when the host hands codes over with POST /v1/scan
+	Displays []display.Config // the log alone when none is configured
 	Log      Log
 	Language display.Lang
 	Timeouts Timeouts
@@ -77,34 +70,6 @@ type API struct {
 	TokenFile string // bearer token for Listen; required when Listen is set
 }
 
-// Scanner is one scanners[] entry. The embedded scanner.Config is what the
-// drivers read; Line points back into devices.yaml for messages.
-type Scanner struct {
-	scanner.Config
-	Line int // line of the entry in devices.yaml
-}
-
-// Display drivers understood by the config.
-const (
-	DisplayVFD  = "vfd"  // serial pole display
-	DisplayWeb  = "web"  // page for a kiosk browser
-	DisplayTerm = "term" // ANSI terminal
-	DisplayLog  = "log"  // the log
-)
-
-// Display is one displays[] entry: the display.Config the drivers read,
-// plus the USB identity `kioskd udev-rules` needs and the entry's line.
-type Display struct {
-	display.Config
-
-	// VID, PID and Serial identify a USB-serial pole display for
-	// `kioskd udev-rules`; zero when not given.
-	VID, PID uint16
-	Serial   string
-
-	Line int // line of the entry in devices.yaml
-}
-
 // Log configures zap.
 type Log struct {
 	Level  string // "debug", "info" (default), "warn", "error"
@@ -125,33 +90,21 @@ type Metrics struct {
 	Listen  string // optional extra host:port that serves only /metrics
 }
 
-// ScannerConfigs returns the per-scanner driver configs in file order.
-func (c *Config) ScannerConfigs() []scanner.Config {
-	out := make([]scanner.Config, len(c.Scanners))
-	for i, s := range c.Scanners {
-		out[i] = s.Config
-	}
-	return out
-}
+// ScannerConfigs returns the scanner entries in file order.
+func (c *Config) ScannerConfigs() []scanner.Config { return slices.Clone(c.Scanners) }
 
-// DisplayConfigs returns the per-display driver configs in file order.
-func (c *Config) DisplayConfigs() []display.Config {
-	out := make([]display.Config, len(c.Displays))
-	for i, d := range c.Displays {
-		out[i] = d.Config
-	}
-	return out
-}
+// DisplayConfigs returns the display entries in file order.
+func (c *Config) DisplayConfigs() []display.Config { return slices.Clone(c.Displays) }
 
-// SmartPayConfig returns the Smart Pay client settings; timeouts.call is
-// the deadline of each attempt.
+// SmartPayConfig returns the Smart Pay client settings. timeouts.call is
+// not among them: it is the flow's deadline of a whole call (retries
+// included); each attempt within it has smartpay's AttemptTimeout.
 func (c *Config) SmartPayConfig() smartpay.Config {
 	return smartpay.Config{
-		URL:         c.Service.URL,
-		CAFile:      c.Service.CA,
-		CertFile:    c.Service.Cert,
-		KeyFile:     c.Service.Key,
-		CallTimeout: c.Timeouts.Call,
+		URL:      c.Service.URL,
+		CAFile:   c.Service.CA,
+		CertFile: c.Service.Cert,
+		KeyFile:  c.Service.Key,
 	}
 }
 

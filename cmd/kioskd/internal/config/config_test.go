@@ -5,11 +5,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/frame"
+	"github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/settings"
 )
 
 const minimal = `kassa:
@@ -30,7 +36,8 @@ func TestExampleDevicesYAMLIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the example devices.yaml must pass validation:\n%v", err)
 	}
-	// Every driver appears in the example, so the docs cover all of them.
+	// Every registered driver appears in the example, so the docs cover
+	// all of them.
 	drivers := map[string]bool{}
 	for _, s := range c.Scanners {
 		drivers["scanner:"+s.Driver] = true
@@ -38,17 +45,21 @@ func TestExampleDevicesYAMLIsValid(t *testing.T) {
 	for _, v := range c.Displays {
 		drivers["display:"+v.Driver] = true
 	}
-	for _, want := range []string{"scanner:serial", "scanner:hid", "scanner:usb",
-		"display:vfd", "display:web", "display:term", "display:log"} {
-		if !drivers[want] {
-			t.Errorf("example devices.yaml has no %s", want)
+	for _, name := range scanner.Drivers.Names() {
+		if !drivers["scanner:"+name] {
+			t.Errorf("example devices.yaml has no scanner with driver %s", name)
 		}
 	}
-	if c.Scanners[0].Baud != 115200 || c.Scanners[0].HostCommands != "honeywell" {
+	for _, name := range display.Drivers.Names() {
+		if !drivers["display:"+name] {
+			t.Errorf("example devices.yaml has no display with driver %s", name)
+		}
+	}
+	if s, ok := c.Scanners[0].Settings.(serial.Settings); !ok || s.Baud != 115200 || s.Host != serial.Honeywell {
 		t.Errorf("scanner 0 = %+v", c.Scanners[0])
 	}
-	if c.Scanners[1].VID != 0x0c2e || c.Scanners[1].PID != 0x10d3 {
-		t.Errorf("scanner 1 ids = %04x:%04x", c.Scanners[1].VID, c.Scanners[1].PID)
+	if r := settings.ResourceOf(c.Scanners[1].Settings); r.Kind != settings.HIDRaw || r.USB.VID != 0x0c2e || r.USB.PID != 0x10d3 {
+		t.Errorf("scanner 1 = %+v", r)
 	}
 	if c.Retention != 90*24*time.Hour {
 		t.Errorf("retention = %v", c.Retention)
@@ -80,20 +91,19 @@ func TestDefaults(t *testing.T) {
 	if c.Language != display.Russian || c.Log.Level != "info" || c.Log.Format != "console" {
 		t.Errorf("language %q log %+v", c.Language, c.Log)
 	}
-	s := c.Scanners[0]
-	if s.Baud != 9600 || s.DataBits != 8 || s.StopBits != 1 || s.Parity != "none" || s.Framing != "auto" ||
-		s.Gap != 50*time.Millisecond || s.Interface != -1 {
-		t.Errorf("scanner defaults: %+v", s)
+	if s, ok := c.Scanners[0].Settings.(serial.Settings); !ok || s.Baud != 9600 || s.DataBits != 8 || s.StopBits != 1 ||
+		s.Parity != serial.ParityNone || s.Frame.Mode != frame.Auto || s.Port.Path != "/dev/ttyACM0" {
+		t.Errorf("scanner defaults: %+v", c.Scanners[0])
 	}
-	if len(c.Displays) != 1 || c.Displays[0].Driver != DisplayLog {
+	if len(c.Displays) != 1 || c.Displays[0].Driver != "log" {
 		t.Errorf("displays default = %+v, want the log", c.Displays)
 	}
-	if c.Timeouts.Call != DefaultCallTimeout || !c.Metrics.Enabled {
+	if c.Timeouts.Call != payment.DefaultCallTimeout || !c.Metrics.Enabled {
 		t.Errorf("timeouts %+v metrics %+v", c.Timeouts, c.Metrics)
 	}
 	pc := c.PaymentConfig()
-	if pc.KassaID != "k1" || pc.Handover != HandoverHost || pc.Timeouts.Amount != DefaultAmountTimeout ||
-		pc.DuplicateWindow != DefaultDuplicateWindow || pc.Retention != DefaultRetention {
+	if pc.KassaID != "k1" || pc.Handover != HandoverHost || pc.Timeouts.Amount != payment.DefaultAmountTimeout ||
+		pc.DuplicateWindow != payment.DefaultDuplicateWindow || pc.Retention != payment.DefaultRetention {
 		t.Errorf("PaymentConfig = %+v", pc)
 	}
 	dc := c.DisplayConfigs()
@@ -101,11 +111,11 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("DisplayConfigs = %+v", dc)
 	}
 	sc := c.ScannerConfigs()
-	if len(sc) != 1 || sc[0].Name != "s1" || sc[0].Port != "/dev/ttyACM0" {
+	if len(sc) != 1 || sc[0].Name != "s1" || sc[0].Driver != "serial" || sc[0].Line != 9 {
 		t.Errorf("ScannerConfigs = %+v", sc)
 	}
 	sp := c.SmartPayConfig()
-	if sp.URL != "https://pay.example/api" || sp.CertFile != "/etc/kioskd/client.pem" || sp.CallTimeout != 10*time.Second {
+	if sp.URL != "https://pay.example/api" || sp.CertFile != "/etc/kioskd/client.pem" || sp.AttemptTimeout != 0 {
 		t.Errorf("SmartPay = %+v", sp)
 	}
 }
@@ -126,9 +136,8 @@ func TestSerialPortFromUSBIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := c.Scanners[0]
-	if s.Port != "/dev/kiosk/s1" || s.VID != 0x1a86 || s.PID != 0x7523 {
-		t.Errorf("scanner = %+v", s)
+	if r := settings.ResourceOf(c.Scanners[0].Settings); r.Path != "/dev/kiosk/s1" || r.USB.VID != 0x1a86 || r.USB.PID != 0x7523 {
+		t.Errorf("scanner = %+v", r)
 	}
 }
 
@@ -146,7 +155,7 @@ func TestAnchorsAndAliases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Scanners[2].Baud != 115200 {
+	if c.Scanners[2].Settings.(serial.Settings).Baud != 115200 {
 		t.Errorf("alias not followed: %+v", c.Scanners[2])
 	}
 }
@@ -176,8 +185,7 @@ func TestProblems(t *testing.T) {
 		{"empty file", "# nothing yet\n", []string{`d.yaml: the file is empty; see the example devices.yaml`}},
 		{"missing sections", "log:\n  level: debug\n", []string{
 			`d.yaml:1: kassa: required section is missing`,
-			`d.yaml:1: service: required section is missing`,
-			`d.yaml:1: scanners: required section is missing`}},
+			`d.yaml:1: service: required section is missing`}},
 		{"http url", strings.Replace(minimal, "https://pay.example/api", "http://pay.example/api", 1),
 			[]string{`d.yaml:4: service.url: want an https:// URL (the service needs mTLS), got "http://pay.example/api"`}},
 		{"api on the network", minimal + "api:\n  listen: 0.0.0.0:80\n", []string{
@@ -190,7 +198,7 @@ func TestProblems(t *testing.T) {
 		{"key of another driver", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    mode: pos", 1),
 			[]string{`d.yaml:12: scanners[0].mode: not used by driver serial`}},
 		{"non-standard baud", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    baud: 9601", 1),
-			[]string{`d.yaml:12: scanners[0].baud: want a standard speed (9600, 19200, 38400, 57600, 115200, …), got 9601`}},
+			[]string{`d.yaml:12: scanners[0].baud: want a standard speed (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600), got 9601`}},
 		{"hid without ids", minimal + "  - name: h\n    driver: hid\n",
 			[]string{`d.yaml:12: scanners[1].vid: driver hid needs vid and pid, e.g. vid: "0c2e", pid: "10d3"`}},
 		{"layout in pos mode", minimal + "  - name: h\n    driver: hid\n    vid: 0c2e\n    pid: 10d3\n    layout: de\n",
@@ -204,8 +212,16 @@ func TestProblems(t *testing.T) {
 		{"list item not a mapping", minimal + "  - front\n", []string{
 			`d.yaml:12: scanners[1]: want a mapping of keys, got "front"`}},
 		{"vfd needs a port", minimal + "displays:\n  - driver: vfd\n    command_set: ibm\n", []string{
-			`d.yaml:13: displays[0].port: required for driver vfd (e.g. /dev/kiosk/pole), or give vid and pid`,
-			`d.yaml:14: displays[0].command_set: want one of epson, cd5220, aedex, logic, got "ibm"`}},
+			`d.yaml:13: displays[0].port: required for driver vfd (e.g. /dev/serial/by-id/… or /dev/kiosk/pole), or give vid and pid`,
+			`d.yaml:14: displays[0].command_set: want one of aedex, cd5220, epson, logic, got "ibm"`}},
+		{"unknown driver", minimal + "  - name: x\n    driver: serail\n    port: /dev/x\n", []string{
+			`d.yaml:13: scanners[1].driver: want one of hid, serial, usb, got "serail"`}},
+		{"typo in a driver's key", strings.Replace(minimal, "port: /dev/ttyACM0", "port: /dev/ttyACM0\n    bauds: 9600", 1), []string{
+			`d.yaml:12: scanners[0].bauds: unknown key (did you mean baud?)`}},
+		{"no driver", minimal + "displays:\n  - name: p\n", []string{
+			`d.yaml:13: displays[0].driver: required: log, term, vfd or web`}},
+		{"same web address twice", minimal + "displays:\n  - name: a\n    driver: web\n  - name: b\n    driver: web\n", []string{
+			`d.yaml:15: displays[1].listen: address 127.0.0.1:8765 is already used by displays[0].listen`}},
 		{"many problems at once", `kassa:
   fixed_amount: -5
 service:
@@ -237,12 +253,8 @@ language: de
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %T is not *config.Error: %v", err, err)
 			}
-			var got []string
-			for _, p := range ce.Problems {
-				got = append(got, p.Error())
-			}
-			if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
-				t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			if want := strings.Join(tc.want, "\n"); ce.Error() != want {
+				t.Errorf("problems:\n%s\nwant:\n%s", ce.Error(), want)
 			}
 		})
 	}
@@ -268,5 +280,84 @@ func TestLoadNamesTheFile(t *testing.T) {
 	_, err := Load(path)
 	if err == nil || err.Error() != path+":12: extra: unknown key" {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestNoScanner: a kiosk whose host application owns the scanner and hands
+// the codes over with POST /v1/scan has no scanners section at all.
+func TestNoScanner(t *testing.T) {
+	src, _, _ := strings.Cut(minimal, "scanners:")
+	for _, tail := range []string{"", "scanners:\n", "scanners: []\n"} {
+		c, err := Parse("d.yaml", []byte(src+tail))
+		if err != nil || len(c.Scanners) != 0 {
+			t.Errorf("%q: %v, scanners %+v", tail, err, c)
+		}
+	}
+}
+
+// TestLoadDevices: `kioskd udev-rules` needs only the devices, so a file
+// without kassa and service loads for it, and not for `kioskd run`; a
+// wrong value is still wrong.
+func TestLoadDevices(t *testing.T) {
+	_, devices, _ := strings.Cut(minimal, "scanners:")
+	path := filepath.Join(t.TempDir(), "devices.yaml")
+	for _, tc := range []struct{ src, err string }{
+		{"scanners:" + devices, ""},
+		{"service:\n  url: https://pay.example\nscanners:" + devices, ""},
+		{"kassa:\n  handover: later\nscanners:" + devices, `:2: kassa.handover: want one of host, auto, got "later"`},
+	} {
+		if err := os.WriteFile(path, []byte(tc.src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadDevices(path)
+		if tc.err == "" && (err != nil || len(c.Scanners) != 1) {
+			t.Errorf("%q: %v", tc.src, err)
+		}
+		if tc.err != "" && (err == nil || err.Error() != path+tc.err) {
+			t.Errorf("%q: err %v, want %s", tc.src, err, tc.err)
+		}
+		if _, err := Load(path); err == nil {
+			t.Errorf("%q: Load accepted a file without the service", tc.src)
+		}
+	}
+}
+
+// TestExampleDocumentsEveryKey: every key a linked driver declares is
+// written (and commented) in the example devices.yaml.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	data, err := os.ReadFile("../../../../devices.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d settings.Decoder
+	written := map[string]bool{}
+	var walk func(n *settings.Node)
+	walk = func(n *settings.Node) {
+		for _, k := range n.Keys {
+			written[k.Name] = true
+			walk(k.Value)
+		}
+		for _, it := range n.Items {
+			walk(it)
+		}
+	}
+	walk(document(&d, data))
+	type registry interface{ Keys(string) ([]string, bool) }
+	for kind, names := range map[string][]string{"scanner": scanner.Drivers.Names(), "display": display.Drivers.Names()} {
+		var r registry = scanner.Drivers
+		if kind == "display" {
+			r = display.Drivers
+		}
+		for _, name := range names {
+			keys, _ := r.Keys(name)
+			for _, k := range keys {
+				if !written[k] {
+					t.Errorf("%s driver %s: key %s is not in the example devices.yaml", kind, name, k)
+				}
+			}
+		}
+	}
+	if !slices.Contains(scanner.Drivers.Names(), "serial") {
+		t.Fatal("drivers not linked")
 	}
 }

@@ -6,21 +6,28 @@ package logging
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
-// New returns a logger writing to w in format "console" or "json" at level
-// ("debug", "info", "warn", "error").
+// Levels and Formats are what New accepts, as devices.yaml writes them.
+var (
+	Levels  = []string{"debug", "info", "warn", "error"}
+	Formats = []string{"console", "json"}
+)
+
+// New returns a logger writing to w in one of Formats ("console" when
+// empty) at one of Levels ("info" when empty).
 func New(w io.Writer, level, format string) (*zap.Logger, error) {
 	var lvl zapcore.Level
 	if level == "" {
 		level = "info"
 	}
-	if err := lvl.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("logging: level %q: want debug, info, warn or error", level)
+	if err := lvl.UnmarshalText([]byte(level)); err != nil || !slices.Contains(Levels, level) {
+		return nil, fmt.Errorf("logging: level %q: want one of %s", level, strings.Join(Levels, ", "))
 	}
 	encCfg := zap.NewProductionEncoderConfig()
 	encCfg.EncodeTime = zapcore.ISO8601TimeEncoder
@@ -32,7 +39,7 @@ func New(w io.Writer, level, format string) (*zap.Logger, error) {
 	case "json":
 		enc = zapcore.NewJSONEncoder(encCfg)
 	default:
-		return nil, fmt.Errorf("logging: format %q: want console or json", format)
+		return nil, fmt.Errorf("logging: format %q: want one of %s", format, strings.Join(Formats, ", "))
 	}
 	core := zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)
 	return zap.New(Redact(core)), nil

@@ -18,7 +18,8 @@ import (
 	"github.com/kioskd/kioskd/scanner"
 	_ "github.com/kioskd/kioskd/scanner/hid"    // registers driver "hid"
 	_ "github.com/kioskd/kioskd/scanner/serial" // registers driver "serial"
-	_ "github.com/kioskd/kioskd/scanner/usb"    // registers driver "usb"
+	"github.com/kioskd/kioskd/scanner/settings"
+	_ "github.com/kioskd/kioskd/scanner/usb" // registers driver "usb"
 	"github.com/kioskd/kioskd/scanner/vmtest"
 )
 
@@ -97,21 +98,22 @@ func (s *sink) wait(ctx context.Context, up bool, n int) (time.Time, error) {
 var debug bool
 
 // supervised runs one scanner under a Supervisor until the returned stop is
-// called; stop returns once the Supervisor has closed the device.
-func supervised(ctx context.Context, cfg scanner.Config) (*sink, *scanner.Supervisor, func() error, error) {
+// called, and returns once the scanner is open; stop returns once the
+// Supervisor has closed the device.
+func supervised(ctx context.Context, cfg scanner.Config) (*sink, func() error, error) {
 	log := zap.NewNop()
 	if debug {
 		log, _ = zap.NewDevelopment()
 	}
 	open, err := scanner.NewOpener(cfg, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	s := &sink{codes: make(chan scanner.Code, 8)}
 	sup, err := scanner.NewSupervisor([]scanner.Source{{Name: cfg.Name, Open: open}}, s, log,
 		scanner.SupervisorOptions{OnStatus: s.status})
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -123,7 +125,11 @@ func supervised(ctx context.Context, cfg scanner.Config) (*sink, *scanner.Superv
 		}
 		return nil
 	})
-	return s, sup, stop, nil
+	if _, err := s.wait(ctx, true, 1); err != nil {
+		stop()
+		return nil, nil, err
+	}
+	return s, stop, nil
 }
 
 func expectCode(ctx context.Context, s *sink, want []byte) (scanner.Code, error) {
@@ -138,12 +144,23 @@ func expectCode(ctx context.Context, s *sink, want []byte) (scanner.Code, error)
 	}
 }
 
+// entry reads one scanners entry through the registered drivers, the way
+// devices.yaml is read; pairs alternate key and value.
+func entry(pairs ...string) scanner.Config {
+	var d settings.Decoder
+	e, ok := scanner.Drivers.Decode(&d, settings.Flat(pairs...), "scanner")
+	if !ok || len(d.Problems()) > 0 {
+		panic(fmt.Sprintf("vmguest: scanner entry %q: %+v", pairs, d.Problems()))
+	}
+	return e
+}
+
 func serialConfig() scanner.Config {
-	return scanner.Config{Name: "ser0", Driver: "serial", Port: ttyOnPort("ttyUSB", portSer), Baud: 9600, Interface: -1}
+	return entry("name", "ser0", "driver", "serial", "port", ttyOnPort("ttyUSB", portSer), "baud", "9600")
 }
 
 func acmConfig() scanner.Config {
-	return scanner.Config{Name: "acm0", Driver: "serial", Port: ttyOnPort("ttyACM", ""), Baud: 115200, Interface: -1}
+	return entry("name", "acm0", "driver", "serial", "port", ttyOnPort("ttyACM", ""), "baud", "115200")
 }
 
 // feedSerial plays a serial scanner on QEMU's usb-serial: the host writes the
@@ -167,14 +184,11 @@ func (e *env) feedACM(code []byte) (time.Time, error) {
 }
 
 func readOnce(ctx context.Context, cfg scanner.Config, code []byte, feed func([]byte) (time.Time, error)) (string, error) {
-	s, _, stop, err := supervised(ctx, cfg)
+	s, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if _, err := s.wait(ctx, true, 1); err != nil {
-		return "", err
-	}
 	t0, err := feed(code)
 	if err != nil {
 		return "", err
@@ -186,9 +200,9 @@ func readOnce(ctx context.Context, cfg scanner.Config, code []byte, feed func([]
 	if err := stop(); err != nil {
 		return "", err
 	}
-	dev := cfg.Port
+	dev := settings.ResourceOf(cfg.Settings).Path
 	if dev == "" {
-		dev = fmt.Sprintf("%04x:%04x", cfg.VID, cfg.PID)
+		dev = settings.ResourceOf(cfg.Settings).USB.String()
 	}
 	return fmt.Sprintf("%s: %d-byte QR read by driver %q, fed->read %s", dev, len(c.Data), cfg.Driver,
 		c.Time.Sub(t0).Round(time.Millisecond)), nil
@@ -206,14 +220,11 @@ func acmDriver(ctx context.Context, e *env) (string, error) {
 // idle, plugs it back and feeds the next code as soon as the driver has it
 // open: plug->first read is what a customer would wait at worst.
 func replug(ctx context.Context, e *env, cfg scanner.Config, codes [2][]byte, unplug, plug func() error, feed func([]byte) (time.Time, error)) (string, error) {
-	s, _, stop, err := supervised(ctx, cfg)
+	s, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if _, err := s.wait(ctx, true, 1); err != nil {
-		return "", err
-	}
 	if _, err := feed(codes[0]); err != nil {
 		return "", err
 	}
@@ -277,8 +288,9 @@ func replugACM(ctx context.Context, e *env) (string, error) {
 // the host decodes the bytes (Epson, CP866) and must see the Russian lines
 // vfd.Layout promises.
 func poleVFD(ctx context.Context, e *env) (string, error) {
-	d, err := vfd.New(display.Config{Name: "pole", Driver: "vfd", Port: ttyOnPort("ttyUSB", portPole),
-		Baud: 9600, CommandSet: "epson", Codepage: "cp866"}, zap.NewNop())
+	pole := vfd.Defaults // Epson, CP866, 9600
+	pole.Port.Path = ttyOnPort("ttyUSB", portPole)
+	d, err := vfd.New(pole, zap.NewNop())
 	if err != nil {
 		return "", err
 	}
@@ -313,14 +325,14 @@ func poleVFD(ctx context.Context, e *env) (string, error) {
 // strings must come through (karalabe/hid returns them empty without
 // -DNO_ICONV in a guest without gconv modules).
 func posConfig(driver string) scanner.Config {
-	return scanner.Config{Name: "pos0", Driver: driver, VID: 0x0c2e, PID: 0x10d3, Serial: "VMPOS0001", Interface: -1,
-		Mode: "pos", Report: "honeywell"}
+	return entry("name", "pos0", "driver", driver, "vid", "0c2e", "pid", "10d3", "serial", "VMPOS0001",
+		"mode", "pos", "report", "honeywell")
 }
 
 func kbdConfig(driver string) scanner.Config {
 	// Default framing: emulated typing pauses longer than the 50 ms gap,
 	// but not inside an open JSON object (see kioskScenarios).
-	return scanner.Config{Name: "kbd0", Driver: driver, VID: 0x0627, PID: 0x0001, Interface: -1, Mode: "keyboard", Layout: "us"}
+	return entry("name", "kbd0", "driver", driver, "vid", "0627", "pid", "0001", "mode", "keyboard", "layout", "us")
 }
 
 // feedPOS plays a HID POS scanner: the gadget sends the code as Honeywell
@@ -350,6 +362,17 @@ func usbhidBound(port string) bool {
 	return exists("/sys/bus/usb/drivers/usbhid/"+port+":1.0") != ""
 }
 
+// waitUsbhid waits up to 5 s for usbhid to drive the keyboard again.
+func waitUsbhid() error {
+	_, err := waitFor(5*time.Second, func() string {
+		if usbhidBound(portKbd) {
+			return "yes"
+		}
+		return ""
+	})
+	return err
+}
+
 // keyboard reads a QR typed on the usb-kbd through driver, checks that
 // usbhid was detached while the driver read (the scanner must not type into
 // the console) and attached again once the driver closed.
@@ -358,14 +381,11 @@ func keyboard(ctx context.Context, e *env, driver string) (string, error) {
 		return "", errors.New("usbhid does not drive the keyboard before the test")
 	}
 	cfg := kbdConfig(driver)
-	s, _, stop, err := supervised(ctx, cfg)
+	s, stop, err := supervised(ctx, cfg)
 	if err != nil {
 		return "", err
 	}
 	defer stop()
-	if _, err := s.wait(ctx, true, 1); err != nil {
-		return "", err
-	}
 	if usbhidBound(portKbd) {
 		return "", errors.New("usbhid still bound while the driver reads: the scanner would type into the console")
 	}
@@ -380,12 +400,7 @@ func keyboard(ctx context.Context, e *env, driver string) (string, error) {
 	if err := stop(); err != nil {
 		return "", err
 	}
-	if _, err := waitFor(5*time.Second, func() string {
-		if usbhidBound(portKbd) {
-			return "yes"
-		}
-		return ""
-	}); err != nil {
+	if err := waitUsbhid(); err != nil {
 		return "", fmt.Errorf("usbhid not re-attached after the driver closed: %w", err)
 	}
 	return fmt.Sprintf("%d-byte QR typed (US, Shift) and read by driver %q in %s; usbhid detached while reading, re-attached after",

@@ -178,6 +178,19 @@ type kiosk struct {
 	logs func() string // the log's tail when not dir/kioskd.log (the unit's journal)
 }
 
+// startReading starts kioskd and waits until it reads its scanner.
+func (e *env) startReading(ctx context.Context, name, scannerYAML string) (*kiosk, error) {
+	k, err := e.startKiosk(ctx, name, scannerYAML)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := k.waitScanner(ctx, true); err != nil {
+		k.stop()
+		return nil, err
+	}
+	return k, nil
+}
+
 func (e *env) startKiosk(ctx context.Context, name, scannerYAML string) (*kiosk, error) {
 	if err := e.startSim(ctx); err != nil {
 		return nil, err
@@ -397,14 +410,11 @@ func (e *env) sale(ctx context.Context, k *kiosk, feed func([]byte) (time.Time, 
 }
 
 func (e *env) kioskSale(ctx context.Context, name string, scannerYAML func() string, feed func([]byte) (time.Time, error)) (string, error) {
-	k, err := e.startKiosk(ctx, name, scannerYAML())
+	k, err := e.startReading(ctx, name, scannerYAML())
 	if err != nil {
 		return "", err
 	}
 	defer k.stop()
-	if _, err := k.waitScanner(ctx, true); err != nil {
-		return "", err
-	}
 	keyboard := strings.HasPrefix(name, "keyboard")
 	if keyboard && usbhidBound(portKbd) {
 		return "", errors.New("usbhid still drives the keyboard while kioskd reads it")
@@ -425,12 +435,7 @@ func (e *env) kioskSale(ctx context.Context, name string, scannerYAML func() str
 	}
 	extra := ""
 	if keyboard {
-		if _, err := waitFor(5*time.Second, func() string {
-			if usbhidBound(portKbd) {
-				return "yes"
-			}
-			return ""
-		}); err != nil {
+		if err := waitUsbhid(); err != nil {
 			return "", fmt.Errorf("usbhid not re-attached after kioskd stopped: %w", err)
 		}
 		extra = "; usbhid re-attached after kioskd stopped"
@@ -442,14 +447,11 @@ func (e *env) kioskSale(ctx context.Context, name string, scannerYAML func() str
 // kioskReplug pulls the scanner out while kioskd idles, plugs it back and
 // makes a sale as soon as kioskd reads it again.
 func (e *env) kioskReplug(ctx context.Context, name string, scannerYAML func() string, feed func([]byte) (time.Time, error), unplug, plug func() error) (string, error) {
-	k, err := e.startKiosk(ctx, name, scannerYAML())
+	k, err := e.startReading(ctx, name, scannerYAML())
 	if err != nil {
 		return "", err
 	}
 	defer k.stop()
-	if _, err := k.waitScanner(ctx, true); err != nil {
-		return "", err
-	}
 	time.Sleep(300 * time.Millisecond) // idle
 	if err := unplug(); err != nil {
 		return "", fmt.Errorf("unplug: %w", err)
@@ -484,38 +486,27 @@ func (e *env) kioskReplug(ctx context.Context, name string, scannerYAML func() s
 // keyboard must end up driven by usbhid again (VMTEST.md: a crash leaves it
 // unbound unless the driver re-attaches it).
 func (e *env) kioskCrash(ctx context.Context, scannerYAML func() string) (string, error) {
-	k, err := e.startKiosk(ctx, "crash-keyboard", scannerYAML())
+	k, err := e.startReading(ctx, "crash-keyboard", scannerYAML())
 	if err != nil {
 		return "", err
 	}
 	defer k.stop()
-	if _, err := k.waitScanner(ctx, true); err != nil {
-		return "", err
-	}
 	k.cmd.Process.Kill()
 	<-k.done
 	k.done <- errors.New("killed")
 	afterKill := usbhidBound(portKbd)
-	k2, err := e.startKiosk(ctx, "crash-keyboard", scannerYAML())
+	k2, err := e.startReading(ctx, "crash-keyboard", scannerYAML())
 	if err != nil {
 		return "", err
 	}
 	defer k2.stop()
-	if _, err := k2.waitScanner(ctx, true); err != nil {
-		return "", err
-	}
 	if _, _, err := e.sale(ctx, k2, e.feedKeyboard); err != nil {
 		return "", fmt.Errorf("sale after the restart: %w", err)
 	}
 	if err := k2.stop(); err != nil {
 		return "", err
 	}
-	if _, err := waitFor(5*time.Second, func() string {
-		if usbhidBound(portKbd) {
-			return "yes"
-		}
-		return ""
-	}); err != nil {
+	if err := waitUsbhid(); err != nil {
 		// Leave the keyboard usable for whatever runs next.
 		os.WriteFile("/sys/bus/usb/drivers/usbhid/bind", []byte(portKbd+":1.0"), 0o200)
 		return "", fmt.Errorf("usbhid not bound after kill -9, restart and a clean stop (bound right after the kill: %v)", afterKill)
