@@ -77,7 +77,7 @@ func run(ctx context.Context, args []string, stdin *os.File, stdout, stderr io.W
 		return runCheck(ctx, args, stdout, stderr)
 	case "udev-rules":
 		return udevRules(args, stdout, stderr)
-	case "version":
+	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "kioskd", version)
 		return nil
 	case "help", "-h", "-help", "--help":

@@ -109,8 +109,10 @@ func TestDevicesOnAnEmptyMachine(t *testing.T) {
 }
 
 func TestUsageAndVersion(t *testing.T) {
-	if out, err := runCmd(t, "version"); err != nil || !strings.HasPrefix(out, "kioskd ") {
-		t.Fatalf("version: %v %q", err, out)
+	for _, arg := range []string{"version", "--version"} {
+		if out, err := runCmd(t, arg); err != nil || out != "kioskd "+version+"\n" {
+			t.Fatalf("%s: %v %q", arg, err, out)
+		}
 	}
 	if _, err := runCmd(t, "frobnicate"); !errors.Is(err, errUsage) {
 		t.Fatalf("unknown command: %v, want a usage error", err)

@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"slices"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,11 +42,14 @@ const (
 	QRBadText                           // invalid UTF-8, or control characters in id_loyalty
 	QRTooLarge                          // payload or a field is longer than allowed
 	QRProductBarcode                    // digits only: a product barcode (EAN/UPC…), not a payment QR
+	QRWrapped                           // a QR object with unrecognised bytes before it (a scanner prefix?)
+	QRLink                              // a link that carries no payment QR (another payment system's?)
+	QRAmbiguous                         // a link that carries more than one payment QR
 )
 
 var qrKindNames = [...]string{"not_json", "not_object", "missing_field", "extra_field",
 	"empty_field", "wrong_type", "duplicate_field", "bad_base64", "bad_text", "too_large",
-	"product_barcode"}
+	"product_barcode", "wrapped", "link", "ambiguous"}
 
 func (k QRErrorKind) String() string {
 	if k >= 0 && int(k) < len(qrKindNames) {
@@ -79,17 +85,53 @@ func (e *QRError) Is(target error) bool { return target == ErrInvalidQR }
 
 // ParseQR validates a scanned payload as a payment QR (SPEC §3): a JSON object
 // with exactly the string fields id_loyalty, encrypted and sign, non-empty,
-// the last two standard base64, within size bounds. Surrounding whitespace is
-// ignored. It returns a *QRError for anything else. The kassa cannot check the
-// crypto; the fields are forwarded verbatim.
+// the last two standard base64, within size bounds. It returns a *QRError for
+// anything else. The kassa cannot check the crypto; the fields are forwarded
+// verbatim.
+//
+// Besides the bare object it accepts what QR generators put around it when
+// the object can still be told unambiguously (what a scanner adds is
+// scanner/frame's business):
+//   - surrounding whitespace, and the object pretty-printed over lines;
+//   - a leading UTF-8 byte order mark (qrcodejs and EasyQRCodeJS before 4.4.1
+//     add one to non-ASCII text, Aspose's Utf8BOM mode always);
+//   - JSON escapes such as PHP's "\/" (the fields are the decoded strings);
+//   - a link ("scheme://…", as deep links wrap a payload for phone cameras)
+//     with the object percent-encoded in exactly one query or fragment
+//     parameter; a link with two different objects is QRAmbiguous, one with
+//     none QRLink.
+//
+// Text before the object that is none of these (a scanner's custom prefix) is
+// refused as QRWrapped, data after it as QRNotJSON.
 func ParseQR(data []byte) (QR, error) {
 	if len(data) > MaxQRSize {
 		return QR{}, &QRError{Kind: QRTooLarge, Detail: fmt.Sprintf("%d bytes", len(data))}
 	}
-	data = bytes.TrimSpace(data)
+	data = bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(data), utf8BOM))
 	if len(data) > 0 && isDigits(data) {
 		return QR{}, &QRError{Kind: QRProductBarcode, Detail: barcodeKind(data)}
 	}
+	if len(data) > 0 && data[0] != '{' {
+		if u, ok := asLink(data); ok {
+			return parseLink(u)
+		}
+	}
+	q, err := parseObject(data)
+	if err != nil && len(data) > 0 && data[0] != '{' {
+		if i := bytes.IndexByte(data, '{'); i > 0 {
+			if _, inner := parseObject(data[i:]); inner == nil {
+				return QR{}, &QRError{Kind: QRWrapped, Detail: fmt.Sprintf("%d bytes before the object", i)}
+			}
+		}
+	}
+	return q, err
+}
+
+// utf8BOM is the byte order mark some generators put before UTF-8 text.
+var utf8BOM = []byte("\uFEFF")
+
+// parseObject validates data as exactly one payment QR object.
+func parseObject(data []byte) (QR, error) {
 	if !utf8.Valid(data) {
 		// encoding/json would replace the bad bytes, and the fields would no
 		// longer be forwarded verbatim.
@@ -181,6 +223,83 @@ func ParseQR(data []byte) (QR, error) {
 		}
 	}
 	return q, nil
+}
+
+// asLink parses data as a hierarchical URL ("scheme://…"). An opaque
+// "word:{…}" is not taken for one: that is a prefix, not a link.
+func asLink(data []byte) (*url.URL, bool) {
+	i := bytes.Index(data, []byte("://"))
+	if i <= 0 || !isScheme(data[:i]) {
+		return nil, false
+	}
+	u, err := url.Parse(string(data))
+	return u, err == nil
+}
+
+func isScheme(b []byte) bool {
+	for i, c := range b {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return true
+}
+
+// parseLink finds the payment QR a link carries in its query or fragment
+// parameters. A raw "+" is a plus under RFC 3986 and a space in an HTML
+// form's encoding; both readings are tried, and a link they read as two
+// different QRs is ambiguous.
+func parseLink(u *url.URL) (QR, error) {
+	var found []QR
+	var firstErr error
+	for _, raw := range linkValues(u) {
+		for _, unescape := range []func(string) (string, error){url.PathUnescape, url.QueryUnescape} {
+			v, err := unescape(raw)
+			if err != nil {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			if !strings.HasPrefix(v, "{") {
+				continue
+			}
+			q, err := parseObject([]byte(v))
+			switch {
+			case err != nil:
+				if firstErr == nil {
+					firstErr = err
+				}
+			case !slices.Contains(found, q):
+				found = append(found, q)
+			}
+		}
+	}
+	switch {
+	case len(found) == 1:
+		return found[0], nil
+	case len(found) > 1:
+		return QR{}, &QRError{Kind: QRAmbiguous, Detail: fmt.Sprintf("%d different QRs in the link", len(found))}
+	case firstErr != nil:
+		return QR{}, firstErr
+	}
+	return QR{}, &QRError{Kind: QRLink, Detail: "no QR object in the link"}
+}
+
+// linkValues are the raw (still escaped) values of a link's query and
+// fragment parameters, and the whole fragment.
+func linkValues(u *url.URL) []string {
+	var out []string
+	if f := u.EscapedFragment(); f != "" {
+		out = append(out, f)
+	}
+	for _, part := range []string{u.RawQuery, u.EscapedFragment()} {
+		for _, kv := range strings.Split(part, "&") {
+			if _, v, ok := strings.Cut(kv, "="); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
 }
 
 // decodedLen decodes standard base64 (padded, or unpadded as some encoders

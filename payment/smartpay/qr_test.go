@@ -1,9 +1,11 @@
 package smartpay_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -86,6 +88,70 @@ func TestParseQR(t *testing.T) {
 	}
 }
 
+// What QR generators put around the object: accepted when the object can
+// be told unambiguously, refused with a reason otherwise.
+func TestParseQRGeneratorForms(t *testing.T) {
+	// base64 with "/" and "+", as real ciphertexts have.
+	enc := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb, 0xef, 0xff}, 86))
+	want := smartpay.QR{IDLoyalty: "u-1", Encrypted: enc, Sign: sig}
+	obj := `{"id_loyalty":"u-1","encrypted":"` + enc + `","sign":"` + sig + `"}`
+	other := strings.Replace(obj, "u-1", "u-2", 1)
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, []byte(obj), "", "    "); err != nil {
+		t.Fatal(err)
+	}
+	// RFC 3986 escaping of the JSON punctuation, "+" and "/" left as they are.
+	rfc3986 := strings.NewReplacer(`{`, "%7B", `}`, "%7D", `"`, "%22", `:`, "%3A", `,`, "%2C").Replace
+	for _, tc := range []struct {
+		name string
+		in   string
+		kind smartpay.QRErrorKind // -1: accepted as want
+	}{
+		{"bare", obj, -1},
+		{"utf-8 bom", "\uFEFF" + obj, -1},
+		{"bom inside whitespace", " \uFEFF" + obj + "\r\n", -1},
+		{"pretty-printed", pretty.String(), -1},
+		{"pretty-printed crlf", strings.ReplaceAll(pretty.String(), "\n", "\r\n") + "\r\n", -1},
+		{"escaped slashes (php)", strings.ReplaceAll(obj, "/", `\/`), -1},
+		{"unicode escapes", strings.Replace(obj, `"u-1"`, `"\u0075\u002d1"`, 1), -1},
+		{"link, query, form-encoded", "https://pay.example.ru/qr?v=1&data=" + url.QueryEscape(obj), -1},
+		{"link, query, rfc 3986 with raw +", "kdpay://pay?qr=" + rfc3986(obj), -1},
+		{"link, fragment parameter", "https://pay.example.ru/#qr=" + url.QueryEscape(obj), -1},
+		{"link, whole fragment", "https://pay.example.ru/app#" + url.PathEscape(obj), -1},
+		{"link, same QR twice", "https://x.example/?a=" + url.QueryEscape(obj) + "&b=" + url.QueryEscape(obj), -1},
+		{"link, two QRs", "https://x.example/?a=" + url.QueryEscape(obj) + "&b=" + url.QueryEscape(other), smartpay.QRAmbiguous},
+		// "u+1" is "u 1" in a form's encoding, and without a "+" in the
+		// base64 both readings are QRs.
+		{"link, + read two ways", "https://x.example/?qr=" + rfc3986(qrJSON(`"id_loyalty":"u+1"`, `"encrypted":"`+ct+`"`, `"sign":"`+sig+`"`)), smartpay.QRAmbiguous},
+		{"link without a QR (SBP)", "https://qr.nspk.ru/AS1000670LSS7DN18SJQDNP4B05KLJL2?type=01&bank=100000000111", smartpay.QRLink},
+		{"link with a broken QR", "https://x.example/?qr=" + url.QueryEscape(strings.Replace(obj, `,"sign":"`+sig+`"`, "", 1)), smartpay.QRMissingField},
+		{"opaque word: prefix", "kdpay:" + obj, smartpay.QRWrapped},
+		{"data: uri", "data:application/json," + obj, smartpay.QRWrapped},
+		{"aim id (a host passing raw scanner bytes)", "]Q1" + obj, smartpay.QRWrapped},
+		{"code id", "s" + obj, smartpay.QRWrapped},
+		{"suffix", obj + "QR", smartpay.QRNotJSON},
+		{"nul padding", obj + "\x00\x00", smartpay.QRNotJSON},
+		{"json encoded twice", jsonString(obj), smartpay.QRNotObject},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q, err := smartpay.ParseQR([]byte(tc.in))
+			if tc.kind < 0 {
+				if err != nil || q != want {
+					t.Fatalf("got %+v, %v; want %+v", q, err, want)
+				}
+				return
+			}
+			var qe *smartpay.QRError
+			if !errors.As(err, &qe) || qe.Kind != tc.kind {
+				t.Fatalf("got %v, want %s", err, tc.kind)
+			}
+			if strings.Contains(err.Error(), enc[:16]) {
+				t.Fatalf("error %q carries the payload", err)
+			}
+		})
+	}
+}
+
 func TestParseQRBarcodeDetail(t *testing.T) {
 	for in, want := range map[string]string{
 		"4607001234567": "EAN-13 (bad check digit)",
@@ -124,6 +190,11 @@ func FuzzParseQR(f *testing.F) {
 	f.Add([]byte("4607001234567\r\n"))
 	f.Add([]byte(`[{"a":1}]`))
 	f.Add([]byte(`{"id_loyalty":"\u0000","encrypted":"=","sign":"A"}`))
+	ok := qrJSON(`"id_loyalty":"u-1"`, `"encrypted":"`+ct+`"`, `"sign":"`+sig+`"`)
+	f.Add([]byte("\uFEFF" + ok + "\r\n"))
+	f.Add([]byte("https://pay.example.ru/qr?a=1&qr=" + url.QueryEscape(ok) + "#x=" + url.PathEscape(ok)))
+	f.Add([]byte("kdpay://p?qr=%7B%22id_loyalty%22:%22u+1%22}"))
+	f.Add([]byte("]Q1" + ok))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		q, err := smartpay.ParseQR(data)
 		if err != nil {

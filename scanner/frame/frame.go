@@ -84,11 +84,14 @@ func (r Reason) String() string {
 
 // Frame is one finished frame.
 type Frame struct {
-	// Data is the payload without AIM identifier, control characters and
-	// terminator. It is only valid during the Sink call: copy it to keep it.
+	// Data is the payload without the scanner's identifiers (AIM id, a
+	// vendor code id before a JSON object, ECI escapes), control characters
+	// and terminator. It is only valid during the Sink call: copy it to
+	// keep it.
 	Data      []byte
 	AIM       string    // "]Q1" when the scanner sent one, else ""
-	Symbology string    // "qr", "ean13"… from the AIM identifier, else ""
+	CodeID    string    // the vendor code id stripped before a JSON object ("s", "P01"…), else ""
+	Symbology string    // "qr", "ean13"… from the AIM identifier or code id, else ""
 	Start     time.Time // arrival of the first byte
 	End       time.Time // arrival of the last byte
 	By        Reason
@@ -110,6 +113,7 @@ type Stats struct {
 	Oversize   uint64 // frames discarded for exceeding MaxSize
 	Incomplete uint64 // frames discarded for lack of the configured suffix
 	Empty      uint64 // frames that held nothing but stripped bytes
+	Trailers   uint64 // suffixes dropped after a JSON object (a custom suffix, a trailing label id)
 }
 
 type state int
@@ -131,13 +135,20 @@ type Framer struct {
 	last  time.Time // arrival of the last byte of the current frame
 	prev  byte      // last raw byte seen in this frame (for CRLF)
 
-	aimKnown     bool // whether the first bytes were checked for an AIM id
-	payloadStart int  // 3 when buf starts with an AIM id, else 0
-	jsonDecided  bool
+	leadDone     bool   // the identifiers before the payload are known
+	payloadStart int    // bytes of identifiers at the start of buf
+	aimAt        int    // offset of the AIM id in buf, -1 when none
+	code         string // vendor code id before a JSON object
+	eci          bool   // the payload follows the AIM ECI protocol
+	esc          eciDecoder
 	json         bool // payload is a JSON object being tracked
 	depth        int
 	inString     bool
 	escaped      bool
+
+	jsonEnded bool      // the last frame was a JSON object and no terminator followed yet
+	jsonEnd   time.Time // ...its closing brace's arrival
+	afterJSON bool      // this frame began right after a JSON object's closing brace
 
 	stats Stats
 	aim   string // last AIM id seen, reused to save an allocation per frame
@@ -159,14 +170,17 @@ func New(cfg Config) *Framer {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	return &Framer{cfg: cfg, log: log, buf: make([]byte, 0, cfg.MaxSize)}
+	return &Framer{cfg: cfg, log: log, buf: make([]byte, 0, cfg.MaxSize), aimAt: -1}
 }
 
 // Stats returns the counters so far.
 func (f *Framer) Stats() Stats { return f.stats }
 
 // Reset drops a partial frame, e.g. after the device was reopened.
-func (f *Framer) Reset() { f.toIdle() }
+func (f *Framer) Reset() {
+	f.toIdle()
+	f.jsonEnded = false
+}
 
 // Deadline returns when the current frame ends by the gap if no byte comes
 // first; ok is false when no frame is in progress. A driver waits for data
@@ -224,8 +238,11 @@ func (f *Framer) feedByte(b byte, at time.Time, s Sink) {
 	switch f.state {
 	case idle:
 		if isTerminator(b) {
+			f.jsonEnded = false
 			return // the LF of a CRLF, or a suffix after a JSON frame
 		}
+		f.afterJSON = f.jsonEnded && at.Sub(f.jsonEnd) < f.cfg.Gap && b != '{' && b != ']'
+		f.jsonEnded = false
 		f.state = inFrame
 		f.start = at
 		s.FrameStarted(at)
@@ -247,38 +264,70 @@ func (f *Framer) feedByte(b byte, at time.Time, s Sink) {
 		}
 		return
 	}
+	if f.leadDone {
+		f.payloadByte(b, s)
+		return
+	}
 	if len(f.buf) == f.cfg.MaxSize {
 		f.oversize()
 		return
 	}
 	f.buf = append(f.buf, b)
+	if l := parseLead(f.buf, false); l.kind != leadUndecided {
+		f.takeLead(l, s)
+	}
+}
 
-	if !f.aimKnown {
-		f.checkAIM()
+// takeLead applies the identifiers found before the payload: they stay in
+// buf before payloadStart, and the payload bytes read so far go through
+// the ECI decoding and JSON tracking like those that follow.
+func (f *Framer) takeLead(l lead, s Sink) {
+	f.leadDone = true
+	f.payloadStart, f.aimAt, f.code = l.skip, l.aim, l.code
+	f.eci = l.eci || (l.aim >= 0 && eciModifier(f.buf[l.aim+1], f.buf[l.aim+2]))
+	f.json = f.cfg.Mode == Auto && l.kind == leadJSON
+	if l.kind == leadJSON {
+		f.afterJSON = false // the next object, not a suffix
 	}
-	if !f.aimKnown {
+	var held [maxLead]byte // the lead-in's grammar bounds what is read before it is decided
+	tail := append(held[:0], f.buf[l.skip:]...)
+	f.buf = f.buf[:l.skip]
+	for _, c := range tail {
+		if f.state != inFrame {
+			return // the JSON object ended (or the frame was too long)
+		}
+		f.payloadByte(c, s)
+	}
+}
+
+// payloadByte adds a payload byte, decoding ECI escapes when the frame
+// follows that protocol.
+func (f *Framer) payloadByte(b byte, s Sink) {
+	if !f.eci {
+		f.push(b, s)
 		return
 	}
-	if !f.jsonDecided {
-		if len(f.buf) <= f.payloadStart {
+	var out [eciHeld + 1]byte
+	for _, c := range f.esc.feed(b, out[:0]) {
+		if f.state != inFrame || !f.push(c, s) {
 			return
 		}
-		f.jsonDecided = true
-		f.json = f.cfg.Mode == Auto && f.buf[f.payloadStart] == '{'
-		if !f.json {
-			return
-		}
-		for _, c := range f.buf[f.payloadStart:] {
-			if f.trackJSON(c) {
-				f.finish(ByJSON, s)
-				return
-			}
-		}
-		return
 	}
-	if f.json && f.trackJSON(b) {
+}
+
+// push appends one payload byte and tracks the JSON object; it reports
+// whether the frame goes on.
+func (f *Framer) push(c byte, s Sink) bool {
+	if len(f.buf) == f.cfg.MaxSize {
+		f.oversize()
+		return false
+	}
+	f.buf = append(f.buf, c)
+	if f.json && f.trackJSON(c) {
 		f.finish(ByJSON, s)
+		return false
 	}
+	return true
 }
 
 // endsFrame reports whether b alone terminates a frame in this mode; it is
@@ -301,21 +350,6 @@ func (f *Framer) endsFrameAfter(prev, b byte) bool {
 		return prev == '\r' && b == '\n'
 	}
 	return f.endsFrame(b)
-}
-
-// checkAIM looks for "]" + symbology letter + modifier at the frame start.
-func (f *Framer) checkAIM() {
-	if f.buf[0] != ']' {
-		f.aimKnown = true
-		return
-	}
-	if len(f.buf) < 3 {
-		return
-	}
-	f.aimKnown = true
-	if isLetter(f.buf[1]) && (isLetter(f.buf[2]) || isDigit(f.buf[2])) {
-		f.payloadStart = 3
-	}
 }
 
 // trackJSON follows the braces of a JSON object outside strings and reports
@@ -356,30 +390,63 @@ func (f *Framer) oversize() {
 }
 
 func (f *Framer) finish(by Reason, s Sink) {
+	if !f.leadDone {
+		// The frame ended inside what could still have been identifiers.
+		f.takeLead(parseLead(f.buf, true), s)
+		if f.state != inFrame {
+			return
+		}
+	}
+	if f.eci {
+		// An escape cut short by the end of the frame is kept as sent.
+		var out [eciHeld]byte
+		for _, c := range f.esc.flush(out[:0]) {
+			if len(f.buf) < f.cfg.MaxSize {
+				f.buf = append(f.buf, c)
+			}
+		}
+	}
 	if len(f.buf) <= f.payloadStart {
 		f.stats.Empty++
 		f.toIdle()
 		return
 	}
-	fr := Frame{Data: f.buf[f.payloadStart:], Start: f.start, End: f.last, By: by}
-	if f.payloadStart > 0 {
-		if string(f.buf[:3]) != f.aim {
-			f.aim = string(f.buf[:3]) // kept: a scanner repeats its ids
+	if by == BySuffix && f.afterJSON {
+		// Bytes between a JSON object's closing brace and the terminator
+		// are the scanner's suffix (a custom suffix, a trailing label id),
+		// not a code of their own.
+		f.stats.Trailers++
+		f.toIdle()
+		return
+	}
+	fr := Frame{Data: f.buf[f.payloadStart:], CodeID: f.code, Start: f.start, End: f.last, By: by}
+	if f.aimAt >= 0 {
+		id := f.buf[f.aimAt : f.aimAt+3]
+		if string(id) != f.aim {
+			f.aim = string(id) // kept: a scanner repeats its ids
 		}
 		fr.AIM = f.aim
-		fr.Symbology = Symbology(f.buf[1], f.buf[2])
+		fr.Symbology = Symbology(id[1], id[2])
+	}
+	if fr.Symbology == "" && f.code != "" {
+		fr.Symbology = "qr" // every code id we strip is a QR code's
 	}
 	f.stats.Frames++
 	s.FrameDone(fr)
 	f.toIdle()
+	if by == ByJSON {
+		f.jsonEnded, f.jsonEnd = true, fr.End
+	}
 }
 
 func (f *Framer) toIdle() {
 	f.buf = f.buf[:0]
 	f.state = idle
 	f.prev = 0
-	f.aimKnown, f.payloadStart = false, 0
-	f.jsonDecided, f.json, f.depth, f.inString, f.escaped = false, false, 0, false, false
+	f.leadDone, f.payloadStart, f.aimAt, f.code, f.eci = false, 0, -1, "", false
+	f.esc = eciDecoder{}
+	f.json, f.depth, f.inString, f.escaped = false, 0, false, false
+	f.afterJSON = false
 }
 
 func isLetter(b byte) bool { return b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' }

@@ -84,6 +84,29 @@ func TestFramerRecorded(t *testing.T) {
 		{name: "oversize ended by gap", cfg: Config{MaxSize: 4, Mode: Gap}, reads: []chunk{{0, "123456"}, {time.Second, "ab"}}, expire: 2 * time.Second,
 			want: []string{"ab"}, starts: 2, stats: Stats{Oversize: 1}},
 		{name: "utf-8 kept", reads: []chunk{{0, "Привет\r"}}, want: []string{"Привет"}, starts: 1},
+		// Identifiers a scanner set-up puts before the data, and suffixes after.
+		{name: "honeywell code id", reads: []chunk{{0, "s" + qr + "\r"}}, want: []string{qr}, by: []Reason{ByJSON}, starts: 1},
+		{name: "newland code id then aim", reads: []chunk{{0, "Q]Q1" + qr + "\r\n"}}, want: []string{qr}, starts: 1},
+		{name: "aim then honeywell code id", reads: []chunk{{0, "]Q1s" + qr + "\r"}}, want: []string{qr}, starts: 1},
+		{name: "zebra symbol code id", reads: []chunk{{0, "P01" + qr + "\r"}}, want: []string{qr}, starts: 1},
+		{name: "datalogic label id before and after", reads: []chunk{{0, "QR" + qr + "QR\r"}}, want: []string{qr}, starts: 2, stats: Stats{Trailers: 1}},
+		{name: "code id letters elsewhere are data", reads: []chunk{{0, "s123\rQR code\rP01\rQ\r"}}, want: []string{"s123", "QR code", "P01", "Q"}, starts: 4},
+		{name: "custom suffix after json dropped", reads: []chunk{{0, qr + "END\x03\r"}, {time.Millisecond, "abc\r"}}, want: []string{qr, "abc"}, starts: 3, stats: Stats{Trailers: 1}},
+		{name: "stx etx around json", reads: []chunk{{0, "\x02" + qr + "\x03\r"}}, want: []string{qr}, starts: 2, stats: Stats{Empty: 1}},
+		{name: "aim starts the next frame right after json", reads: []chunk{{0, qr + "]Q1" + qr}}, want: []string{qr, qr}, by: []Reason{ByJSON, ByJSON}, starts: 2},
+		{name: "after the gap it is a frame again", reads: []chunk{{0, qr}, {60 * time.Millisecond, "abc\r"}}, want: []string{qr, "abc"}, starts: 2},
+		{name: "without a terminator it is a frame", reads: []chunk{{0, qr + "abc"}}, expire: time.Second, want: []string{qr, "abc"}, by: []Reason{ByJSON, ByGap}, starts: 2},
+		{name: "eci protocol", reads: []chunk{{0, "]Q2\\000026" + strings.ReplaceAll(qr, `\`, `\\`) + "\r"}}, want: []string{qr}, by: []Reason{ByJSON}, starts: 1},
+		{name: "eci protocol split in escapes", reads: []chunk{{0, "]Q2\\0000"}, {time.Millisecond, "26{\"a\":\"b\\"}, {2 * time.Millisecond, `\\\"}`}}, want: []string{`{"a":"b\\"}`}, by: []Reason{ByJSON}, starts: 1},
+		{name: "eci designator without aim", reads: []chunk{{0, "\\000026" + strings.ReplaceAll(qr, `\`, `\\`) + "\r"}}, want: []string{qr}, starts: 1},
+		{name: "eci in plain data", reads: []chunk{{0, "]Q2abc\\000003def\\\\g\r"}}, want: []string{`abcdef\g`}, starts: 1},
+		{name: "eci escape cut short", reads: []chunk{{0, "]Q2ab\\12\r"}}, want: []string{`ab\12`}, starts: 1},
+		{name: "no eci without the modifier", reads: []chunk{{0, "]Q1a\\\\b\r"}}, want: []string{`a\\b`}, starts: 1},
+		{name: "bom and pretty json", reads: []chunk{{0, "\xEF\xBB\xBF{\r\n  \"a\": 1\r\n}\r\n"}}, want: []string{"\xEF\xBB\xBF{  \"a\": 1}"}, by: []Reason{ByJSON}, starts: 1},
+		{name: "longest lead-in", reads: []chunk{{0, "]Q1P01\\000026" + strings.Repeat(" ", maxPad) + "{}"}}, want: []string{strings.Repeat(" ", maxPad) + "{}"}, by: []Reason{ByJSON}, starts: 1},
+		{name: "longest lead-in that is not one", reads: []chunk{{0, "]Q1P01\\000026" + strings.Repeat(" ", maxPad) + "x\r"}}, want: []string{"P01\\000026" + strings.Repeat(" ", maxPad) + "x"}, starts: 1},
+		{name: "too many spaces for a lead-in", reads: []chunk{{0, "s" + strings.Repeat(" ", maxPad+1) + "{}\r"}}, want: []string{"s" + strings.Repeat(" ", maxPad+1) + "{}"}, starts: 1},
+		{name: "spaces before json", reads: []chunk{{0, "  {\"a\":\r\n1}\r"}}, want: []string{`  {"a":1}`}, by: []Reason{ByJSON}, starts: 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -104,6 +127,7 @@ func TestFramerRecorded(t *testing.T) {
 				}
 			}
 			if len(r.starts) != c.starts {
+				t.Logf("frames %q", r.data())
 				t.Errorf("%d frame starts, want %d", len(r.starts), c.starts)
 			}
 			st := f.Stats()
@@ -221,3 +245,42 @@ type countSink struct{ frames int }
 
 func (c *countSink) FrameStarted(time.Time) {}
 func (c *countSink) FrameDone(Frame)        { c.frames++ }
+
+// The identifiers a scanner sent are reported beside the payload.
+func TestFramerIdentifiers(t *testing.T) {
+	for _, c := range []struct {
+		in, aim, code, sym string
+	}{
+		{"]Q1" + qr, "]Q1", "", "qr"},
+		{"s" + qr, "", "s", "qr"},
+		{"Q]Q1" + qr, "]Q1", "Q", "qr"},
+		{"]Q1s" + qr, "]Q1", "s", "qr"},
+		{"P0Q" + qr, "", "P0Q", "qr"},
+		{"]E04600123456789\r", "]E0", "", "ean13"},
+		{"s123\r", "", "", ""},
+	} {
+		r := &recorder{}
+		New(Config{}).Feed([]byte(c.in), t0, r)
+		if len(r.frames) != 1 {
+			t.Errorf("%q: %d frames", c.in, len(r.frames))
+			continue
+		}
+		if f := r.frames[0]; f.AIM != c.aim || f.CodeID != c.code || f.Symbology != c.sym {
+			t.Errorf("%q: aim %q code %q symbology %q, want %q %q %q", c.in, f.AIM, f.CodeID, f.Symbology, c.aim, c.code, c.sym)
+		}
+	}
+}
+
+func TestUndoECI(t *testing.T) {
+	for _, c := range []struct{ aim, in, want string }{
+		{"]Q2", `\000026{"a":"\\\\"}`, `{"a":"\\"}`},
+		{"", `\000026{"a":"\\\\"}`, `{"a":"\\"}`}, // the designator before an object says it
+		{"]Q1", `{"a":"\\\\"}`, `{"a":"\\\\"}`},
+		{"", `\000026abc\\`, `\000026abc\\`}, // without the AIM id, only before an object
+		{"]Q6", `ab\12`, `ab\12`},
+	} {
+		if got := string(UndoECI(c.aim, []byte(c.in))); got != c.want {
+			t.Errorf("UndoECI(%q, %q) = %q, want %q", c.aim, c.in, got, c.want)
+		}
+	}
+}

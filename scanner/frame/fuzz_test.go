@@ -13,6 +13,11 @@ func FuzzFramer(f *testing.F) {
 	f.Add([]byte("]Q1"+qr+"\r\n"), uint8(0), uint8(1))
 	f.Add([]byte("abc\r\ndef\n{\"a\":\"}\\\"\"}\r"), uint8(0), uint8(3))
 	f.Add([]byte("a\rb\r\nc"), uint8(3), uint8(2))
+	// Scanner set-ups around a JSON payload: code ids, ECI, suffixes, BOM.
+	f.Add([]byte("Q]Q1"+qr+"QR\r\n"), uint8(0), uint8(2))
+	f.Add([]byte("]Q2\\000026{\"a\":\"\\\\\\\"}\"}\r"), uint8(0), uint8(4))
+	f.Add([]byte("\\000026{\"a\":1}P01{\"b\":2}END\r"), uint8(0), uint8(3))
+	f.Add([]byte("\xEF\xBB\xBF {\r\n\"a\": 1\r\n}\r\n"), uint8(1), uint8(1))
 	f.Fuzz(func(t *testing.T, data []byte, mode, split uint8) {
 		cfg := Config{Mode: Mode(mode % 5), MaxSize: 64}
 		whole := New(cfg)

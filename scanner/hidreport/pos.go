@@ -196,11 +196,11 @@ func (d *POS) Feed(report []byte) (Result, error) {
 		payload = payload[:n-1]
 	}
 	res.Done = true
-	res.Data = append([]byte(nil), payload...)
 	if d.hasAIM {
 		res.AIM = string(d.aim[:])
 		res.Symbology = frame.Symbology(d.aim[1], d.aim[2])
 	}
+	res.Data = frame.UndoECI(res.AIM, append([]byte(nil), payload...))
 	if res.Symbology == "" {
 		if d.cfg.Format == Newland {
 			res.Symbology = newlandSymbology(codeID)

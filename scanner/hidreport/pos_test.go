@@ -57,6 +57,24 @@ func TestPOSJoinsMultiReportQR(t *testing.T) {
 	}
 }
 
+// A scanner set to send the AIM ECI protocol (]Q2) escapes the data; the
+// decoder hands on the payload itself.
+func TestPOSUndoesECI(t *testing.T) {
+	qr := []byte(`{"id_loyalty":"a\\b","encrypted":"QUJD\/RA==","sign":"TUVZ"}`)
+	sent := append([]byte(`\000026`), bytes.ReplaceAll(qr, []byte(`\`), []byte(`\\`))...)
+	d := NewPOS(POSConfig{})
+	var res Result
+	for _, r := range honeywellReports(append(sent, '\r'), "]Q2", 's', true) {
+		var err error
+		if res, err = d.Feed(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !res.Done || !bytes.Equal(res.Data, qr) || res.AIM != "]Q2" {
+		t.Fatalf("got %+v (%q), want %q", res, res.Data, qr)
+	}
+}
+
 func TestPOSSingleReportsAndSymbologies(t *testing.T) {
 	tests := []struct {
 		aim    string

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # bash scanner/vmtest/run.sh: build the guest, pack the initramfs, boot QEMU, run every
 # scenario, print the summary; exits non-zero on any failure.
-# Environment: KIOSKD_VM_ONLY=a,b runs only those scenarios; KIOSKD_VM_DEBUG=1
-# logs the drivers on the guest console;
+# Two boots of one kernel and initramfs: the busybox guest (/init: drivers,
+# the agent, udev rules) and the systemd guest (/init-systemd: the Debian
+# package under systemd as PID 1, on a cached Debian image, rootfs.sh).
+# Environment: KIOSKD_VM_ONLY=a,b runs only those scenarios (the systemd
+# guest boots when a name starts with "systemd-"); KIOSKD_VM_SYSTEMD=0 leaves
+# the systemd guest out; KIOSKD_VM_DEB uses that kioskd .deb instead of
+# building one; KIOSKD_VM_DEBUG=1 logs the drivers on the guest console;
 # KIOSKD_VM_KERNEL_PKG pins the kernel package.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -10,6 +15,19 @@ repo=$(cd "$here/../.." && pwd)
 export PATH=/usr/local/go/bin:$PATH
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+# shellcheck source=rootfs.sh
+source "$here/rootfs.sh"
+
+# Which guests boot: both, unless KIOSKD_VM_ONLY names only one's scenarios.
+boot_busybox=1 boot_systemd=${KIOSKD_VM_SYSTEMD:-1}
+if [ -n "${KIOSKD_VM_ONLY:-}" ]; then
+	boot_busybox=0
+	sd=0
+	for s in ${KIOSKD_VM_ONLY//,/ }; do
+		case $s in systemd-*) sd=1 ;; *) boot_busybox=1 ;; esac
+	done
+	[ "$sd" = 1 ] || boot_systemd=0
+fi
 
 t0=$(date +%s)
 vm_install_deps
@@ -18,6 +36,10 @@ kver=$(ls "$kdir/root/lib/modules" | head -n1)
 cache=$(vm_cache_dir)
 work=$(mktemp -d /tmp/kioskd-vm.XXXXXX)
 trap 'rm -rf "$work"' EXIT
+rootfs=""
+if [ "$boot_systemd" = 1 ]; then
+	rootfs=$(vm_rootfs)
+fi
 
 # Guest binaries: dynamic cgo builds (gousb needs libusb; karalabe/hid
 # bundles its own); the loader and libraries are copied in below.
@@ -37,6 +59,14 @@ mkdir -p "$bin"
 		fi
 	done
 )
+if [ "$boot_systemd" = 1 ]; then
+	deb=${KIOSKD_VM_DEB:-}
+	if [ -z "$deb" ]; then
+		vm_log "building the kioskd package"
+		deb=$(KIOSKD_DIST="$work/dist" bash "$repo/.ci/package" amd64)
+	fi
+	cp "$deb" "$work/kioskd.deb"
+fi
 
 vm_log "packing initramfs"
 root="$work/root"
@@ -47,7 +77,9 @@ for a in $("$root/bin/busybox" --list); do
 	[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
 done
 cp "$here/init.sh" "$root/init"
-chmod 755 "$root/init"
+cp "$here/init-systemd.sh" "$root/init-systemd"
+chmod 755 "$root/init" "$root/init-systemd"
+[ -f "$work/kioskd.deb" ] && cp "$work/kioskd.deb" "$root/kioskd.deb"
 for b in "$bin"/*; do
 	[ "$(basename "$b")" = vmhost ] || cp "$b" "$root/bin/"
 done
@@ -79,7 +111,7 @@ if [ -x /lib/systemd/systemd-udevd ]; then
 fi
 
 # Kernel modules and their dependencies, from the package's own tree.
-mods="xhci-pci usbhid hid-generic ftdi_sio cdc-acm evdev uhid configfs libcomposite dummy_hcd usb_f_hid usb_f_acm usb_f_serial"
+mods="virtio_pci virtio_blk crc32c_generic ext4 xhci-pci usbhid hid-generic ftdi_sio cdc-acm evdev uhid configfs libcomposite dummy_hcd usb_f_hid usb_f_acm usb_f_serial"
 kmods="$kdir/root/lib/modules/$kver"
 [ -f "$kmods/modules.dep" ] || busybox depmod -b "$kdir/root" "$kver"
 need=""
@@ -104,9 +136,25 @@ gargs=""
 [ -n "${KIOSKD_VM_DEBUG:-}" ] && gargs="${gargs:+$gargs+}-debug"
 args=""
 [ -n "$gargs" ] && args="vmtest.args=$gargs"
-set +e
-"$bin/vmhost" -kernel "$kdir/vmlinux" -initrd "$work/initrd.gz" -dir "$work" -append "$args"
-rc=$?
-set -e
+rc=0
+if [ "$boot_busybox" = 1 ]; then
+	t1=$(date +%s)
+	set +e
+	"$bin/vmhost" -kernel "$kdir/vmlinux" -initrd "$work/initrd.gz" -dir "$work" -append "$args"
+	rc=$?
+	set -e
+	vm_log "busybox guest $(($(date +%s) - t1)) s"
+fi
+if [ "$boot_systemd" = 1 ]; then
+	t1=$(date +%s)
+	mkdir -p "$work/sd"
+	set +e
+	"$bin/vmhost" -kernel "$kdir/vmlinux" -initrd "$work/initrd.gz" -drive "$rootfs" -dir "$work/sd" \
+		-append "rdinit=/init-systemd $args"
+	sdrc=$?
+	set -e
+	vm_log "systemd guest $(($(date +%s) - t1)) s"
+	[ "$rc" != 0 ] || rc=$sdrc
+fi
 vm_log "whole run $(($(date +%s) - t0)) s"
 exit $rc

@@ -78,6 +78,7 @@ func (s *Server) takeFaultLocked(method string) *Fault {
 	if f.Count <= 0 {
 		delete(s.faults, method)
 	}
+	s.faultsFired[method+"/"+string(f.Kind)]++
 	c := *f
 	return &c
 }

@@ -60,6 +60,7 @@ type Server struct {
 	fiscal        []FiscalRecord
 	requests      map[string]int
 	faults        map[string]*Fault
+	faultsFired   map[string]int // "method/kind" → faults that took effect
 }
 
 type kassaKey struct{ kassa, id string }
@@ -118,7 +119,7 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 		sessions: map[string]session{}, purchases: map[string]*purchase{},
 		byKassaID: map[kassaKey]string{}, byQR: map[string]string{}, usedOTPs: map[string]bool{},
 		refunds: map[string]*refund{}, refundByKassa: map[kassaKey]string{},
-		requests: map[string]int{}, faults: map[string]*Fault{},
+		requests: map[string]int{}, faults: map[string]*Fault{}, faultsFired: map[string]int{},
 	}
 	if err := s.loadKeys(); err != nil {
 		return nil, err
@@ -304,6 +305,10 @@ type State struct {
 	Refunds   []Refund       `json:"refunds"`
 	Fiscal    []FiscalRecord `json:"fiscal"`
 	Requests  map[string]int `json:"requests"` // per method name (MethodCommit…), faulted calls included
+	// FaultsFired counts the injected faults that took effect, by
+	// "method/kind" ("commit/drop"); a fault replaced or cleared before its
+	// call came is not counted.
+	FaultsFired map[string]int `json:"faults_fired"`
 }
 
 // Purchase returns the purchase with the given service id.
@@ -350,7 +355,7 @@ func (s *Server) State() State {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := State{Fiscal: append([]FiscalRecord{}, s.fiscal...), Requests: map[string]int{}}
+	st := State{Fiscal: append([]FiscalRecord{}, s.fiscal...), Requests: map[string]int{}, FaultsFired: map[string]int{}}
 	st.Purchases = snapshot(s.order, func(id string) Purchase {
 		p := s.purchases[id]
 		s.advanceLocked(p, now)
@@ -363,6 +368,9 @@ func (s *Server) State() State {
 	}, func(r *Refund) *[]smartpay.KassaStatus { return &r.KassaConfirmations })
 	for k, v := range s.requests {
 		st.Requests[k] = v
+	}
+	for k, v := range s.faultsFired {
+		st.FaultsFired[k] = v
 	}
 	return st
 }

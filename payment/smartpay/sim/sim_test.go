@@ -117,11 +117,38 @@ func TestAdminHandler(t *testing.T) {
 			t.Errorf("%s: %d", bad, code)
 		}
 	}
+	// A fault that fires is counted; DELETE disarms what is left.
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, smartpay.PathCommit, strings.NewReader("{}")))
+	if code, body := post("/sim/faults", `{"method":"release","kind":"status","status":503}`); code != 200 {
+		t.Fatalf("fault: %d %s", code, body)
+	}
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, smartpay.PathRelease, strings.NewReader("{}")))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Fatalf("release under a 503 fault: %d", rec.Code)
+	}
+	req, _ := http.NewRequest(http.MethodDelete, srv.URL+"/sim/faults", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `{}`; resp.StatusCode != http.StatusOK || string(b) != want {
+		t.Fatalf("DELETE /sim/faults: %s, want %s", b, want)
+	}
+	if len(s.faults) != 0 {
+		t.Fatalf("faults left armed: %v", s.faults)
+	}
+	if st := s.State(); len(st.FaultsFired) != 2 || st.FaultsFired["commit/delay"] != 1 || st.FaultsFired["release/status"] != 1 {
+		t.Fatalf("faults fired: %v", st.FaultsFired)
+	}
 	code, payload := post("/sim/qr?user=u9", "")
 	if q, err := smartpay.ParseQR([]byte(payload)); code != 200 || err != nil || q.IDLoyalty != "u9" {
 		t.Fatalf("qr: %d %v", code, err)
 	}
-	resp, err := http.Get(srv.URL + "/sim/state")
+	resp, err = http.Get(srv.URL + "/sim/state")
 	if err != nil {
 		t.Fatal(err)
 	}

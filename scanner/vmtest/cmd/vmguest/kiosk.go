@@ -175,6 +175,7 @@ type kiosk struct {
 	cmd  *exec.Cmd
 	api  *http.Client
 	done chan error
+	logs func() string // the log's tail when not dir/kioskd.log (the unit's journal)
 }
 
 // startReading starts kioskd and waits until it reads its scanner.
@@ -253,13 +254,17 @@ metrics:
 	}
 	k := &kiosk{dir: dir, cmd: cmd, done: make(chan error, 1)}
 	go func() { k.done <- cmd.Wait(); logf.Close() }() // ends when kioskd exits
-	sock := filepath.Join(dir, "api.sock")
-	k.api = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+	k.api = apiClient(filepath.Join(dir, "api.sock"))
+	return k, nil
+}
+
+// apiClient talks HTTP to kioskd's control API on a unix socket.
+func apiClient(sock string) *http.Client {
+	return &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		}}}
-	return k, nil
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -283,6 +288,9 @@ func (k *kiosk) stop() error {
 }
 
 func (k *kiosk) log() string {
+	if k.logs != nil {
+		return k.logs()
+	}
 	n := 25
 	if debug {
 		n = 400
@@ -319,13 +327,17 @@ func (k *kiosk) metrics() (map[string]float64, error) {
 // waitScanner waits until kioskd reports the scanner up (or down) and
 // returns when it saw it; polled every 5 ms.
 func (k *kiosk) waitScanner(ctx context.Context, up bool) (time.Time, error) {
+	return k.waitScannerNamed(ctx, "scan", up)
+}
+
+func (k *kiosk) waitScannerNamed(ctx context.Context, name string, up bool) (time.Time, error) {
 	want := 0.0
 	if up {
 		want = 1
 	}
 	for {
 		m, err := k.metrics()
-		if v, ok := m[`kioskd_scanner_up{scanner="scan"}`]; err == nil && ok && v == want {
+		if v, ok := m[`kioskd_scanner_up{scanner="`+name+`"}`]; err == nil && ok && v == want {
 			return time.Now(), nil
 		}
 		select {
@@ -333,7 +345,7 @@ func (k *kiosk) waitScanner(ctx context.Context, up bool) (time.Time, error) {
 			k.done <- err
 			return time.Time{}, fmt.Errorf("kioskd exited: %v\n%s", err, k.log())
 		case <-ctx.Done():
-			return time.Time{}, fmt.Errorf("scanner never up=%v (metrics: %v): %w\n%s", up, err, ctx.Err(), k.log())
+			return time.Time{}, fmt.Errorf("scanner %s never up=%v (metrics: %v): %w\n%s", name, up, err, ctx.Err(), k.log())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/kioskd/kioskd/scanner/vmtest"
@@ -24,6 +25,7 @@ type env struct {
 	acm    *gadget   // CDC-ACM scanner, 0c2e:0720 (Honeywell serial) on dummy_udc.1
 	qr     []byte    // the payload scanned when no simulator provides one
 	sim    *exec.Cmd // smartpay-sim, started by the first kiosk scenario
+	sd     sdState   // what the systemd scenarios hand on to each other
 }
 
 type scenario struct {
@@ -41,6 +43,7 @@ func run() int {
 	only := flag.String("only", "", "comma-separated scenarios to run (default: all)")
 	ctlPath := flag.String("ctl", "/dev/ttyS1", "control channel to vmhost")
 	flag.BoolVar(&debug, "debug", false, "log the drivers at debug level on the console")
+	suite := flag.String("suite", "initramfs", "scenarios: initramfs (the busybox guest) or systemd (systemd as PID 1, the Debian package)")
 	flag.Parse()
 
 	f, err := os.OpenFile(*ctlPath, os.O_RDWR, 0)
@@ -56,6 +59,10 @@ func run() int {
 		fmt.Println("VM setup: FAIL host does not answer:", err)
 		return 1
 	}
+	list := scenarios()
+	if *suite == "systemd" {
+		list = systemdScenarios()
+	}
 	if err := e.setupGadgets(); err != nil {
 		fmt.Println("VM setup: FAIL", err)
 		return 1
@@ -67,13 +74,17 @@ func run() int {
 		}
 	}
 	fails := 0
-	for i, s := range scenarios() {
+	for i, s := range list {
 		// The first scenario waits for every device: it always runs.
 		if i > 0 && len(want) > 0 && !want[s.name] {
 			continue
 		}
 		t0 := time.Now()
-		info, hung, err := runBounded(s, e, 90*time.Second)
+		bound := 90 * time.Second
+		if d, ok := longScenarios[s.name]; ok {
+			bound = d
+		}
+		info, hung, err := runBounded(s, e, bound)
 		took := time.Since(t0).Round(time.Millisecond)
 		if hung {
 			// A scenario that ignores its context leaves devices in an
@@ -116,6 +127,12 @@ func runBounded(s scenario, e *env, d time.Duration) (info string, hung bool, er
 }
 
 func (e *env) setupGadgets() error {
+	// Under systemd, sys-kernel-config.mount has usually mounted it already.
+	if _, err := os.Stat(gadgetRoot); err != nil {
+		if err := syscall.Mount("none", "/sys/kernel/config", "configfs", 0, ""); err != nil {
+			return fmt.Errorf("mount configfs: %w", err)
+		}
+	}
 	var err error
 	e.hidPOS, err = newGadget("hidpos", "dummy_udc.0", 0x0c2e, 0x10d3, "CM4680SR HID POS", "VMPOS0001")
 	if err != nil {

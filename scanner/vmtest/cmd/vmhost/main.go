@@ -38,7 +38,7 @@ var devices = map[string]map[string]any{
 	"us1":  {"driver": "usb-serial", "id": "us1", "bus": "xhci.0", "port": "3", "chardev": "ser1", "always-plugged": true},
 }
 
-func qemuArgs(kernel, initrd, dir, appendArgs string, mem int) []string {
+func qemuArgs(kernel, initrd, drive, dir, appendArgs string, mem int) []string {
 	accel := "tcg"
 	// KVM here is nested and paravirtual: the guest dies in emulation
 	// failures. Use it only where the CPU advertises vmx/svm.
@@ -60,6 +60,11 @@ func qemuArgs(kernel, initrd, dir, appendArgs string, mem int) []string {
 		"-chardev", "socket,id=ser0,path=" + sock("ser0.sock") + ",server=on,wait=off",
 		"-chardev", "socket,id=ser1,path=" + sock("ser1.sock") + ",server=on,wait=off",
 	}
+	if drive != "" {
+		// snapshot=on: the guest's writes go to a temporary overlay, so the
+		// cached image stays as built.
+		a = append(a, "-drive", "file="+drive+",if=virtio,format=raw,snapshot=on")
+	}
 	for _, id := range []string{"kbd0", "us0", "us1"} {
 		p := devices[id]
 		s := fmt.Sprintf("%s,id=%s,bus=%s,port=%s", p["driver"], id, p["bus"], p["port"])
@@ -74,6 +79,7 @@ func qemuArgs(kernel, initrd, dir, appendArgs string, mem int) []string {
 func run() error {
 	kernel := flag.String("kernel", "", "guest kernel (vmlinux)")
 	initrd := flag.String("initrd", "", "guest initramfs")
+	drive := flag.String("drive", "", "root file system image for the systemd guest (raw, used as a snapshot)")
 	dir := flag.String("dir", "", "folder for the sockets (default: a temporary one)")
 	timeout := flag.Duration("timeout", 9*time.Minute, "kill the guest after this long")
 	appendArgs := flag.String("append", "", "extra kernel command line (the guest reads vmtest.* options)")
@@ -96,7 +102,7 @@ func run() error {
 	defer cancel()
 
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(*kernel, *initrd, *dir, *appendArgs, *mem)...)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", qemuArgs(*kernel, *initrd, *drive, *dir, *appendArgs, *mem)...)
 	cmd.Stderr = os.Stderr
 	console, err := cmd.StdoutPipe()
 	if err != nil {

@@ -1,0 +1,399 @@
+package chaostest
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/journal"
+	sp "github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/smartpay/sim"
+)
+
+// book is what the host did and what the API told it.
+type book struct {
+	mu          sync.Mutex // kills are counted from the simulator's handlers and timers too
+	violations  []string
+	kills       map[string]int // by killPlan.String()
+	killsMissed int            // armed at a call that did not come during the sale
+
+	plans    [len(kindNames)]int
+	sales    map[string]*sale     // by sale id (kassa_purchase_id)
+	obs      map[string]*observed // what the API reported, by sale id
+	fiscal   []*fiscalRec
+	refunds  []*refundRec
+	restarts int
+	twice    int            // host requests sent twice at once
+	ptyScans map[string]int // scans over the serial pty, by scanForm
+	apiScans map[string]int // scans with POST /v1/scan, by apiForm
+	injected int            // faults injected
+	// unrecorded are commits left at the service with no journal record
+	// (a kill between the commit and its record), by kassa_purchase_id.
+	unrecorded map[string]bool
+	forCalls   int // ...for this many calls in all
+}
+
+func newBook() *book {
+	return &book{kills: map[string]int{}, sales: map[string]*sale{}, obs: map[string]*observed{},
+		ptyScans: map[string]int{}, apiScans: map[string]int{}}
+}
+
+// sale is one sale as the host drove it.
+type sale struct {
+	plan
+	id, user           string
+	replaced           string // the sale this one replaced
+	handover           bool   // the host gave the goods and said so
+	handoverAcked      bool   // ...and kioskd answered 200
+	handoverFalse      bool
+	handoverFalseAcked bool
+	paidElsewhere      bool // paid-elsewhere answered 200
+}
+
+// observed is what the API reported about a sale.
+type observed struct {
+	purchaseID string
+	ends       map[payment.State]bool // terminal states reported
+}
+
+type fiscalRec struct {
+	purchaseID string
+	version    int
+	acked      bool
+}
+
+// refundRec is one host refund request, with its duplicates and repeats.
+type refundRec struct {
+	requestID  string // "" when the host sent no key
+	purchaseID string
+	amount     int64
+	ids        map[string]bool // kassa_refund_id in the API's answers
+	sends      int             // times sent (a keyless request sent twice is two refunds)
+	answered   bool
+	refused    bool
+	odd        []string // answers other than 202 and 422
+}
+
+func (r *refundRec) note(as []answer) {
+	r.sends += len(as)
+	for _, a := range as {
+		if !a.ok {
+			continue
+		}
+		switch a.code {
+		case http.StatusAccepted:
+			var info payment.RefundInfo
+			if json.Unmarshal(a.body, &info) == nil && info.ID != "" {
+				r.ids[info.ID] = true
+			}
+			r.answered = true
+		case http.StatusUnprocessableEntity:
+			r.refused, r.answered = true, true
+		case http.StatusServiceUnavailable: // not ready: no answer yet
+		default:
+			r.odd = append(r.odd, a.String())
+		}
+	}
+}
+
+func (b *book) violation(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.violations = append(b.violations, fmt.Sprintf(format, args...))
+}
+
+func (b *book) countKill(kind string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.kills[kind]++
+}
+
+func (b *book) count(n *int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	*n++
+}
+
+// charged: the customer's money stays with the merchant (or is about to).
+func charged(p sim.Purchase) bool { return p.Confirmed || p.Status == sp.Success }
+
+// check compares the simulator's state with what the host was told.
+// infos are the API's final word on every refund id it gave out.
+func (b *book) check(st sim.State, infos map[string]payment.RefundInfo) {
+	byKassaID := map[string]sim.Purchase{}
+	qrUses := map[string]int{}
+	for _, p := range st.Purchases {
+		if _, dup := byKassaID[p.KassaPurchaseID]; dup {
+			b.violation("kassa_purchase_id %s committed twice", p.KassaPurchaseID)
+		}
+		byKassaID[p.KassaPurchaseID] = p
+		qrUses[p.IDLoyalty]++ // one QR per id_loyalty in this test
+		switch {
+		case p.Status == sp.Success && !p.Confirmed:
+			b.violation("purchase %s (sale %s) paid but neither confirmed nor cancelled", p.ID, p.KassaPurchaseID)
+		case p.Status == sp.Committed && b.unrecorded[p.KassaPurchaseID]:
+			// Allowed: never released, and the service expires it.
+		case p.Status == sp.Committed:
+			b.violation("purchase %s (sale %s) left committed although the journal has the sale", p.ID, p.KassaPurchaseID)
+		case p.Status == sp.Released || p.Status == sp.Processing:
+			b.violation("purchase %s (sale %s) left %s", p.ID, p.KassaPurchaseID, p.Status)
+		}
+		s := b.sales[p.KassaPurchaseID]
+		switch {
+		case p.Confirmed && (s == nil || !s.handover):
+			b.violation("purchase %s (sale %s): money kept although the host never handed the goods over", p.ID, p.KassaPurchaseID)
+		case s != nil && s.handoverAcked && !p.Confirmed:
+			b.violation("purchase %s (sale %s): hand-over answered 200 but the payment is %s, not confirmed", p.ID, p.KassaPurchaseID, p.Status)
+		case s != nil && s.handoverFalseAcked && charged(p):
+			b.violation("purchase %s (sale %s): hand-over refused (200) but the customer is charged", p.ID, p.KassaPurchaseID)
+		case s != nil && s.paidElsewhere && charged(p):
+			b.violation("purchase %s (sale %s): paid elsewhere (200) but charged by QR too", p.ID, p.KassaPurchaseID)
+		}
+		if o := b.obs[p.KassaPurchaseID]; o != nil {
+			if o.ends[payment.Completed] && !p.Confirmed {
+				b.violation("sale %s reported completed but purchase %s is %s confirmed=%v", p.KassaPurchaseID, p.ID, p.Status, p.Confirmed)
+			}
+			if (o.ends[payment.Cancelled] || o.ends[payment.Declined]) && charged(p) {
+				b.violation("sale %s reported %v but purchase %s is charged (%s confirmed=%v)", p.KassaPurchaseID, states(o.ends), p.ID, p.Status, p.Confirmed)
+			}
+		}
+		if p.Refunded > p.Amount {
+			b.violation("purchase %s: %d refunded of %d", p.ID, p.Refunded, p.Amount)
+		}
+	}
+	for id, n := range qrUses {
+		if n > 1 {
+			b.violation("the QR of %s committed %d times", id, n)
+		}
+	}
+	for id, o := range b.obs {
+		if len(o.ends) > 1 {
+			b.violation("sale %s reported as %v", id, states(o.ends))
+		}
+		if _, ok := byKassaID[id]; o.ends[payment.Completed] && !ok {
+			b.violation("sale %s reported completed but the service has no such purchase", id)
+		}
+	}
+	b.checkRefunds(st, infos)
+	b.checkFiscal(st)
+}
+
+func (b *book) checkRefunds(st sim.State, infos map[string]payment.RefundInfo) {
+	simRefunds := map[string]sim.Refund{} // by kassa_refund_id
+	perPurchase := map[string]int{}
+	succeeded := map[string]int64{}
+	for _, r := range st.Refunds {
+		simRefunds[r.KassaRefundID] = r
+		perPurchase[r.PurchaseID]++
+		switch {
+		case r.Status == sp.RefundPending:
+			b.violation("refund %s left pending", r.ID)
+		case r.Status == sp.RefundSuccess && !r.Confirmed:
+			b.violation("refund %s succeeded but was never confirmed", r.ID)
+		case r.Status == sp.RefundSuccess:
+			succeeded[r.PurchaseID] += r.Amount
+		}
+	}
+	for _, p := range st.Purchases {
+		if succeeded[p.ID] > p.Amount {
+			b.violation("purchase %s: refunds of %d succeeded, amount %d", p.ID, succeeded[p.ID], p.Amount)
+		}
+	}
+	requests := map[string]int{}
+	for _, rr := range b.refunds {
+		if rr.requestID == "" {
+			requests[rr.purchaseID] += rr.sends
+		} else {
+			requests[rr.purchaseID]++
+		}
+		if rr.requestID != "" && len(rr.ids) > 1 {
+			b.violation("refund request %q answered with %d different refunds %v", rr.requestID, len(rr.ids), rr.ids)
+		}
+		if len(rr.odd) > 0 {
+			b.violation("refund request %q (purchase %s, %d): answers %v", rr.requestID, rr.purchaseID, rr.amount, rr.odd)
+		}
+		for id := range rr.ids {
+			info, ok := infos[id]
+			sr, atService := simRefunds[id]
+			switch {
+			case !ok || !info.Done:
+				b.violation("refund %s not done after settling: %+v", id, info)
+			case info.Outcome == journal.RefundSucceeded && (!atService || sr.Status != sp.RefundSuccess || !sr.Confirmed):
+				b.violation("refund %s reported succeeded but the service has %+v", id, sr)
+			case info.Outcome != journal.RefundSucceeded && atService && sr.Status == sp.RefundSuccess:
+				b.violation("refund %s reported %q but the service refunded it", id, info.Outcome)
+			}
+		}
+	}
+	for pid, n := range perPurchase {
+		if n > requests[pid] {
+			b.violation("purchase %s: %d refunds at the service for %d host requests", pid, n, requests[pid])
+		}
+	}
+}
+
+// fiscalKey names one fiscal record: a purchase's v1 or v2, or a
+// paid-elsewhere v2 by the QR's id_loyalty.
+func fiscalKey(f sim.FiscalRecord) string {
+	if f.PurchaseID != "" {
+		return fmt.Sprintf("v%d/%s", f.Version, f.PurchaseID)
+	}
+	return fmt.Sprintf("v%d/qr:%s", f.Version, f.IDLoyalty)
+}
+
+func (b *book) checkFiscal(st sim.State) {
+	deliveries := map[string]int{}
+	for _, f := range st.Fiscal {
+		deliveries[fiscalKey(f)]++
+	}
+	for _, f := range b.fiscal {
+		key := fiscalKey(sim.FiscalRecord{Version: f.version, PurchaseID: f.purchaseID})
+		if f.acked && deliveries[key] == 0 {
+			b.violation("fiscal %s accepted by the API but never delivered", key)
+		}
+	}
+	for _, s := range b.sales {
+		key := fiscalKey(sim.FiscalRecord{Version: 2, IDLoyalty: s.user})
+		if s.paidElsewhere && deliveries[key] == 0 {
+			b.violation("paid elsewhere (sale %s): the receipt was never delivered", s.id)
+		}
+	}
+}
+
+// fiscalRepeats is how many records were delivered once, twice…
+func fiscalRepeats(st sim.State) map[int]int {
+	deliveries := map[string]int{}
+	for _, f := range st.Fiscal {
+		deliveries[fiscalKey(f)]++
+	}
+	out := map[int]int{}
+	for _, n := range deliveries {
+		out[n]++
+	}
+	return out
+}
+
+func states(m map[payment.State]bool) []string {
+	var out []string
+	for s := range m {
+		out = append(out, s.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// summary is the run in a few lines.
+func (b *book) summary(seed uint64, n int, st sim.State) string {
+	var w strings.Builder
+	fmt.Fprintf(&w, "chaos summary: seed %d, %d sales planned\n", seed, n)
+	var kinds []string
+	for k, c := range b.plans {
+		kinds = append(kinds, fmt.Sprintf("%s %d", saleKind(k), c))
+	}
+	fmt.Fprintf(&w, "  plans: %s\n", strings.Join(kinds, ", "))
+	outcomes := map[string]int{}
+	for id := range b.sales {
+		o := b.obs[id]
+		switch {
+		case o == nil || len(o.ends) == 0:
+			outcomes["end not seen by the host"]++
+		default:
+			outcomes[strings.Join(states(o.ends), "+")]++
+		}
+	}
+	fmt.Fprintf(&w, "  sales started %d: %s\n", len(b.sales), joinCounts(outcomes))
+	statuses := map[string]int{}
+	for _, p := range st.Purchases {
+		s := string(p.Status)
+		if p.Confirmed {
+			s += "+confirmed"
+		}
+		if p.Reversed {
+			s += "+reversed"
+		}
+		statuses[s]++
+	}
+	fmt.Fprintf(&w, "  purchases at the service %d: %s\n", len(st.Purchases), joinCounts(statuses))
+	fmt.Fprintf(&w, "  commits left for the service to expire (killed between the commit and its journal record): %d\n", len(b.unrecorded))
+	kills := 0
+	for _, c := range b.kills {
+		kills += c
+	}
+	fmt.Fprintf(&w, "  kills %d (%s), restarts %d; kills planned at a call that never came: %d\n",
+		kills, joinCounts(b.kills), b.restarts, b.killsMissed)
+	byKind, byMethod, fired := map[string]int{}, map[string]int{}, 0
+	for k, c := range st.FaultsFired {
+		method, kind, _ := strings.Cut(k, "/")
+		byKind[kind] += c
+		byMethod[method] += c
+		fired += c
+	}
+	fmt.Fprintf(&w, "  faults injected %d (for up to %d calls), fired on %d calls: by kind %s; by method %s\n",
+		b.injected, b.forCalls, fired, joinCounts(byKind), joinCounts(byMethod))
+	fmt.Fprintf(&w, "  requests sent twice at once %d\n  scans over the serial pty %d: %s\n  scans with POST /v1/scan %d: %s\n",
+		b.twice, sum(b.ptyScans), joinCounts(b.ptyScans), sum(b.apiScans), joinCounts(b.apiScans))
+	ids, accepted, refused := map[string]bool{}, 0, 0
+	for _, rr := range b.refunds {
+		if rr.requestID != "" {
+			ids[rr.requestID] = true
+		}
+		if len(rr.ids) > 0 {
+			accepted++
+		}
+		if rr.refused {
+			refused++
+		}
+	}
+	rs := map[string]int{}
+	for _, r := range st.Refunds {
+		s := string(r.Status)
+		if r.Confirmed {
+			s += "+confirmed"
+		}
+		rs[s]++
+	}
+	fmt.Fprintf(&w, "  refunds: %d host requests (%d with a key), %d accepted, %d refused by the service; at the service %d: %s\n",
+		len(b.refunds), len(ids), accepted, refused, len(st.Refunds), joinCounts(rs))
+	acked := 0
+	for _, f := range b.fiscal {
+		if f.acked {
+			acked++
+		}
+	}
+	reps := map[string]int{}
+	for n, c := range fiscalRepeats(st) {
+		reps[fmt.Sprintf("%d×", n)] = c
+	}
+	fmt.Fprintf(&w, "  fiscal: %d records sent by the host (%d accepted), %d deliveries at the service; records delivered %s\n",
+		len(b.fiscal), acked, len(st.Fiscal), joinCounts(reps))
+	fmt.Fprintf(&w, "  violations: %d", len(b.violations))
+	return w.String()
+}
+
+func joinCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sum(m map[string]int) int {
+	n := 0
+	for _, c := range m {
+		n += c
+	}
+	return n
+}
