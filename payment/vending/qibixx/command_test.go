@@ -97,6 +97,7 @@ func TestConfigValidate(t *testing.T) {
 		"catalogue.5.price":   func(c *Config) { c.ScaleFactor = 5; c.Catalogue = vending.Catalogue{5: {Name: "x", Price: 152}} },
 		"catalogue.6.name":    func(c *Config) { c.Catalogue = vending.Catalogue{6: {}} },
 		"vend_timeout (long)": func(c *Config) { c.VendTimeout = 300 * time.Second },
+		"always_idle":         func(c *Config) { c.AlwaysIdle = false },
 	} {
 		c := ok
 		mutate(&c)

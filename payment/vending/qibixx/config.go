@@ -223,6 +223,11 @@ func (c Config) check(report func(problem)) {
 	if _, ok := currencies[c.Currency]; !ok {
 		bad("currency", "%q: want RUB (Smart Pay pays in rubles)", c.Currency)
 	}
+	if !c.AlwaysIdle {
+		// Without always-idle the reader must open a session (C,START)
+		// before the customer can select; kioskd pays for a selection.
+		bad("always_idle", "false is not supported: kioskd approves a selection the machine already made (MDB always-idle); leave it true")
+	}
 	if c.VendTimeout < time.Second || c.VendTimeout > 255*time.Second || c.VendTimeout%time.Second != 0 {
 		bad("vend_timeout", "%v: want whole seconds from 1s to 255s (MDB sends it in one byte)", c.VendTimeout)
 	}
