@@ -30,7 +30,7 @@ func init() { settings.Register(vending.Drivers, DriverName, DefaultConfig()) }
 
 // Config is the devices.yaml `vending:` section for a Qibixx adapter. Its
 // keys are declared by Fields and its rules by check, here and nowhere
-// else; the example devices.vending.yaml documents them. Start from
+// else; the example udev/devices.vending.yaml documents them. Start from
 // DefaultConfig and Validate a Config made in code.
 type Config struct {
 	Port          string            // the adapter's tty

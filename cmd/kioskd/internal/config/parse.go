@@ -172,7 +172,7 @@ func vendingCheck(d *settings.Decoder, c *Config, body *settings.Node) {
 	handover, fixed := keyLine(body, "kassa", "handover"), keyLine(body, "kassa", "fixed_amount")
 	if c.Vending.Settings == nil {
 		if c.Kassa.Handover == HandoverVending {
-			d.Errorf(handover, "kassa.handover", "vending needs a vending section: the machine's MDB adapter, whose vend results are the hand-over (see devices.vending.yaml)")
+			d.Errorf(handover, "kassa.handover", "vending needs a vending section: the machine's MDB adapter, whose vend results are the hand-over (see the example devices.vending.yaml: udev/ in the sources, /usr/share/doc/kioskd/examples/ when installed)")
 		}
 		return
 	}

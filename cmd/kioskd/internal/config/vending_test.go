@@ -22,7 +22,7 @@ const vendingSection = `vending:
 // The example for vending machines passes, and documents every key the
 // vending drivers declare.
 func TestVendingExample(t *testing.T) {
-	c, err := Load("../../../../devices.vending.yaml")
+	c, err := Load("../../../../udev/devices.vending.yaml")
 	if err != nil {
 		t.Fatalf("the example devices.vending.yaml must pass validation:\n%v", err)
 	}
@@ -32,7 +32,7 @@ func TestVendingExample(t *testing.T) {
 	if q := c.Vending.Settings.(qibixx.Config); q.Catalogue[11].Price != 8000 || q.Address != qibixx.AddressCashless1 {
 		t.Errorf("vending %+v", q)
 	}
-	data, err := os.ReadFile("../../../../devices.vending.yaml")
+	data, err := os.ReadFile("../../../../udev/devices.vending.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestVendingDefaults(t *testing.T) {
 func TestVendingProblems(t *testing.T) {
 	for _, tc := range []struct{ name, src, want string }{
 		{"handover vending without the section", strings.Replace(minimal, "id: k1", "id: k1\n  handover: vending", 1),
-			"d.yaml:3: kassa.handover: vending needs a vending section: the machine's MDB adapter, whose vend results are the hand-over (see devices.vending.yaml)"},
+			"d.yaml:3: kassa.handover: vending needs a vending section: the machine's MDB adapter, whose vend results are the hand-over (see the example devices.vending.yaml: udev/ in the sources, /usr/share/doc/kioskd/examples/ when installed)"},
 		{"the section with handover host", strings.Replace(minimal, "id: k1", "id: k1\n  handover: host", 1) + vendingSection,
 			"d.yaml:3: kassa.handover: host does not go with the vending section: the machine's vend result is the hand-over; write vending or leave handover out"},
 		{"the section with a fixed amount", strings.Replace(minimal, "id: k1", "id: k1\n  fixed_amount: 5000", 1) + vendingSection,
