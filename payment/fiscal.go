@@ -140,6 +140,9 @@ func (fw *forwarder) run(ctx context.Context) error {
 		case <-retry.Chan():
 		}
 		retry.Stop()
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }
 

@@ -79,30 +79,32 @@ func deadlineReason(st State) string {
 // in either case (a cancel during a pause is acted on after the call). It
 // returns the fact to act on and true, or false when d passed.
 func (m *sales) await(ctx context.Context, s *sale, d time.Duration, interruptible bool) (fact, bool) {
-	var deadline <-chan time.Time
+	// One timer, for whichever comes first: d or the deadline.
+	wait, atDeadline := d, false
 	if interruptible && !s.deadline.IsZero() {
 		left := s.deadline.Sub(m.clock.Now())
 		if left <= 0 {
 			s.cancel, s.reason = true, deadlineReason(s.state)
 			return fact{kind: fTimeout}, true
 		}
-		t := m.clock.NewTimer(left)
-		defer t.Stop()
-		deadline = t.Chan()
+		if d < 0 || left < d {
+			wait, atDeadline = left, true
+		}
 	}
-	var done <-chan time.Time
-	if d >= 0 {
-		t := m.clock.NewTimer(d)
+	var fired <-chan time.Time
+	if wait >= 0 {
+		t := m.clock.NewTimer(wait)
 		defer t.Stop()
-		done = t.Chan()
+		fired = t.Chan()
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return fact{}, true
-		case <-done:
-			return fact{}, false
-		case <-deadline:
+		case <-fired:
+			if !atDeadline {
+				return fact{}, false
+			}
 			s.cancel, s.reason = true, deadlineReason(s.state)
 			return fact{kind: fTimeout}, true
 		case in := <-s.inputs:

@@ -31,7 +31,7 @@ func (h *harness) paid(clock fakeClock, want ...payment.State) payment.Event {
 	h.tb.Helper()
 	e := h.state(append([]payment.State{payment.Paying}, want...)...)
 	if e.State == payment.Paying {
-		clock.advance(2, time.Second) // the poll and the payment deadline wait
+		clock.advance(1, time.Second) // the poll (one timer: the payment deadline is further)
 		e = h.state(want...)
 	}
 	return e
@@ -66,7 +66,7 @@ func TestWaitsCancelAtTheirDeadline(t *testing.T) {
 	}{
 		{"amount", payment.Timeouts{Amount: 45 * time.Second}, 0, payment.WaitingAmount, 1, 45 * time.Second, "no amount in time"},
 		{"handover", payment.Timeouts{Handover: 30 * time.Second}, 700, payment.Paid, 1, 30 * time.Second, "goods not handed over in time"},
-		{"payment", payment.Timeouts{Payment: 90 * time.Second}, 1052, payment.Paying, 2, 91 * time.Second, "payment not confirmed in time"},
+		{"payment", payment.Timeouts{Payment: 90 * time.Second}, 1052, payment.Paying, 1, 91 * time.Second, "payment not confirmed in time"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
