@@ -10,14 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/display/term"
 	"github.com/kioskd/kioskd/display/vfd"
 	"github.com/kioskd/kioskd/display/web"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // TestFanoutRealDrivers runs a Fanout over real drivers: a pole display
@@ -87,22 +86,7 @@ func TestFanoutRealDrivers(t *testing.T) {
 	}
 
 	// Plug the pole display in: a pty behind the stable path.
-	pm, ps, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
-	fd, err := unix.Dup(int(pm.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Close()
-	_ = unix.SetNonblock(fd, true)
-	master := os.NewFile(uintptr(fd), "ptmx")
-	defer master.Close()
-	if err := os.Symlink(ps.Name(), link); err != nil {
-		t.Fatal(err)
-	}
+	master := serialtest.New(t, link).Master
 	for !seen["pole up"] {
 		select {
 		case s := <-status:

@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
@@ -26,6 +24,7 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // vendCrash is one kill of the real kioskd binary during a paid vend: it
@@ -199,12 +198,7 @@ func runVendCrash(t *testing.T, bin string, c vendCrash) {
 		}})
 
 	m := vmctest.NewMachine(t, vmcsim.Config{Link: filepath.Join(dir, "mdb0"), DispenseTime: 50 * time.Millisecond, SetupDelay: 20 * time.Millisecond})
-	master, slave, err := pty.Open() // the QR scanner's line
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	defer slave.Close()
+	qrScanner := serialtest.New(t, "")
 	k.config = filepath.Join(srv.Dir, "devices.yaml")
 	yaml := fmt.Sprintf(`kassa:
   id: %s
@@ -222,7 +216,7 @@ displays:
   handover: 30s
 log:
   level: debug
-`, sim.KassaID(1), srv.ServiceYAML(), filepath.Join(dir, "journal.db"), filepath.Join(dir, "api.sock"), slave.Name(), m.VendingYAML(30*time.Second))
+`, sim.KassaID(1), srv.ServiceYAML(), filepath.Join(dir, "journal.db"), filepath.Join(dir, "api.sock"), qrScanner.Slave.Name(), m.VendingYAML(30*time.Second))
 	if err := os.WriteFile(k.config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -264,7 +258,7 @@ log:
 		t.Fatal(err)
 	}
 	waitUntil("the price set", func() bool { return strings.Contains(stateOf(api), `"pending_amount":8000`) })
-	if _, err := master.Write([]byte(srv.Payload(t, "vend-crash") + "\r")); err != nil {
+	if _, err := qrScanner.Master.Write([]byte(srv.Payload(t, "vend-crash") + "\r")); err != nil {
 		t.Fatal(err)
 	}
 	if c.hang {

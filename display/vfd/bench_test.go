@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -53,10 +54,10 @@ func BenchmarkShow(b *testing.B) {
 // reader draining the other end.
 func BenchmarkShowPty(b *testing.B) {
 	link := filepath.Join(b.TempDir(), "display0")
-	master, slave := newPty(b, link)
+	pty := serialtest.New(b, link)
 	done := make(chan int64)
 	go func() {
-		n, _ := io.Copy(io.Discard, master)
+		n, _ := io.Copy(io.Discard, pty.Master)
 		done <- n
 	}()
 	d, err := New(withBaud(on(link), 115200), zap.NewNop())
@@ -76,9 +77,9 @@ func BenchmarkShowPty(b *testing.B) {
 	// With every slave handle closed, the reader drains the rest and then
 	// gets EIO, so n counts all bytes written.
 	d.Close()
-	slave.Close()
+	pty.Slave.Close()
 	n := <-done
-	master.Close()
+	pty.Close()
 	b.ReportMetric(float64(n)/float64(b.N+1), "bytes/show")
 }
 

@@ -5,17 +5,15 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // epsonScreen plays an Epson customer display on the far end of a pty: it
@@ -101,35 +99,6 @@ func (e *epsonScreen) parse(b []byte) []byte {
 	return b
 }
 
-// newPty opens a pty pair and points link at its device, like a udev
-// symlink for a USB pole display.
-func newPty(t testing.TB, link string) (master, slave *os.File) {
-	t.Helper()
-	pm, s, err := pty.Open()
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	// creack/pty hands out a blocking master, whose Close would not end a
-	// pending Read (and so not "unplug" anything): move it to the poller.
-	fd, err := unix.Dup(int(pm.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Close()
-	if err := unix.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	m := os.NewFile(uintptr(fd), "ptmx")
-	tmp := link + ".new"
-	if err := os.Symlink(s.Name(), tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		t.Fatal(err)
-	}
-	return m, s
-}
-
 func expectPicture(t *testing.T, e *epsonScreen, want [2]string) {
 	t.Helper()
 	select {
@@ -146,10 +115,9 @@ func expectPicture(t *testing.T, e *epsonScreen, want [2]string) {
 // what arrives on the other end back to Russian text.
 func TestPtyRussian(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	master, slave := newPty(t, link)
-	defer slave.Close()
+	pty := serialtest.New(t, link)
 	e := newEpsonScreen()
-	go e.run(master)
+	go e.run(pty.Master)
 
 	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
@@ -184,7 +152,7 @@ func TestPtyRussian(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	master.Close()
+	pty.Close()
 	for range e.updates { // wait for the reader to end
 	}
 }
@@ -194,9 +162,9 @@ func TestPtyRussian(t *testing.T) {
 // checks that the next Show reopens it and initialises it again.
 func TestPtyUnplugReplug(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	master, slave := newPty(t, link)
+	pty := serialtest.New(t, link)
 	e := newEpsonScreen()
-	go e.run(master)
+	go e.run(pty.Master)
 
 	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
@@ -210,24 +178,19 @@ func TestPtyUnplugReplug(t *testing.T) {
 	}
 	expectPicture(t, e, [2]string{"Show your QR code   ", "to pay              "})
 
-	// Unplug as udev does: the link goes first, so it never points at a
-	// freed /dev/pts/N that a test running in parallel may be given next.
-	os.Remove(link)
-	master.Close()
-	slave.Close()
+	pty.Close() // unplugged: the link goes, then both ends
 	for range e.updates {
 	}
 	if err := d.Show(ctx, ready); err == nil {
 		t.Fatal("Show on an unplugged display succeeded")
 	}
 
-	master2, slave2 := newPty(t, link) // replug, new tty behind the same link
-	defer slave2.Close()
+	pty2 := serialtest.New(t, link) // replug, new tty behind the same link
 	e2 := newEpsonScreen()
-	go e2.run(master2)
+	go e2.run(pty2.Master)
 	defer func() {
 		d.Close()
-		master2.Close()
+		pty2.Close()
 		for range e2.updates {
 		}
 	}()
@@ -263,13 +226,12 @@ func TestOpenBackoff(t *testing.T) {
 		err.Error() != "vfd: open "+link+": no such file or directory (waiting to retry, 250ms left)" {
 		t.Fatalf("Show within the delay = %v, want ErrWaiting wrapping the open error", err)
 	}
-	master, slave := newPty(t, link)
-	defer slave.Close()
+	pty := serialtest.New(t, link)
 	e := newEpsonScreen()
-	go e.run(master)
+	go e.run(pty.Master)
 	defer func() {
 		d.Close()
-		master.Close()
+		pty.Close()
 		for range e.updates {
 		}
 	}()

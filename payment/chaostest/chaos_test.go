@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestChaos(t *testing.T) {
@@ -80,8 +82,11 @@ func newHarness(t *testing.T) *host {
 	}
 	b := newBook()
 	s := startSimulator(t, b)
-	scanner := newPTYScanner(t, dir)
-	k := newKioskd(t, dir, s.srv, scanner.link)
+	// The serial scanner: the test holds both ends of the pty, so the device
+	// and its line settings outlive every kioskd process.
+	link := filepath.Join(dir, "scanner")
+	scanner := serialtest.New(t, link)
+	k := newKioskd(t, dir, s.srv, link)
 	s.k = k
 	if err := k.start(); err != nil {
 		t.Fatalf("%v; log:\n%s", err, k.logTail(6000))

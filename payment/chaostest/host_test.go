@@ -16,6 +16,7 @@ import (
 	"github.com/kioskd/kioskd/payment"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // errKilled: kioskd died during the sale (it has been restarted); the
@@ -27,7 +28,7 @@ type host struct {
 	t    testing.TB
 	k    *kioskd
 	s    *simulator
-	pty  *ptyScanner
+	pty  *serialtest.Pty
 	seed uint64
 	book *book
 
@@ -240,7 +241,8 @@ func (h *host) scan(p plan, step int, qr string) error {
 		if ready, reasons, err := h.k.health(); err == nil && (ready || !mentions(reasons, "scanner")) {
 			f := scanForms[p.scanForm]
 			h.book.ptyScans[f.name]++
-			return h.pty.write(f.wrap(qr))
+			_, err := h.pty.Master.Write(f.wrap(qr))
+			return err
 		}
 	}
 	f := apiForms[p.apiForm]

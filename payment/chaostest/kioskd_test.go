@@ -21,8 +21,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
@@ -299,36 +297,4 @@ func (k *kioskd) health() (ready bool, reasons []string, err error) {
 		Reasons []string `json:"reasons"`
 	}
 	return h.Ready, h.Reasons, json.Unmarshal(a.body, &h)
-}
-
-// ptyScanner is the serial scanner: the master side of a pty whose slave
-// kioskd opens through a symlink, as udev names a scanner. The test holds
-// both ends open, so the device and its line settings (kioskd's serial
-// driver makes it raw) outlive every kioskd process.
-type ptyScanner struct {
-	master, slave *os.File
-	link          string
-}
-
-func newPTYScanner(t testing.TB, dir string) *ptyScanner {
-	t.Helper()
-	m, s, err := pty.Open()
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	p := &ptyScanner{master: m, slave: s, link: filepath.Join(dir, "scanner")}
-	if err := os.Symlink(s.Name(), p.link); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		os.Remove(p.link) // first: a link to a freed pty could be given to another test
-		m.Close()
-		s.Close()
-	})
-	return p
-}
-
-func (p *ptyScanner) write(b []byte) error {
-	_, err := p.master.Write(b)
-	return err
 }

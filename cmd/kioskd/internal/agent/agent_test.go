@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -30,6 +29,7 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	_ "github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -92,13 +92,11 @@ func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSet
 		}})
 	dir := k.sim.Dir // devices.yaml names the key files relative to itself
 	k.socket = filepath.Join(dir, "api.sock")
-	master, slave, err := pty.Open()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k.scanner = master
+	scanner := serialtest.New(tb, "")
+	k.scanner = scanner.Master
 	journalDir := dir
 	if d := os.Getenv("KIOSKD_BENCH_JOURNAL_DIR"); d != "" {
+		var err error
 		journalDir, err = os.MkdirTemp(d, "kioskd-bench-") // e.g. /dev/shm: no disk fsync
 		if err != nil {
 			tb.Fatal(err)
@@ -108,7 +106,7 @@ func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSet
 	web := freeAddr(tb)
 	k.web = "http://" + web + "/"
 	journal := filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano()))
-	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, slave.Name(),
+	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, scanner.Slave.Name(),
 		fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web)+setup.extra)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -122,8 +120,7 @@ func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSet
 		once.Do(func() {
 			cancel()
 			runErr = <-agentDone
-			master.Close()
-			slave.Close()
+			scanner.Close()
 		})
 		return runErr
 	}

@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/goleak"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -220,18 +220,7 @@ func freePort(t *testing.T) string {
 // a real pty as the scanner and another as the pole display.
 func TestHealthyKiosk(t *testing.T) {
 	url, ca, cert, key := startSim(t)
-	scan, scanTTY, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scan.Close()
-	defer scanTTY.Close()
-	pole, poleTTY, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pole.Close()
-	defer poleTTY.Close()
+	scanTTY, poleTTY := serialtest.New(t, "").Slave, serialtest.New(t, "").Slave
 	web := freePort(t)
 	cfg := configFor(t, url, ca, cert, key, fmt.Sprintf(`displays:
   - name: pole
