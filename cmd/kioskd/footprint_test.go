@@ -30,12 +30,7 @@ func footprintKiosk(tb testing.TB, logLevel string) (config, socket string) {
 	for range 2 {
 		ports = append(ports, serialtest.New(tb, "").Slave.Name())
 	}
-	web, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	webAddr := web.Addr().String()
-	web.Close()
+	webAddr := simtest.FreeAddr(tb)
 
 	socket = filepath.Join(dir, "api.sock")
 	config = filepath.Join(dir, "devices.yaml")

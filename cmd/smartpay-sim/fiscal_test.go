@@ -15,14 +15,15 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/atolonline"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
-	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // startFiscal runs a fiscal subcommand until the test ends and waits for
 // its admin API.
 func startFiscal(t *testing.T, args ...string) (api, admin string, logs func() string) {
 	t.Helper()
-	api, admin = freeAddr(t), freeAddr(t)
+	api, admin = simtest.FreeAddr(t), simtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	lw := &lockedWriter{w: &bytes.Buffer{}}
 	logs = func() string {
@@ -77,7 +78,7 @@ func sellOnce(t *testing.T, p fiscal.Provider, admin string) (fiscal.Result, fis
 		t.Fatal(err)
 	}
 	st := simState(t, admin)
-	simtest.Confirmed(t, st, res, r.ID)
+	fsimtest.Confirmed(t, st, res, r.ID)
 	return res, st
 }
 

@@ -60,7 +60,7 @@ type kioskd struct {
 func newKioskd(t testing.TB, dir string, srv *simtest.Server, port string) *kioskd {
 	t.Helper()
 	k := &kioskd{t: t, dir: dir, config: filepath.Join(dir, "devices.yaml"), logPath: filepath.Join(dir, "kioskd.log"),
-		sock: filepath.Join(dir, "api.sock"), tcpAddr: freeLoopbackAddr(t)}
+		sock: filepath.Join(dir, "api.sock"), tcpAddr: simtest.FreeAddr(t)}
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	k.token = hex.EncodeToString(tok[:])
@@ -112,17 +112,6 @@ duplicate_window: %s
 		k.tcpTr.CloseIdleConnections()
 	})
 	return k
-}
-
-// freeLoopbackAddr picks a loopback port for kioskd's TCP API; it is used
-// for every restart (the listener sets SO_REUSEADDR).
-func freeLoopbackAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // start runs kioskd and waits until its flow has recovered what the

@@ -2,12 +2,9 @@ package crashtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -21,6 +18,7 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
+	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -97,29 +95,6 @@ func (kk *kktKiller) middleware(next http.Handler) http.Handler {
 	})
 }
 
-// serveKKT serves the web-server simulator behind mw on loopback until the
-// test ends; it returns the API's URL.
-func serveKKT(t *testing.T, kkt *fiscalsim.Atol, mw func(http.Handler) http.Handler) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mw(kkt.Handler()), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			srv.Close()
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String() + fiscalsim.AtolBase
-}
-
 // receiptScenario kills the agent around one call of the kassa's own
 // receipts: at the ККТ (kkt) or at Smart Pay (the fiscal records, sp).
 type receiptScenario struct {
@@ -162,12 +137,12 @@ func TestKillAroundReceipts(t *testing.T) {
 
 func runReceiptScenario(t *testing.T, sc receiptScenario) {
 	a, srv := newAgent(t, 50*time.Millisecond)
-	kkt := fiscalsim.NewAtol(fiscalsim.Config{}, zap.NewNop())
 	kk := &kktKiller{a: a, point: sc.kkt, tasks: map[string]string{}}
 	if sc.kkt == nil {
 		kk.point = &kktKill{} // never hits
 	}
-	a.env = append(a.env, fiscalEnv+"="+serveKKT(t, kkt, kk.middleware))
+	kkt := fsimtest.NewAtol(t, fiscalsim.Config{Middleware: kk.middleware}, zap.NewNop())
+	a.env = append(a.env, fiscalEnv+"="+kkt.URL)
 	a.start()
 	h := &host{handedOver: map[string]bool{}, handAcked: map[string]bool{}, fiscalAcked: map[string]bool{}}
 
@@ -205,7 +180,7 @@ func runReceiptScenario(t *testing.T, sc receiptScenario) {
 		return err == nil && st.Ready && (st.State == payment.Idle || st.State.Terminal()) && settled(srv.State(), h) && issued()
 	})
 	a.stop()
-	checkReceipts(t, sc, srv.State(), kkt.State(), h, a.output())
+	checkReceipts(t, sc, srv.State(), kkt.Sim.State(), h, a.output())
 }
 
 // checkReceipts: one ККТ document per completed sale and per refund, and at

@@ -103,7 +103,7 @@ func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSet
 		}
 		tb.Cleanup(func() { os.RemoveAll(journalDir) })
 	}
-	web := freeAddr(tb)
+	web := simtest.FreeAddr(tb)
 	k.web = "http://" + web + "/"
 	journal := filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano()))
 	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, scanner.Slave.Name(),
@@ -175,17 +175,6 @@ type sniffer struct {
 func (s *sniffer) Write(b []byte) (int, error) {
 	s.body.Write(b)
 	return s.ResponseWriter.Write(b)
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // screen returns the state the web display shows ("" while it cannot be read).

@@ -38,7 +38,7 @@ func startFiscalKiosk(tb testing.TB, log *zap.Logger, opts Options) *fiscalKiosk
 	k := &fiscalKiosk{}
 	k.sim = simtest.NewServer(tb, sim.Config{SuccessDelay: 5 * time.Millisecond})
 	k.kkt = fsimtest.NewAtol(tb, fiscalsim.Config{}, zap.NewNop())
-	web := freeAddr(tb)
+	web := simtest.FreeAddr(tb)
 	k.web = "http://" + web + "/"
 	// The fiscal section follows the displays: both are top-level.
 	extra := fmt.Sprintf(`  - name: screen
