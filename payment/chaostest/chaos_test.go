@@ -18,6 +18,7 @@ import (
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/killtest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
@@ -213,7 +214,11 @@ func (h *host) refundInfos() map[string]payment.RefundInfo {
 // and its admin API over plain HTTP, until the test ends.
 func startSimulator(t testing.TB, b *book) *simulator {
 	s := &simulator{book: b}
-	s.srv = simtest.NewServer(t, sim.Config{SuccessDelay: 30 * time.Millisecond, Middleware: s.middleware})
+	s.trap.Kill = func(at killtest.At) {
+		s.k.kill()
+		s.book.countKill(at.String()) // killPlan's name of a kill at a call
+	}
+	s.srv = simtest.NewServer(t, sim.Config{SuccessDelay: 30 * time.Millisecond, Middleware: s.trap.Middleware})
 	admin := httptest.NewServer(s.srv.AdminHandler())
 	t.Cleanup(admin.Close)
 	s.adminURL = admin.URL

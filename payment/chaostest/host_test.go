@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	sp "github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/killtest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
@@ -575,52 +574,21 @@ func receiptJSON(total int64) string {
 }
 
 // simulator is the Smart Pay simulator in the test process, with the
-// admin API on loopback and the middleware that kills kioskd at a call.
+// admin API on loopback and the trap that kills kioskd at a call: before
+// the call takes effect, or after (the call takes effect, the answer is
+// lost).
 type simulator struct {
 	srv      *simtest.Server
 	adminURL string
 	k        *kioskd
 	book     *book
-
-	mu    sync.Mutex
-	armed *killPlan
+	trap     killtest.Trap
 }
 
-func (s *simulator) arm(k killPlan) {
-	s.mu.Lock()
-	s.armed = &k
-	s.mu.Unlock()
-}
+func (s *simulator) arm(k killPlan) { s.trap.Arm(killtest.At{Method: k.method, After: k.after}) }
 
 func (s *simulator) disarm() {
-	s.mu.Lock()
-	if s.armed != nil {
+	if s.trap.Disarm() {
 		s.book.count(&s.book.killsMissed)
 	}
-	s.armed = nil
-	s.mu.Unlock()
-}
-
-// middleware kills kioskd when the armed call arrives: before the call
-// takes effect, or after (the call takes effect, the answer is lost).
-func (s *simulator) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		k := s.armed
-		hit := k != nil && sp.MethodOf(r.URL.Path) == k.method
-		if hit {
-			s.armed = nil
-		}
-		s.mu.Unlock()
-		if !hit {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if k.after {
-			next.ServeHTTP(httptest.NewRecorder(), r)
-		}
-		s.k.kill()
-		s.book.countKill(k.String())
-		http.Error(w, "killed", http.StatusServiceUnavailable)
-	})
 }

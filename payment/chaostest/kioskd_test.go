@@ -16,12 +16,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/killtest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
@@ -46,12 +45,8 @@ type kioskd struct {
 	unixTr  *http.Transport
 	tcpTr   *http.Transport
 	hc      map[bool]*http.Client // by "over TCP"
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	killed bool // the running (or last) process was killed by the test
-	starts int
+	proc    killtest.Process
+	starts  int // by start, on the host's goroutine
 }
 
 // newKioskd writes the configuration: the simulator srv with kassa 1's
@@ -124,17 +119,13 @@ func (k *kioskd) start() error {
 	fmt.Fprintf(logf, "=== chaostest: start %d\n", k.starts+1)
 	cmd := exec.Command(kioskdBin, "run", "-config", k.config)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	err = cmd.Start()
+	err = k.proc.Start(cmd)
 	logf.Close() // the child has its own descriptor
 	if err != nil {
-		return fmt.Errorf("start kioskd: %w", err)
+		return err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }() // ends when the process does
-	k.mu.Lock()
-	k.cmd, k.exited, k.killed = cmd, exited, false
 	k.starts++
-	k.mu.Unlock()
+	exited := k.proc.Exited()
 	deadline := time.Now().Add(60 * time.Second) // recovery may wait out a payment timeout
 	for {
 		if st, err := k.state(); err == nil && st.Ready {
@@ -153,45 +144,17 @@ func (k *kioskd) start() error {
 
 // kill SIGKILLs kioskd, if it runs, and waits until it is gone. Safe to
 // call from any goroutine, more than once.
-func (k *kioskd) kill() {
-	k.mu.Lock()
-	cmd, exited := k.cmd, k.exited
-	if cmd == nil {
-		k.mu.Unlock()
-		return
-	}
-	k.killed = true
-	k.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
-}
+func (k *kioskd) kill() { k.proc.Kill() }
 
 // stop ends kioskd with SIGTERM and reports how it exited.
-func (k *kioskd) stop() error {
-	k.mu.Lock()
-	cmd, exited := k.cmd, k.exited
-	k.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		k.kill()
-		return errors.New("kioskd ignored SIGTERM for 15s")
-	}
-	if !cmd.ProcessState.Success() {
-		return fmt.Errorf("kioskd exited with %s after SIGTERM", cmd.ProcessState)
-	}
-	return nil
-}
+func (k *kioskd) stop() error { return k.proc.Stop(15 * time.Second) }
 
 // down reports whether the process has ended, and whether the test killed
 // it. A kill the test has begun counts as ended: the host sees its
 // connections fail before the process is reaped.
 func (k *kioskd) down() (ended, byTest bool) {
-	k.mu.Lock()
-	exited, killed := k.exited, k.killed
-	k.mu.Unlock()
-	if killed {
+	exited := k.proc.Exited()
+	if k.proc.Killed() {
 		<-exited
 		return true, true
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	"github.com/kioskd/kioskd/payment/killtest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -91,7 +92,7 @@ func (kk *kktKiller) middleware(next http.Handler) http.Handler {
 			kk.fired = true
 		}
 		kk.mu.Unlock()
-		kk.a.serveOrKill(w, r, next, hit, p.after)
+		killtest.ServeOrKill(w, r, next, hit, p.after, kk.a.kill)
 	})
 }
 
@@ -101,7 +102,7 @@ type receiptScenario struct {
 	name   string
 	refund bool
 	kkt    *kktKill
-	sp     *killPoint
+	sp     *killtest.At
 }
 
 func receiptScenarios() []receiptScenario {
@@ -115,7 +116,7 @@ func receiptScenarios() []receiptScenario {
 			}
 		}
 		for _, m := range []string{sim.MethodFiscalV1, sim.MethodFiscalV2} {
-			out = append(out, receiptScenario{name: w + "_" + m, sp: &killPoint{method: m, after: after}})
+			out = append(out, receiptScenario{name: w + "_" + m, sp: &killtest.At{Method: m, After: after}})
 		}
 	}
 	return out
@@ -153,9 +154,7 @@ func runReceiptScenario(t *testing.T, sc receiptScenario) {
 	arm := func() {
 		kk.arm()
 		if sc.sp != nil {
-			a.mu.Lock()
-			a.armed = sc.sp
-			a.mu.Unlock()
+			a.trap.Arm(*sc.sp)
 		}
 	}
 	var paidID string
@@ -172,7 +171,7 @@ func runReceiptScenario(t *testing.T, sc receiptScenario) {
 		arm()
 		sale(t, a, srv, h, 10000, false)
 	}
-	waitFor(t, a, "the kill", a.isKilled)
+	waitFor(t, a, "the kill", a.proc.Killed)
 
 	a.start()
 	waitFor(t, a, "recovery, every receipt issued and every record sent", func() bool {
@@ -215,7 +214,7 @@ func checkReceipts(t *testing.T, sc receiptScenario, sp sim.State, kkt fiscalsim
 	// stored before the agent died, and before the journal noted it, is
 	// sent again. Only a kill after a fiscal call may leave two copies.
 	maxCopies := 1
-	if sc.sp != nil && sc.sp.after {
+	if sc.sp != nil && sc.sp.After {
 		maxCopies = 2
 	}
 	copies := map[string]int{}
