@@ -55,6 +55,7 @@ func fill(t *testing.T, dir string) string {
 // fault on the display and the reason in Snapshot (health), and everything
 // resumes on its own once space returns; every sale ends consistent.
 func TestDiskFullRefusesAndResumes(t *testing.T) {
+	t.Parallel()
 	dir := smallDisk(t, "2m")
 	j, err := journal.Open(filepath.Join(dir, "journal.db"))
 	if err != nil {
@@ -62,7 +63,9 @@ func TestDiskFullRefusesAndResumes(t *testing.T) {
 	}
 	t.Cleanup(func() { j.Close() })
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
-	h := run(t, payment.Config{FixedAmount: 100, Linger: time.Millisecond}, se.Client, j)
+	clock := newFakeClock(t)
+	h := run(t, payment.Config{FixedAmount: 100, Clock: clock}, se.Client, j)
+	clock.autoAdvance(restingTimers, 100*time.Millisecond) // polls, linger and the waits between writes: no host here
 	h.ready()
 	filler := fill(t, dir)
 	var stuck payment.Event

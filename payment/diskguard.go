@@ -33,8 +33,20 @@ func newDiskGuard(log *zap.Logger, hub *Hub) *diskGuard {
 	return &diskGuard{log: log, hub: hub, changed: make(chan struct{})}
 }
 
-// note takes the outcome of one journal write.
+// note takes the outcome of one journal write: a failure starts (or goes
+// on with) the fault. A success does not end it: on a full disk a small
+// write may fit in the file's free pages while the next cannot; only a probe
+// (cleared) says the disk is back.
 func (g *diskGuard) note(err error) {
+	if err != nil {
+		g.set(err)
+	}
+}
+
+// cleared ends the fault after a successful probe.
+func (g *diskGuard) cleared() { g.set(nil) }
+
+func (g *diskGuard) set(err error) {
 	g.mu.Lock()
 	was := g.err
 	g.err = err

@@ -25,6 +25,7 @@ func paidVend(t *testing.T, h *harness, qr string, amount int64) payment.Event {
 // host is answered: a crash then confirms the payment, as MDB counts a
 // reset during a vend as a success; the price must be the one paid.
 func TestDispenseThenCrashConfirms(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	j := openJournal(t)
 	cfg := payment.Config{Handover: payment.HandoverVending}
@@ -56,6 +57,7 @@ func TestDispenseThenCrashConfirms(t *testing.T) {
 
 // A vend that failed reverses the payment.
 func TestDispenseFailedCancels(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	h := run(t, payment.Config{Handover: payment.HandoverVending}, se.Client, nil)
 	h.ready()
@@ -73,6 +75,7 @@ func TestDispenseFailedCancels(t *testing.T) {
 
 // A vend whose result never comes is counted as dispensed (MDB).
 func TestDispenseWithoutResultConfirms(t *testing.T) {
+	t.Parallel()
 	h, clock, se := timeoutsFlow(t, payment.Config{Handover: payment.HandoverVending, Timeouts: payment.Timeouts{Handover: 40 * time.Second}})
 	h.scan(se.Payload(t, "silent"))
 	h.state(payment.WaitingAmount)

@@ -97,6 +97,7 @@ func mountFailingDisk(t *testing.T) (string, *atomic.Bool) {
 // sale in flight waits before its next call, scans are refused with a
 // fault and the reason in Snapshot, and all resumes once the disk works.
 func TestFailingDiskRefusesAndResumes(t *testing.T) {
+	t.Parallel()
 	dir, fail := mountFailingDisk(t)
 	j, err := journal.Open(filepath.Join(dir, "journal.db"))
 	if err != nil {
@@ -104,7 +105,8 @@ func TestFailingDiskRefusesAndResumes(t *testing.T) {
 	}
 	t.Cleanup(func() { j.Close() })
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
-	h := run(t, payment.Config{Linger: time.Millisecond}, se.Client, j)
+	clock := newFakeClock(t)
+	h := run(t, payment.Config{Clock: clock}, se.Client, j)
 	h.ready()
 	h.scan(se.Payload(t, "before"))
 	h.state(payment.WaitingAmount)
@@ -124,7 +126,8 @@ func TestFailingDiskRefusesAndResumes(t *testing.T) {
 		t.Fatalf("a scan on a failing disk: %+v", e)
 	}
 	fail.Store(false)
-	paid := h.state(payment.Paid)
+	clock.advance(2, 10*time.Second) // the sale's next write and the journal probe
+	paid := h.paid(clock, payment.Paid)
 	if err := h.flow.Handover(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}

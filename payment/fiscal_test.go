@@ -2,10 +2,12 @@ package payment_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -37,11 +39,22 @@ func copies(se *simEnv, pid string) int {
 // MaxFiscalLostAnswers times, then left unconfirmed: the copies at the
 // service are bounded, and counted.
 func TestFiscalLostAnswersBounded(t *testing.T) {
-	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
-	h := run(t, payment.Config{FixedAmount: 100, Timeouts: payment.Timeouts{Call: 300 * time.Millisecond}}, se.Client, nil)
+	t.Parallel()
+	stored := make(chan struct{}, 16) // the service handled a v1 record (late: after the agent gave up waiting)
+	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond, Middleware: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r)
+			if r.URL.Path == smartpay.PathFiscalV1 {
+				stored <- struct{}{}
+			}
+		})
+	}})
+	clock := newFakeClock(t)
+	h := run(t, payment.Config{FixedAmount: 100, Clock: clock, Timeouts: payment.Timeouts{Call: 100 * time.Millisecond}}, se.Client, nil)
+	clock.autoAdvance(restingTimers, time.Second) // the waits between sends
 	fiscal := countEvents(t, h.flow, payment.KindFiscal)
 	h.ready()
-	se.Fault(t, sim.Fault{Method: sim.MethodFiscalV1, Kind: sim.FaultDelay, Delay: time.Second, Count: 100})
+	se.Fault(t, sim.Fault{Method: sim.MethodFiscalV1, Kind: sim.FaultDelay, Delay: 150 * time.Millisecond, Count: 100})
 	pid := fiscalFor(t, se, h, "slow-fiscal")
 	if !fiscal.atLeast(1) {
 		t.Fatal("the record never ended")
@@ -51,13 +64,15 @@ func TestFiscalLostAnswersBounded(t *testing.T) {
 		t.Fatalf("snapshot %+v", st)
 	}
 	se.ClearFaults()
-	deadline := time.After(guard) // the delayed calls are still being stored
-	for copies(se, pid) < payment.MaxFiscalLostAnswers {
+	for range payment.MaxFiscalLostAnswers {
 		select {
-		case <-deadline:
-			t.Fatalf("%d copies at the service", copies(se, pid))
-		case <-h.events:
+		case <-stored:
+		case <-time.After(guard):
+			t.Fatal("the delayed sends were never handled")
 		}
+	}
+	if n := copies(se, pid); n != payment.MaxFiscalLostAnswers {
+		t.Fatalf("%d copies at the service, want %d", n, payment.MaxFiscalLostAnswers)
 	}
 	if n := se.State().Requests[sim.MethodFiscalV1]; n != payment.MaxFiscalLostAnswers {
 		t.Fatalf("%d sends, want %d", n, payment.MaxFiscalLostAnswers)
@@ -67,8 +82,11 @@ func TestFiscalLostAnswersBounded(t *testing.T) {
 // Sends that never reached the service (dropped before it handled them) are
 // repeated until it accepts: the record is stored once.
 func TestFiscalDroppedSendsRepeated(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
-	h := run(t, payment.Config{FixedAmount: 100}, se.Client, nil)
+	clock := newFakeClock(t)
+	h := run(t, payment.Config{FixedAmount: 100, Clock: clock}, se.Client, nil)
+	clock.autoAdvance(restingTimers, time.Second) // the waits between sends
 	fiscal := countEvents(t, h.flow, payment.KindFiscal)
 	h.ready()
 	se.Fault(t, sim.Fault{Method: sim.MethodFiscalV1, Kind: sim.FaultDrop, Count: 2})

@@ -385,7 +385,9 @@ func (f *Flow) housekeep(ctx context.Context) error {
 		case <-t.Chan():
 		case <-changed:
 		case <-probed:
-			_ = f.j.Probe(f.cfg.Clock.Now()) // its outcome reaches diskGuard
+			if f.j.Probe(f.cfg.Clock.Now()) == nil { // a failure reaches diskGuard itself
+				f.disk.cleared()
+			}
 		}
 		if probe != nil {
 			probe.Stop()

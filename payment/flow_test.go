@@ -74,6 +74,7 @@ func TestFrameStartedWarmsOnce(t *testing.T) {
 // A scan that is not a payment QR is reported with its reason and never
 // reaches the service; a hand-over with no paid sale is refused.
 func TestBadCodeNeverReachesService(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{}, se.Client, nil)
 	h.ready()
@@ -94,6 +95,7 @@ func TestBadCodeNeverReachesService(t *testing.T) {
 // and reported, so the display and the host see each one; the sale is
 // committed once.
 func TestDuplicateReadsReported(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{}, se.Client, nil)
 	h.ready()
@@ -120,6 +122,7 @@ func (h *harness) faultEvent() payment.Event {
 // record was for (a release without its record would leave recovery blind),
 // the display and health say why, and the host is not told "done".
 func TestJournalFailureWaitsBeforeTheCall(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: time.Second}}, se.Client, nil)
 	h.ready()
@@ -147,6 +150,7 @@ func TestJournalFailureWaitsBeforeTheCall(t *testing.T) {
 // written the commit (which moves no money) may be out, but the release
 // never goes.
 func TestFirstRecordFailureWaitsBeforeRelease(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{})
 	h := run(t, payment.Config{FixedAmount: 500}, se.Client, nil)
 	h.ready()

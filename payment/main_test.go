@@ -171,3 +171,18 @@ func (c fakeClock) advance(n int, d time.Duration) {
 func testLog(tb testing.TB) *zap.Logger {
 	return zaptest.NewLogger(tb, zaptest.Level(zap.WarnLevel))
 }
+
+// autoAdvance moves the clock by step whenever the flow waits on more than
+// resting timers, until the test ends: for tests whose waits only pace
+// retries and polls (nothing waits for the host).
+func (c fakeClock) autoAdvance(resting int, step time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for c.BlockUntilContext(ctx, resting+1) == nil {
+			c.Advance(step)
+		}
+	}()
+	c.tb.Cleanup(func() { cancel(); <-done })
+}

@@ -66,11 +66,12 @@ func (c *eventCount) atLeast(n int) bool {
 // nothing. A refused call must never leave a v2 receipt queued for a sale
 // whose QR payment goes ahead.
 func TestPaidElsewhereRefusedQueuesNoReceipt(t *testing.T) {
+	t.Parallel()
 	a := startAgent(t, sim.Config{}, payment.Config{})
 	ctx := context.Background()
 	delivered := countEvents(t, a.flow, payment.KindFiscal)
 	accepted := 0
-	for i := range 30 {
+	for i := range 20 {
 		a.scan(a.sim.Payload(t, fmt.Sprintf("race%d", i)))
 		a.state(payment.WaitingAmount)
 		if err := a.flow.SetAmount(ctx, 100, ""); err != nil {

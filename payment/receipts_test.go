@@ -46,6 +46,7 @@ func (h *harness) receiptEvent(pid string) payment.ReceiptInfo {
 // refund gets one return receipt and its own record; the customer sees the
 // receipt's QR. A restart re-sends nothing.
 func TestOwnReceipts(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	kkt, provider := startKKT(t)
 	j := openJournal(t)
@@ -127,6 +128,7 @@ func TestOwnReceipts(t *testing.T) {
 // sends nothing to Smart Pay, and issues it once the cloud is back: one
 // document, its records then delivered.
 func TestReceiptQueuedWhileKassaFails(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	cloud := fsimtest.NewOnline(t, fiscalsim.OnlineConfig{}, zap.NewNop())
 	provider, err := atolonline.New(atolonline.Config{URL: cloud.URL, Group: "kioskd-group", Login: "kioskd", Password: "kioskd-secret",
@@ -141,7 +143,9 @@ func TestReceiptQueuedWhileKassaFails(t *testing.T) {
 	} {
 		cloud.Sim.InjectFault(f)
 	}
-	h := run(t, payment.Config{FixedAmount: 700, Receipts: receiptsConfig(provider)}, se.Client, nil)
+	clock := newFakeClock(t)
+	h := run(t, payment.Config{FixedAmount: 700, Clock: clock, Receipts: receiptsConfig(provider)}, se.Client, nil)
+	clock.autoAdvance(restingTimers+1, time.Second) // the waits between attempts; the shift keeper's ticker rests
 	delivered := countEvents(t, h.flow, payment.KindFiscal)
 	h.ready()
 	h.scan(se.Payload(t, "kassa-down"))
@@ -168,6 +172,7 @@ func TestReceiptQueuedWhileKassaFails(t *testing.T) {
 // the next receipt, which is issued once, in the new shift: nothing is
 // lost, and the queue does not stick on the refusal.
 func TestReceiptAfterShiftExpired(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	kkt, provider := startKKT(t)
 	h := run(t, payment.Config{FixedAmount: 900, Receipts: receiptsConfig(provider)}, se.Client, nil)

@@ -66,6 +66,7 @@ func (h *harness) refundDone(id string) payment.RefundInfo {
 // is made without its record (the runner repeats the request, under the
 // same id, once the journal can be written).
 func TestRefundJournalFailureWaits(t *testing.T) {
+	t.Parallel()
 	svc := &refundStub{}
 	h := run(t, payment.Config{}, svc, nil)
 	svc.onRefund = func() { h.j.Close() } // the disk is gone between the request and its record
@@ -90,6 +91,7 @@ func TestRefundJournalFailureWaits(t *testing.T) {
 // payment timeout (a long power cut, a clock step), is checked before it is
 // given up: the service says success, so it is confirmed, not cancelled.
 func TestRecoveredRefundIsCheckedBeforeCancel(t *testing.T) {
+	t.Parallel()
 	clock := newFakeClock(t)
 	svc := &refundStub{}
 	j := openJournal(t)
@@ -117,6 +119,7 @@ func TestRecoveredRefundIsCheckedBeforeCancel(t *testing.T) {
 // ErrNotRunning: the sale being recovered may be its purchase, and the
 // service's refusal would look final to the host.
 func TestRefundRefusedUntilRecoveryDone(t *testing.T) {
+	t.Parallel()
 	j := openJournal(t)
 	s, err := j.NewSale([]byte("not a real QR"), time.Now())
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 // asked, and a purchase the service kept (confirmed; only a refund returns
 // the money) ends Completed.
 func TestRefusedCancelAsksTheStatus(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: 50 * time.Millisecond})
 	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
 	if err != nil {

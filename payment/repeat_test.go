@@ -16,6 +16,7 @@ import (
 // once: the same amount succeeds for as long as the sale runs, another is
 // refused.
 func TestRepeatedAmountAfterRelease(t *testing.T) {
+	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	h := run(t, payment.Config{}, se.Client, nil)
 	h.ready()
@@ -37,6 +38,7 @@ func TestRepeatedAmountAfterRelease(t *testing.T) {
 // Two copies of one keyed refund sent at once get one answer: the copy
 // waits for the original's, here the service's refusal.
 func TestRefundCopyGetsTheOriginalsAnswer(t *testing.T) {
+	t.Parallel()
 	arrived := make(chan struct{}, 1) // the original's refund request reached the service
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond, Middleware: func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -53,7 +55,7 @@ func TestRefundCopyGetsTheOriginalsAnswer(t *testing.T) {
 	h.ready()
 	h.scan(se.Payload(t, "copy"))
 	paid := h.state(payment.Completed)
-	se.Fault(t, sim.Fault{Method: sim.MethodRefund, Kind: sim.FaultDelay, Delay: 300 * time.Millisecond})
+	se.Fault(t, sim.Fault{Method: sim.MethodRefund, Kind: sim.FaultDelay, Delay: 100 * time.Millisecond})
 	req := payment.RefundRequest{PurchaseID: paid.PurchaseID, Amount: 1001, RequestID: "k1"} // over the amount
 	first := make(chan error, 1)
 	go func() {
@@ -71,4 +73,31 @@ func TestRefundCopyGetsTheOriginalsAnswer(t *testing.T) {
 	if !errors.As(origErr, &a) || !errors.As(copyErr, &b) || a.Code != b.Code {
 		t.Fatalf("original %v, copy %v: want the same refusal", origErr, copyErr)
 	}
+}
+
+// Two hand-overs sent at once are both told "done" as soon as the first is
+// journaled, even while the confirmation that follows is slow: the copy
+// does not wait behind the call in flight.
+func TestHandoverCopyAnsweredWhileConfirming(t *testing.T) {
+	t.Parallel()
+	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
+	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: 500 * time.Millisecond}}, se.Client, nil)
+	h.ready()
+	h.scan(se.Payload(t, "twice"))
+	h.state(payment.WaitingAmount)
+	if err := h.flow.SetAmount(context.Background(), 900, ""); err != nil {
+		t.Fatal(err)
+	}
+	h.state(payment.Paid)
+	se.Fault(t, sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultDelay, Delay: 700 * time.Millisecond})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- h.flow.Handover(context.Background(), true) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatalf("a hand-over sent twice at once: %v", err)
+		}
+	}
+	h.state(payment.Completed)
 }

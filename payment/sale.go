@@ -34,6 +34,7 @@ type sales struct {
 	onRecovered func()
 
 	mu            sync.Mutex
+	changed       chan struct{} // closed and replaced at every state the sale enters
 	running       bool
 	ready         bool // recovery done: new sales are taken
 	cur           *sale
@@ -84,7 +85,7 @@ type sale struct {
 
 func newSales(cfg Config, svc Service, j *journal.Journal, log *zap.Logger, hub *Hub) *sales {
 	return &sales{cfg: cfg, svc: svc, j: j, log: log, clock: cfg.Clock, hub: hub,
-		next: make(chan []byte, 1), status: Status{State: Idle, Handover: cfg.Handover}}
+		next: make(chan []byte, 1), changed: make(chan struct{}), status: Status{State: Idle, Handover: cfg.Handover}}
 }
 
 // start marks the machine running, before run's goroutine starts: a scan
@@ -456,6 +457,8 @@ func (m *sales) enter(s *sale, next State, info stepInfo) error {
 	if next == Confirming {
 		m.confirming = s.rec
 	}
+	close(m.changed)
+	m.changed = make(chan struct{})
 	m.status = Status{State: next, SaleID: s.rec.ID, PurchaseID: s.rec.PurchaseID, Amount: s.rec.Amount,
 		Code: s.rec.SvcCode, Message: msg, Handover: m.cfg.Handover, PendingAmount: m.pendingAmount}
 	m.hub.Publish(Event{Kind: KindState, State: next, SaleID: s.rec.ID, PurchaseID: s.rec.PurchaseID,

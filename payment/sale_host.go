@@ -144,7 +144,12 @@ func (m *sales) handover(ctx context.Context, ok bool) error {
 	if repeat {
 		return nil // the host's retry of a hand-over already recorded
 	}
-	st, err := m.ask(ctx, input{kind: fHandover, ok: ok}, awaitsHost)
+	st, err := m.ask(ctx, input{kind: fHandover, ok: ok}, awaitsHost, func(st State) bool {
+		if ok {
+			return st == Confirming || st == Completed
+		}
+		return st == Cancelling || st == Cancelled
+	})
 	if err != nil {
 		return err
 	}
@@ -173,7 +178,7 @@ func (m *sales) dispense(ctx context.Context, amount int64) error {
 	if st == Dispensing {
 		return nil // a repeat
 	}
-	st, err := m.ask(ctx, input{kind: fDispense}, func(s State) bool { return s == Paid })
+	st, err := m.ask(ctx, input{kind: fDispense}, func(s State) bool { return s == Paid }, func(s State) bool { return s == Dispensing })
 	if err != nil {
 		return err
 	}
@@ -184,10 +189,18 @@ func (m *sales) dispense(ctx context.Context, amount int64) error {
 }
 
 // ask delivers in to the current sale if allowed(state) holds and waits
-// until the state it leads to is journaled; it returns that state.
-func (m *sales) ask(ctx context.Context, in input, allowed func(State) bool) (State, error) {
+// until the state it leads to is journaled; it returns that state. A copy
+// of a request already being applied (the host sent it twice at once)
+// waits for the same: it is answered as soon as the sale has entered a
+// state that settles it (settled), even while its own input still waits
+// behind a call in flight.
+func (m *sales) ask(ctx context.Context, in input, allowed, settled func(State) bool) (State, error) {
 	in.ack = make(chan State, 1)
 	m.mu.Lock()
+	id := ""
+	if m.cur != nil {
+		id = m.cur.id
+	}
 	err := m.sendLocked(in, allowed)
 	m.mu.Unlock()
 	if err != nil {
@@ -195,11 +208,20 @@ func (m *sales) ask(ctx context.Context, in input, allowed func(State) bool) (St
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.Timeouts.Call)
 	defer cancel()
-	select {
-	case st := <-in.ack:
-		return st, nil
-	case <-ctx.Done():
-		return 0, fmt.Errorf("%w: the request was not journaled within %v; ask the state before repeating it", ErrTimeout, m.cfg.Timeouts.Call)
+	for {
+		m.mu.Lock()
+		st, sameSale, changed := m.status.State, m.status.SaleID == id, m.changed
+		m.mu.Unlock()
+		if sameSale && settled(st) {
+			return st, nil
+		}
+		select {
+		case st := <-in.ack:
+			return st, nil
+		case <-changed:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%w: the request was not journaled within %v; ask the state before repeating it", ErrTimeout, m.cfg.Timeouts.Call)
+		}
 	}
 }
 

@@ -54,6 +54,7 @@ func notCharged(t *testing.T, se *simEnv, e payment.Event) {
 // not handed over in time, a payment still processing at the deadline (the
 // simulator keeps amounts ending in 52 processing).
 func TestWaitsCancelAtTheirDeadline(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		to      payment.Timeouts
@@ -94,6 +95,7 @@ func TestWaitsCancelAtTheirDeadline(t *testing.T) {
 
 // A finished sale stays on screen for Linger, then the flow shows Idle.
 func TestLingerThenIdle(t *testing.T) {
+	t.Parallel()
 	h, clock, se := timeoutsFlow(t, payment.Config{FixedAmount: 500, Linger: 4 * time.Second})
 	h.scan(se.Payload(t, "linger"))
 	h.paid(clock, payment.Completed)

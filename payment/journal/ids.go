@@ -1,11 +1,15 @@
 package journal
 
 import (
+	"path/filepath"
+
 	"encoding/binary"
 	"fmt"
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -105,8 +109,20 @@ func (j *Journal) reserveLocked(upTo uint64) error {
 
 var keyProbe = []byte("probe")
 
-// Probe writes a small record: whether the journal can be written now.
+// ProbeFree is the free space Probe asks of the journal's file system: a
+// disk that filled up is back when it has room for the journal to grow
+// again, not when one small write happens to fit in the file's free pages.
+const ProbeFree = 1 << 20
+
+// Probe reports whether the journal can be written now: the file system
+// has ProbeFree bytes free and a small record reaches the disk.
 func (j *Journal) Probe(now time.Time) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(filepath.Dir(j.db.Path()), &st); err == nil {
+		if free := st.Bavail * uint64(st.Bsize); free < ProbeFree {
+			return fmt.Errorf("journal: probe: %d KiB free on the journal's file system, want %d: %w", free>>10, ProbeFree>>10, unix.ENOSPC)
+		}
+	}
 	err := j.update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketMeta).Put(keyProbe, seqKey(uint64(max(now.UnixMilli(), 0))))
 	})
