@@ -24,6 +24,7 @@ type epsonScreen struct {
 	x, y     int
 	codepage int
 	updates  chan [2]string // the picture after each complete frame
+	pty      *serialtest.Pty
 }
 
 func newEpsonScreen() *epsonScreen {
@@ -99,6 +100,25 @@ func (e *epsonScreen) parse(b []byte) []byte {
 	return b
 }
 
+// plugScreen plugs an Epson display in behind link, as udev would: a pty
+// whose far end an epsonScreen reads. It is unplugged at the test's end if
+// not before.
+func plugScreen(t testing.TB, link string) *epsonScreen {
+	e := newEpsonScreen()
+	e.pty = serialtest.New(t, link)
+	go e.run(e.pty.Master)
+	t.Cleanup(e.unplug)
+	return e
+}
+
+// unplug pulls the display's cable (the link goes, then both ends of the
+// pty) and returns once the reader has ended.
+func (e *epsonScreen) unplug() {
+	e.pty.Close()
+	for range e.updates {
+	}
+}
+
 func expectPicture(t *testing.T, e *epsonScreen, want [2]string) {
 	t.Helper()
 	select {
@@ -115,10 +135,7 @@ func expectPicture(t *testing.T, e *epsonScreen, want [2]string) {
 // what arrives on the other end back to Russian text.
 func TestPtyRussian(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	pty := serialtest.New(t, link)
-	e := newEpsonScreen()
-	go e.run(pty.Master)
-
+	e := plugScreen(t, link)
 	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -152,9 +169,6 @@ func TestPtyRussian(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	pty.Close()
-	for range e.updates { // wait for the reader to end
-	}
 }
 
 // TestPtyUnplugReplug pulls the "USB cable" (closes the pty master), checks
@@ -162,10 +176,7 @@ func TestPtyRussian(t *testing.T) {
 // checks that the next Show reopens it and initialises it again.
 func TestPtyUnplugReplug(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	pty := serialtest.New(t, link)
-	e := newEpsonScreen()
-	go e.run(pty.Master)
-
+	e := plugScreen(t, link)
 	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -178,22 +189,12 @@ func TestPtyUnplugReplug(t *testing.T) {
 	}
 	expectPicture(t, e, [2]string{"Show your QR code   ", "to pay              "})
 
-	pty.Close() // unplugged: the link goes, then both ends
-	for range e.updates {
-	}
+	e.unplug()
 	if err := d.Show(ctx, ready); err == nil {
 		t.Fatal("Show on an unplugged display succeeded")
 	}
 
-	pty2 := serialtest.New(t, link) // replug, new tty behind the same link
-	e2 := newEpsonScreen()
-	go e2.run(pty2.Master)
-	defer func() {
-		d.Close()
-		pty2.Close()
-		for range e2.updates {
-		}
-	}()
+	e2 := plugScreen(t, link) // replug, new tty behind the same link
 	if err := d.Show(ctx, display.Screen{State: display.Paid, Amount: 100, Lang: display.English}); err != nil {
 		t.Fatalf("Show after replug: %v", err)
 	}
@@ -226,15 +227,7 @@ func TestOpenBackoff(t *testing.T) {
 		err.Error() != "vfd: open "+link+": no such file or directory (waiting to retry, 250ms left)" {
 		t.Fatalf("Show within the delay = %v, want ErrWaiting wrapping the open error", err)
 	}
-	pty := serialtest.New(t, link)
-	e := newEpsonScreen()
-	go e.run(pty.Master)
-	defer func() {
-		d.Close()
-		pty.Close()
-		for range e.updates {
-		}
-	}()
+	e := plugScreen(t, link)
 	now = now.Add(minReopen)
 	if err := d.Show(ctx, s); err != nil {
 		t.Fatalf("Show after the delay: %v", err)
