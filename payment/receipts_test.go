@@ -20,7 +20,7 @@ import (
 func startKKT(t *testing.T) (*fsimtest.AtolServer, *atol.Client) {
 	t.Helper()
 	kkt := fsimtest.NewAtol(t, fiscalsim.Config{}, zap.NewNop())
-	c, err := atol.New(atol.Config{URL: kkt.URL, PollFirst: time.Millisecond}, zap.NewNop())
+	c, err := atol.New(atol.Config{URL: kkt.URL, Timing: fiscal.Timing{PollFirst: time.Millisecond}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestReceiptQueuedWhileKassaFails(t *testing.T) {
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	cloud := fsimtest.NewOnline(t, fiscalsim.OnlineConfig{}, zap.NewNop())
 	provider, err := atolonline.New(atolonline.Config{URL: cloud.URL, Group: "kioskd-group", Login: "kioskd", Password: "kioskd-secret",
-		INN: "7700000000", CompanyEmail: "shop@example.com", ClientEmail: "receipts@example.com", PollFirst: time.Millisecond}, zap.NewNop())
+		INN: "7700000000", CompanyEmail: "shop@example.com", ClientEmail: "receipts@example.com", Timing: fiscal.Timing{PollFirst: time.Millisecond}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,7 +84,7 @@ func sellOnce(t *testing.T, p fiscal.Provider, admin string) (fiscal.Result, fis
 
 func TestServeAtol(t *testing.T) {
 	api, admin, logs := startFiscal(t, "atol", "-shift-limit", "1h")
-	c, err := atol.New(atol.Config{URL: "http://" + api + fiscalsim.AtolBase, PollFirst: time.Millisecond}, nil)
+	c, err := atol.New(atol.Config{URL: "http://" + api + fiscalsim.AtolBase, Timing: fiscal.Timing{PollFirst: time.Millisecond}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestServeAtolOnline(t *testing.T) {
 	api, admin, logs := startFiscal(t, "atol-online", "-login", "op", "-password-file", pw, "-group", "g1")
 	c, err := atolonline.New(atolonline.Config{URL: "http://" + api + fiscalsim.OnlineBase, Group: "g1", Login: "op",
 		Password: "from-a-file", INN: "7700000000", CompanyEmail: "s@example.com", ClientEmail: "r@example.com",
-		PollFirst: time.Millisecond}, nil)
+		Timing: fiscal.Timing{PollFirst: time.Millisecond}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ func ownReceipts() (payment.Receipts, error) {
 	if url == "" {
 		return payment.Receipts{}, nil
 	}
-	p, err := atol.New(atol.Config{URL: url, PollFirst: 5 * time.Millisecond, CallTimeout: 2 * time.Second}, nil)
+	p, err := atol.New(atol.Config{URL: url, Timing: fiscal.Timing{PollFirst: 5 * time.Millisecond, CallTimeout: 2 * time.Second}}, nil)
 	if err != nil {
 		return payment.Receipts{}, err
 	}

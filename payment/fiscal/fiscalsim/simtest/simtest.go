@@ -5,6 +5,7 @@ package simtest
 
 import (
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -12,6 +13,10 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 	"github.com/kioskd/kioskd/payment/internal/loopback"
 )
+
+// Timing polls a simulator fast, for a backend's tests: the simulators
+// answer at once, and a call gives up after five seconds.
+var Timing = fiscal.Timing{Wait: 5 * time.Second, PollFirst: 5 * time.Millisecond, PollMax: 50 * time.Millisecond}
 
 // AtolServer is a running web server simulator.
 type AtolServer struct {
