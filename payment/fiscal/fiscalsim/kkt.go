@@ -1,7 +1,6 @@
 package fiscalsim
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -17,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment/fiscal"
+	"github.com/kioskd/kioskd/payment/internal/simadmin"
 )
 
 // Config configures the virtual ККТ. Zero values get the defaults in
@@ -549,17 +549,12 @@ func (k *kkt) admin(methods map[string]bool, state func() State) *http.ServeMux 
 			Fault
 			Delay string `json:"delay"`
 		}
-		if !decodeAdmin(w, r, &in) {
+		if !simadmin.Decode(w, r, &in) {
 			return
 		}
 		f := in.Fault
-		if in.Delay != "" {
-			d, err := time.ParseDuration(in.Delay)
-			if err != nil {
-				http.Error(w, "bad delay: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			f.Delay = d
+		if !simadmin.Delay(w, in.Delay, &f.Delay) {
+			return
 		}
 		if err := k.injectFault(f, methods); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -577,7 +572,7 @@ func (k *kkt) admin(methods map[string]bool, state func() State) *http.ServeMux 
 		var in struct {
 			Advance string `json:"advance"`
 		}
-		if !decodeAdmin(w, r, &in) {
+		if !simadmin.Decode(w, r, &in) {
 			return
 		}
 		d, err := time.ParseDuration(in.Advance)
@@ -589,16 +584,6 @@ func (k *kkt) admin(methods map[string]bool, state func() State) *http.ServeMux 
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	return mux
-}
-
-func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(r.Body, 4096)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-		return false
-	}
-	return true
 }
 
 func methodSet(routes []route) map[string]bool {
