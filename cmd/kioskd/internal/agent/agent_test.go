@@ -386,16 +386,10 @@ func BenchmarkScanToCommit(b *testing.B) {
 		slices.Sort(sorted)
 		b.Logf("slowest scan-to-commit: %v", sorted[max(0, len(sorted)-8):])
 	}
-	p50, p99 := percentiles(lat)
-	r50, r99 := percentiles(rtt)
-	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
-	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
-	b.ReportMetric(float64(r99.Microseconds()), "raw-rtt-p99-µs")
-	b.ReportMetric(float64(r50.Microseconds()), "raw-rtt-p50-µs")
+	_, p99 := reportPercentiles(b, "", lat)
+	_, r99 := reportPercentiles(b, "raw-rtt-", rtt)
 	b.ReportMetric(float64((p99 - r99).Microseconds()), "p99-over-raw-µs")
-	f50, f99 := percentiles(fsync)
-	b.ReportMetric(float64(f50.Microseconds()), "journal-write-p50-µs")
-	b.ReportMetric(float64(f99.Microseconds()), "journal-write-p99-µs")
+	reportPercentiles(b, "journal-write-", fsync)
 }
 
 // sideJournal opens a journal beside the agent's and returns a function that
@@ -459,6 +453,15 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
+}
+
+// reportPercentiles reports the median and the 99th percentile of d as
+// prefix+"p50-µs" and prefix+"p99-µs", and returns them.
+func reportPercentiles(b *testing.B, prefix string, d []time.Duration) (p50, p99 time.Duration) {
+	p50, p99 = percentiles(d)
+	b.ReportMetric(float64(p50.Microseconds()), prefix+"p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), prefix+"p99-µs")
+	return p50, p99
 }
 
 // Under systemd (Type=notify, WatchdogSec=) the agent says READY=1 once it

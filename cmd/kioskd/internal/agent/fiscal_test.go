@@ -354,10 +354,6 @@ func BenchmarkReceiptToDisplay(b *testing.B) {
 			server = append(server, t.ServerTime)
 		}
 	}
-	p50, p99 := percentiles(lat)
-	s50, s99 := percentiles(server)
-	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
-	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
-	b.ReportMetric(float64(s50.Microseconds()), "kkt-sim-p50-µs")
-	b.ReportMetric(float64(s99.Microseconds()), "kkt-sim-p99-µs")
+	reportPercentiles(b, "", lat)
+	reportPercentiles(b, "kkt-sim-", server)
 }
