@@ -34,9 +34,13 @@ type harness struct {
 }
 
 // openJournal opens a fresh journal, closed when the test ends.
-func openJournal(tb testing.TB) *journal.Journal {
+func openJournal(tb testing.TB) *journal.Journal { return openJournalIn(tb, tb.TempDir()) }
+
+// openJournalIn opens a journal in dir (a disk a test makes fail), closed
+// when the test ends.
+func openJournalIn(tb testing.TB, dir string) *journal.Journal {
 	tb.Helper()
-	j, err := journal.Open(filepath.Join(tb.TempDir(), "j.db"))
+	j, err := journal.Open(filepath.Join(dir, "journal.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
