@@ -15,7 +15,7 @@ import (
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
-	"github.com/kioskd/kioskd/payment/killtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
@@ -30,7 +30,7 @@ import (
 type vendCrash struct {
 	name string
 	// simKill kills kioskd when the simulator gets this call, if set.
-	simKill killtest.At
+	simKill proctest.At
 	// hang: the machine holds the approved vend; kioskd is killed once it
 	// dispenses, and the vend ends with result ok while kioskd is down.
 	hang   bool
@@ -52,7 +52,7 @@ func vendCrashes() []vendCrash {
 	// the success and cancels it (nobody approved the vend), and the
 	// reconfigured adapter ends the machine's selection.
 	c = vendCrash{name: "before approve", phase: journal.SaleReleased}
-	c.simKill = killtest.At{Method: sim.MethodStatus, Answer: `"status":"success"`, After: true}
+	c.simKill = proctest.At{Method: sim.MethodStatus, Answer: `"status":"success"`, After: true}
 	add(c)
 	// Approved (Dispensing journaled, C,VEND written), no result yet: the
 	// restart confirms, as MDB counts an approved vend without a result;
@@ -61,12 +61,12 @@ func vendCrashes() []vendCrash {
 	// The vend result journaled, its kassa/status not yet sent or its
 	// answer lost: the restart sends it (again).
 	c = vendCrash{name: "after vend success, before the confirm", dispensed: true, phase: journal.SaleHandedOver}
-	c.simKill = killtest.At{Method: sim.MethodKassaStatus, Body: `"success"`}
+	c.simKill = proctest.At{Method: sim.MethodKassaStatus, Body: `"success"`}
 	add(c)
 	c.name, c.simKill.After = "after vend success, the confirm's answer lost", true
 	add(c)
 	c = vendCrash{name: "after vend failure, before the cancel", fail: true, phase: journal.SaleCancelling}
-	c.simKill = killtest.At{Method: sim.MethodKassaStatus, Body: `"cancel"`}
+	c.simKill = proctest.At{Method: sim.MethodKassaStatus, Body: `"cancel"`}
 	add(c)
 	c.name, c.simKill.After = "after vend failure, the cancel's answer lost", true
 	add(c)
@@ -104,7 +104,7 @@ func TestVendingKillBeforeAFailureIsCountedAsSold(t *testing.T) {
 
 // killable is the kioskd process of a scenario.
 type killable struct {
-	killtest.Process
+	proctest.Process
 	t      *testing.T
 	bin    string
 	config string
@@ -134,7 +134,7 @@ func runVendCrash(t *testing.T, bin string, c vendCrash) {
 	defer out.Close()
 	k := &killable{t: t, bin: bin, out: out}
 	// The kill happens once; the restarted kioskd's calls go through.
-	trap := &killtest.Trap{Kill: func(killtest.At) { k.Kill() }}
+	trap := &proctest.Trap{Kill: func(proctest.At) { k.Kill() }}
 	if c.simKill.Method != "" {
 		trap.Arm(c.simKill)
 	}

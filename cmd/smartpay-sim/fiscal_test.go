@@ -16,6 +16,7 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/atolonline"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
@@ -25,15 +26,11 @@ func startFiscal(t *testing.T, args ...string) (api, admin string, logs func() s
 	t.Helper()
 	api, admin = simtest.FreeAddr(t), simtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	lw := &lockedWriter{w: &bytes.Buffer{}}
-	logs = func() string {
-		lw.mu.Lock()
-		defer lw.mu.Unlock()
-		return lw.w.String()
-	}
+	out := &proctest.Output{}
+	logs = out.String
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append(args, "-listen", api, "-admin", admin), nil, lw)
+		done <- run(ctx, append(args, "-listen", api, "-admin", admin), nil, out)
 	}()
 	t.Cleanup(func() {
 		cancel()

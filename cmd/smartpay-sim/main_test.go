@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
@@ -19,27 +19,15 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// lockedWriter lets the server's logger write while other goroutines run.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 func TestServeAndQR(t *testing.T) {
 	dir := t.TempDir()
 	api, admin := simtest.FreeAddr(t), simtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs bytes.Buffer
+	var logs proctest.Output
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "-listen", api, "-admin", admin, "-dir", dir, "-kassas", "2", "-success-delay", "10ms"}, nil, &lockedWriter{w: &logs})
+		done <- run(ctx, []string{"serve", "-listen", api, "-admin", admin, "-dir", dir, "-kassas", "2", "-success-delay", "10ms"}, nil, &logs)
 	}()
 
 	var resp *http.Response

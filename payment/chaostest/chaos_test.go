@@ -18,7 +18,7 @@ import (
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
-	"github.com/kioskd/kioskd/payment/killtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
@@ -214,7 +214,7 @@ func (h *host) refundInfos() map[string]payment.RefundInfo {
 // and its admin API over plain HTTP, until the test ends.
 func startSimulator(t testing.TB, b *book) *simulator {
 	s := &simulator{book: b}
-	s.trap.Kill = func(at killtest.At) {
+	s.trap.Kill = func(at proctest.At) {
 		s.k.kill()
 		s.book.countKill(at.String()) // killPlan's name of a kill at a call
 	}

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/killtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
@@ -582,10 +582,10 @@ type simulator struct {
 	adminURL string
 	k        *kioskd
 	book     *book
-	trap     killtest.Trap
+	trap     proctest.Trap
 }
 
-func (s *simulator) arm(k killPlan) { s.trap.Arm(killtest.At{Method: k.method, After: k.after}) }
+func (s *simulator) arm(k killPlan) { s.trap.Arm(proctest.At{Method: k.method, After: k.after}) }
 
 func (s *simulator) disarm() {
 	if s.trap.Disarm() {

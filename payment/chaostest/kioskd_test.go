@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/killtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
@@ -45,7 +45,7 @@ type kioskd struct {
 	unixTr  *http.Transport
 	tcpTr   *http.Transport
 	hc      map[bool]*http.Client // by "over TCP"
-	proc    killtest.Process
+	proc    proctest.Process
 	starts  int // by start, on the host's goroutine
 }
 

@@ -22,8 +22,8 @@ import (
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
-	"github.com/kioskd/kioskd/payment/killtest"
 	"github.com/kioskd/kioskd/payment/localapi"
+	"github.com/kioskd/kioskd/payment/proctest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
@@ -95,7 +95,7 @@ func agentMain() int {
 
 // killName names a kill point for the test: "before_commit",
 // "after_kassa_status_success" (the body's status, when it picks one).
-func killName(at killtest.At) string {
+func killName(at proctest.At) string {
 	if at.Body == "" {
 		return at.String()
 	}
@@ -111,8 +111,8 @@ type agent struct {
 	hc   *http.Client
 	tr   *http.Transport
 	out  *os.File // the agent writes its output here directly: no copier goroutine
-	proc killtest.Process
-	trap killtest.Trap
+	proc proctest.Process
+	trap proctest.Trap
 }
 
 func (a *agent) start() {
@@ -209,7 +209,7 @@ type host struct {
 }
 
 type scenario struct {
-	kill   killtest.At
+	kill   proctest.At
 	refund bool  // run a paid sale first, then a refund
 	amount int64 // ...52 makes the host cancel during the payment
 }
@@ -218,16 +218,16 @@ func scenarios() []scenario {
 	var out []scenario
 	for _, after := range []bool{false, true} {
 		for _, m := range []string{sim.MethodCommit, sim.MethodRelease, sim.MethodStatus} {
-			out = append(out, scenario{kill: killtest.At{Method: m, After: after}, amount: 10000})
+			out = append(out, scenario{kill: proctest.At{Method: m, After: after}, amount: 10000})
 		}
 		out = append(out,
-			scenario{kill: killtest.At{Method: sim.MethodKassaStatus, Body: `"success"`, After: after}, amount: 10000},
-			scenario{kill: killtest.At{Method: sim.MethodKassaStatus, Body: `"cancel"`, After: after}, amount: 10052},
-			scenario{kill: killtest.At{Method: sim.MethodFiscalV1, After: after}, amount: 10000})
+			scenario{kill: proctest.At{Method: sim.MethodKassaStatus, Body: `"success"`, After: after}, amount: 10000},
+			scenario{kill: proctest.At{Method: sim.MethodKassaStatus, Body: `"cancel"`, After: after}, amount: 10052},
+			scenario{kill: proctest.At{Method: sim.MethodFiscalV1, After: after}, amount: 10000})
 		for _, m := range []string{sim.MethodRefund, sim.MethodRefundStatus} {
-			out = append(out, scenario{kill: killtest.At{Method: m, After: after}, refund: true, amount: 10000})
+			out = append(out, scenario{kill: proctest.At{Method: m, After: after}, refund: true, amount: 10000})
 		}
-		out = append(out, scenario{kill: killtest.At{Method: sim.MethodRefundKassaStatus, Body: `"success"`, After: after}, refund: true, amount: 10000})
+		out = append(out, scenario{kill: proctest.At{Method: sim.MethodRefundKassaStatus, Body: `"success"`, After: after}, refund: true, amount: 10000})
 	}
 	return out
 }
@@ -258,7 +258,7 @@ func newAgent(t *testing.T, successDelay time.Duration) (*agent, *simtest.Server
 	}
 	t.Cleanup(func() { out.Close() })
 	a := &agent{t: t, sock: filepath.Join(dir, "api.sock"), out: out}
-	a.trap.Kill = func(killtest.At) { a.kill() }
+	a.trap.Kill = func(proctest.At) { a.kill() }
 	a.tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
 	}}

@@ -19,7 +19,7 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
-	"github.com/kioskd/kioskd/payment/killtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -92,7 +92,7 @@ func (kk *kktKiller) middleware(next http.Handler) http.Handler {
 			kk.fired = true
 		}
 		kk.mu.Unlock()
-		killtest.ServeOrKill(w, r, next, hit, p.after, kk.a.kill)
+		proctest.ServeOrKill(w, r, next, hit, p.after, kk.a.kill)
 	})
 }
 
@@ -102,7 +102,7 @@ type receiptScenario struct {
 	name   string
 	refund bool
 	kkt    *kktKill
-	sp     *killtest.At
+	sp     *proctest.At
 }
 
 func receiptScenarios() []receiptScenario {
@@ -116,7 +116,7 @@ func receiptScenarios() []receiptScenario {
 			}
 		}
 		for _, m := range []string{sim.MethodFiscalV1, sim.MethodFiscalV2} {
-			out = append(out, receiptScenario{name: w + "_" + m, sp: &killtest.At{Method: m, After: after}})
+			out = append(out, receiptScenario{name: w + "_" + m, sp: &proctest.At{Method: m, After: after}})
 		}
 	}
 	return out

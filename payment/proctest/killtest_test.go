@@ -1,4 +1,4 @@
-package killtest_test
+package proctest_test
 
 import (
 	"io"
@@ -11,14 +11,14 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/kioskd/kioskd/payment/killtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestProcessKillAndStop(t *testing.T) {
-	var p killtest.Process
+	var p proctest.Process
 	p.Kill() // nothing started: nothing to do
 	if err := p.Start(exec.Command("sleep", "30")); err != nil {
 		t.Fatal(err)
@@ -63,7 +63,7 @@ func TestProcessKillAndStop(t *testing.T) {
 func TestTrap(t *testing.T) {
 	var handled []string
 	var kills []string
-	trap := &killtest.Trap{Kill: func(at killtest.At) { kills = append(kills, at.String()) }}
+	trap := &proctest.Trap{Kill: func(at proctest.At) { kills = append(kills, at.String()) }}
 	api := trap.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		handled = append(handled, string(b))
@@ -74,7 +74,7 @@ func TestTrap(t *testing.T) {
 		api.ServeHTTP(rec, httptest.NewRequest("POST", path, strings.NewReader(body)))
 		return rec.Code
 	}
-	trap.Arm(killtest.At{Method: sp.MethodKassaStatus, Body: `cancel`})
+	trap.Arm(proctest.At{Method: sp.MethodKassaStatus, Body: `cancel`})
 	if call(sp.PathKassaStatus, "success") != 200 || call(sp.PathCommit, "cancel") != 200 {
 		t.Fatal("a call the trap does not name was not served")
 	}
@@ -84,7 +84,7 @@ func TestTrap(t *testing.T) {
 	if call(sp.PathKassaStatus, "cancel") != 200 || len(kills) != 1 {
 		t.Fatal("the trap fired twice for one Arm")
 	}
-	trap.Arm(killtest.At{Method: sp.MethodStatus, Answer: `"status":"success"`, After: true})
+	trap.Arm(proctest.At{Method: sp.MethodStatus, Answer: `"status":"success"`, After: true})
 	if call(sp.PathStatus, "processing") != 200 || len(kills) != 1 {
 		t.Fatal("an answer the trap does not wait for was lost")
 	}
@@ -92,7 +92,7 @@ func TestTrap(t *testing.T) {
 	if len(kills) != 2 || kills[1] != "after_status" || handled[len(handled)-1] != "success" {
 		t.Fatalf("after: kills %v, handled %v", kills, handled)
 	}
-	trap.Arm(killtest.At{Method: sp.MethodRefund})
+	trap.Arm(proctest.At{Method: sp.MethodRefund})
 	if !trap.Disarm() || trap.Disarm() {
 		t.Fatal("Disarm does not report the armed point once")
 	}

@@ -1,4 +1,4 @@
-package killtest
+package proctest
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ type Process struct {
 // start) and a goroutine that reaps it.
 func (p *Process) Start(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("killtest: start %s: %w", cmd.Path, err)
+		return fmt.Errorf("proctest: start %s: %w", cmd.Path, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }() // ends with the process
@@ -70,17 +70,17 @@ func (p *Process) Stop(wait time.Duration) error {
 	cmd, exited := p.cmd, p.exited
 	p.mu.Unlock()
 	if cmd == nil {
-		return errors.New("killtest: Stop before Start")
+		return errors.New("proctest: Stop before Start")
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-exited:
 	case <-time.After(wait):
 		p.Kill()
-		return fmt.Errorf("killtest: %s ignored SIGTERM for %v", cmd.Path, wait)
+		return fmt.Errorf("proctest: %s ignored SIGTERM for %v", cmd.Path, wait)
 	}
 	if !cmd.ProcessState.Success() {
-		return fmt.Errorf("killtest: %s exited with %s after SIGTERM", cmd.Path, cmd.ProcessState)
+		return fmt.Errorf("proctest: %s exited with %s after SIGTERM", cmd.Path, cmd.ProcessState)
 	}
 	return nil
 }

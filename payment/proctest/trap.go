@@ -1,4 +1,4 @@
-package killtest
+package proctest
 
 import (
 	"bytes"
