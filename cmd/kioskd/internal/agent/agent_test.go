@@ -109,30 +109,41 @@ func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSet
 	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, scanner.Slave.Name(),
 		fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web)+setup.extra)
 
+	k.stop = runAgent(tb, cfg, log, opts)
+	return k
+}
+
+// runAgent runs the agent on cfg until stop or the test's end, and returns
+// once it is ready. stop returns Run's error; one at the test's end fails
+// the test.
+func runAgent(tb testing.TB, cfg *config.Config, log *zap.Logger, opts Options) (stop func() error) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	agentDone := make(chan error, 1)
-	ready := make(chan struct{})
+	ready, exited := make(chan struct{}), make(chan struct{})
 	opts.Ready = func() { close(ready) }
-	go func() { agentDone <- Run(ctx, cfg, log, opts) }()
-	var once sync.Once
 	var runErr error
-	k.stop = func() error {
-		once.Do(func() {
-			cancel()
-			runErr = <-agentDone
-			scanner.Close()
-		})
+	go func() {
+		defer close(exited)
+		runErr = Run(ctx, cfg, log, opts)
+	}()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		<-exited
 		return runErr
-	}
-	tb.Cleanup(func() { k.stop() })
+	})
+	tb.Cleanup(func() {
+		if err := stop(); err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
 	select {
 	case <-ready:
-	case err := <-agentDone:
-		tb.Fatalf("agent ended before it was ready: %v", err)
+	case <-exited:
+		tb.Fatalf("agent ended before it was ready: %v", runErr)
 	case <-time.After(20 * time.Second):
 		tb.Fatal("agent not ready within 20s")
 	}
-	return k
+	return stop
 }
 
 // parseConfig parses the devices.yaml of a kiosk (written in srv's
@@ -336,7 +347,7 @@ func TestHealthWithoutService(t *testing.T) {
 	srv.Down() // the key material stays; nothing listens
 	cfg := parseConfig(t, srv, "journal.db", "/dev/kiosk/absent", "")
 	k := &kiosk{socket: cfg.API.Socket}
-	runAgent(t, cfg)
+	runAgent(t, cfg, zaptest.NewLogger(t), Options{})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := k.get(t, "/healthz")

@@ -61,22 +61,7 @@ fiscal:
 	k.logs = logs
 	log = zap.New(zapcore.NewTee(log.Core(), core))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	opts.Ready = func() { close(ready) }
-	go func() { done <- Run(ctx, cfg, log, opts) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		tb.Fatalf("agent ended before it was ready: %v", err)
-	}
+	runAgent(tb, cfg, log, opts)
 	return k
 }
 
