@@ -2,6 +2,7 @@ package payment
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment/journal"
@@ -32,25 +33,31 @@ var stateNames = [...]string{"idle", "committing", "waiting_amount", "releasing"
 	"checking", "paid", "dispensing", "confirming", "cancelling", "completed", "declined", "cancelled"}
 
 // String is the state's name as used in logs, JSON and the API.
-func (s State) String() string {
-	if s < 0 || int(s) >= len(stateNames) {
-		return "unknown"
-	}
-	return stateNames[s]
-}
+func (s State) String() string { return nameOf(stateNames[:], s) }
 
 // MarshalText makes states readable in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText parses a state name, for Go hosts reading the API.
-func (s *State) UnmarshalText(b []byte) error {
-	for i, n := range stateNames {
-		if n == string(b) {
-			*s = State(i)
-			return nil
-		}
+func (s *State) UnmarshalText(b []byte) error { return parseName(stateNames[:], b, "state", s) }
+
+// nameOf is v's name in names, "unknown" when it has none.
+func nameOf[T ~int](names []string, v T) string {
+	if v < 0 || int(v) >= len(names) {
+		return "unknown"
 	}
-	return fmt.Errorf("payment: unknown state %q", b)
+	return names[v]
+}
+
+// parseName sets *v to the value named b in names; what says which kind
+// of name was not known.
+func parseName[T ~int](names []string, b []byte, what string, v *T) error {
+	i := slices.Index(names, string(b))
+	if i < 0 {
+		return fmt.Errorf("payment: unknown %s %q", what, b)
+	}
+	*v = T(i)
+	return nil
 }
 
 // Terminal reports whether a sale in s is over.
