@@ -50,7 +50,7 @@ func TestFanoutRealDrivers(t *testing.T) {
 	}, display.Target{Name: "pole", Display: pole}, display.Target{Name: "page", Display: page})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	defer runFanout(t, f)()
+	defer display.StartFanout(t, f)()
 
 	sctx, stopStream := context.WithCancel(ctx)
 	defer stopStream()
@@ -114,19 +114,6 @@ func TestFanoutRealDrivers(t *testing.T) {
 	}
 }
 
-// runFanout runs f until the returned function is called.
-func runFanout(t *testing.T, f *display.Fanout) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-}
-
 // Several flow states map to one screen (releasing and paying to "paying";
 // paid, confirming and completed to "paid"): the terminal prints each
 // screen once, and a screen shown again after another one is printed again.
@@ -139,7 +126,7 @@ func TestFanoutShowsAScreenOnce(t *testing.T) {
 	printed := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
 	f := display.NewFanout(zaptest.NewLogger(t), display.FanoutOptions{},
 		display.Target{Name: "term", Display: term.New(out, term.Plain)})
-	defer runFanout(t, f)()
+	defer display.StartFanout(t, f)()
 	seq := []display.Screen{
 		{State: display.Paying, Amount: 100}, {State: display.Paying, Amount: 100},
 		{State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100},
