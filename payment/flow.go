@@ -353,9 +353,8 @@ func (f *Flow) RefundInfo(_ context.Context, id string) (RefundInfo, error) {
 // issuing a sale's id needs no write) and deletes finished records older
 // than the retention.
 func (f *Flow) housekeep(ctx context.Context) error {
-	every := journal.ReserveAhead / 4
 	compactEvery := min(f.cfg.Retention/4, time.Hour)
-	t := f.cfg.Clock.NewTicker(every)
+	t := f.cfg.Clock.NewTicker(min(journal.ReserveAhead/4, compactEvery))
 	defer t.Stop()
 	var compacted time.Time
 	for {
