@@ -12,7 +12,7 @@ import (
 // State is where the current sale stands.
 type State int
 
-// Sale states. Keep in sync with stateNames.
+// Sale states. Keep in sync with stateNames and stateEffects.
 const (
 	Idle          State = iota // no sale: show your QR
 	Committing                 // QR scanned, commit in flight (or being retried)
@@ -63,48 +63,41 @@ func parseName[T ~int](names []string, b []byte, what string, v *T) error {
 // Terminal reports whether a sale in s is over.
 func (s State) Terminal() bool { return s == Completed || s == Declined || s == Cancelled }
 
+// stateEffects is, for each state, the customer screen and the journal
+// phase written on entering it (the call the state leads to).
+var stateEffects = [...]struct {
+	screen display.State
+	phase  journal.SalePhase
+}{
+	Idle:          {display.Ready, journal.SaleDone},
+	Committing:    {display.CodeAccepted, journal.SaleCommitting},
+	WaitingAmount: {display.WaitingAmount, journal.SaleCommitted},
+	Releasing:     {display.Paying, journal.SaleReleasing},
+	Paying:        {display.Paying, journal.SaleReleased},
+	Checking:      {display.Checking, journal.SaleReleased},
+	Paid:          {display.Paid, journal.SalePaid},
+	Dispensing:    {display.Paid, journal.SaleDispensing},
+	Confirming:    {display.Paid, journal.SaleHandedOver}, // Confirming always follows the service's success
+	Cancelling:    {display.Cancelled, journal.SaleCancelling},
+	Completed:     {display.Paid, journal.SaleDone},
+	Declined:      {display.Declined, journal.SaleDone},
+	Cancelled:     {display.Cancelled, journal.SaleDone},
+}
+
 // Display is the customer screen for s.
 func (s State) Display() display.State {
-	switch s {
-	case Committing:
-		return display.CodeAccepted
-	case WaitingAmount:
-		return display.WaitingAmount
-	case Releasing, Paying:
-		return display.Paying
-	case Checking:
-		return display.Checking
-	case Paid, Dispensing, Confirming, Completed: // Confirming always follows the service's success
-		return display.Paid
-	case Declined:
-		return display.Declined
-	case Cancelling, Cancelled:
-		return display.Cancelled
+	if s < 0 || int(s) >= len(stateEffects) {
+		return display.Ready
 	}
-	return display.Ready
+	return stateEffects[s].screen
 }
 
 // phase is the journal phase written on entering s: the call s leads to.
 func (s State) phase() journal.SalePhase {
-	switch s {
-	case Committing:
-		return journal.SaleCommitting
-	case WaitingAmount:
-		return journal.SaleCommitted
-	case Releasing:
-		return journal.SaleReleasing
-	case Paying, Checking:
-		return journal.SaleReleased
-	case Paid:
-		return journal.SalePaid
-	case Dispensing:
-		return journal.SaleDispensing
-	case Confirming:
-		return journal.SaleHandedOver
-	case Cancelling:
-		return journal.SaleCancelling
+	if s < 0 || int(s) >= len(stateEffects) {
+		return journal.SaleDone
 	}
-	return journal.SaleDone
+	return stateEffects[s].phase
 }
 
 // factKind is what happened.
