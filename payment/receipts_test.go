@@ -55,11 +55,7 @@ func TestOwnReceipts(t *testing.T) {
 	delivered := countEvents(t, h.flow, payment.KindFiscal)
 	h.ready()
 	ctx := context.Background()
-	h.scan(se.Payload(t, "fiscal"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(ctx, 12345, "Кофе латте"); err != nil {
-		t.Fatal(err)
-	}
+	h.sell(se.Payload(t, "fiscal"), 12345, "Кофе латте")
 	paid := h.state(payment.Paid)
 	if err := h.flow.Handover(ctx, true); err != nil {
 		t.Fatal(err)
