@@ -10,14 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/display/term"
 	"github.com/kioskd/kioskd/display/vfd"
 	"github.com/kioskd/kioskd/display/web"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // TestFanoutRealDrivers runs a Fanout over real drivers: a pole display
@@ -51,7 +50,7 @@ func TestFanoutRealDrivers(t *testing.T) {
 	}, display.Target{Name: "pole", Display: pole}, display.Target{Name: "page", Display: page})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	defer runFanout(t, f)()
+	defer display.StartFanout(t, f)()
 
 	sctx, stopStream := context.WithCancel(ctx)
 	defer stopStream()
@@ -87,22 +86,7 @@ func TestFanoutRealDrivers(t *testing.T) {
 	}
 
 	// Plug the pole display in: a pty behind the stable path.
-	pm, ps, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
-	fd, err := unix.Dup(int(pm.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Close()
-	_ = unix.SetNonblock(fd, true)
-	master := os.NewFile(uintptr(fd), "ptmx")
-	defer master.Close()
-	if err := os.Symlink(ps.Name(), link); err != nil {
-		t.Fatal(err)
-	}
+	master := serialtest.New(t, link).Master
 	for !seen["pole up"] {
 		select {
 		case s := <-status:
@@ -130,19 +114,6 @@ func TestFanoutRealDrivers(t *testing.T) {
 	}
 }
 
-// runFanout runs f until the returned function is called.
-func runFanout(t *testing.T, f *display.Fanout) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
-	return func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-}
-
 // Several flow states map to one screen (releasing and paying to "paying";
 // paid, confirming and completed to "paid"): the terminal prints each
 // screen once, and a screen shown again after another one is printed again.
@@ -155,7 +126,7 @@ func TestFanoutShowsAScreenOnce(t *testing.T) {
 	printed := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
 	f := display.NewFanout(zaptest.NewLogger(t), display.FanoutOptions{},
 		display.Target{Name: "term", Display: term.New(out, term.Plain)})
-	defer runFanout(t, f)()
+	defer display.StartFanout(t, f)()
 	seq := []display.Screen{
 		{State: display.Paying, Amount: 100}, {State: display.Paying, Amount: 100},
 		{State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100}, {State: display.Paid, Amount: 100},

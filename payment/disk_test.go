@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -57,11 +56,7 @@ func fill(t *testing.T, dir string) string {
 func TestDiskFullRefusesAndResumes(t *testing.T) {
 	t.Parallel()
 	dir := smallDisk(t, "2m")
-	j, err := journal.Open(filepath.Join(dir, "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
+	j := openJournalIn(t, dir)
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	clock := newFakeClock(t)
 	h := run(t, payment.Config{FixedAmount: 100, Clock: clock}, se.Client, j)

@@ -77,11 +77,7 @@ func TestDispenseFailedCancels(t *testing.T) {
 func TestDispenseWithoutResultConfirms(t *testing.T) {
 	t.Parallel()
 	h, clock, se := timeoutsFlow(t, payment.Config{Handover: payment.HandoverVending, Timeouts: payment.Timeouts{Handover: 40 * time.Second}})
-	h.scan(se.Payload(t, "silent"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 900, ""); err != nil {
-		t.Fatal(err)
-	}
+	h.sell(se.Payload(t, "silent"), 900, "")
 	h.paid(clock, payment.Paid)
 	if err := h.flow.Dispense(context.Background(), 900); err != nil {
 		t.Fatal(err)

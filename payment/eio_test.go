@@ -3,7 +3,6 @@ package payment_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -99,11 +97,7 @@ func mountFailingDisk(t *testing.T) (string, *atomic.Bool) {
 func TestFailingDiskRefusesAndResumes(t *testing.T) {
 	t.Parallel()
 	dir, fail := mountFailingDisk(t)
-	j, err := journal.Open(filepath.Join(dir, "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
+	j := openJournalIn(t, dir)
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	clock := newFakeClock(t)
 	h := run(t, payment.Config{Clock: clock}, se.Client, j)

@@ -1,7 +1,6 @@
 package payment
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -31,26 +30,13 @@ var kindNames = [...]string{"state", "busy", "duplicate", "bad_code", "replaced"
 	"refund", "fiscal", "fault", "receipt"}
 
 // String is the kind's name, also the SSE event name.
-func (k EventKind) String() string {
-	if k < 0 || int(k) >= len(kindNames) {
-		return "unknown"
-	}
-	return kindNames[k]
-}
+func (k EventKind) String() string { return nameOf(kindNames[:], k) }
 
 // MarshalText makes kinds readable in JSON.
 func (k EventKind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText parses a kind name, for Go hosts reading the event stream.
-func (k *EventKind) UnmarshalText(b []byte) error {
-	for i, n := range kindNames {
-		if n == string(b) {
-			*k = EventKind(i)
-			return nil
-		}
-	}
-	return fmt.Errorf("payment: unknown event kind %q", b)
-}
+func (k *EventKind) UnmarshalText(b []byte) error { return parseName(kindNames[:], b, "event kind", k) }
 
 // Event is one thing that happened, for displays, the host (SSE) and
 // metrics. Time is when the flow produced it, so consumers can measure

@@ -34,9 +34,13 @@ type harness struct {
 }
 
 // openJournal opens a fresh journal, closed when the test ends.
-func openJournal(tb testing.TB) *journal.Journal {
+func openJournal(tb testing.TB) *journal.Journal { return openJournalIn(tb, tb.TempDir()) }
+
+// openJournalIn opens a journal in dir (a disk a test makes fail), closed
+// when the test ends.
+func openJournalIn(tb testing.TB, dir string) *journal.Journal {
 	tb.Helper()
-	j, err := journal.Open(filepath.Join(tb.TempDir(), "j.db"))
+	j, err := journal.Open(filepath.Join(dir, "journal.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -141,6 +145,17 @@ func (h *harness) terminal() payment.Event {
 
 // scan injects a payload as a scanner would.
 func (h *harness) scan(code string) { h.flow.Scan(context.Background(), []byte(code), "test") }
+
+// sell scans code, waits until the sale waits for its amount and sets it
+// (for item; "" is the default item).
+func (h *harness) sell(code string, amount int64, item string) {
+	h.tb.Helper()
+	h.scan(code)
+	h.state(payment.WaitingAmount)
+	if err := h.flow.SetAmount(context.Background(), amount, item); err != nil {
+		h.tb.Fatal(err)
+	}
+}
 
 // fakeClock is a fake clock for the flow's timers, with the count of
 // timers the flow keeps at rest (the compaction ticker): waits add to it.

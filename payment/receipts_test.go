@@ -20,7 +20,7 @@ import (
 func startKKT(t *testing.T) (*fsimtest.AtolServer, *atol.Client) {
 	t.Helper()
 	kkt := fsimtest.NewAtol(t, fiscalsim.Config{}, zap.NewNop())
-	c, err := atol.New(atol.Config{URL: kkt.URL, PollFirst: time.Millisecond}, zap.NewNop())
+	c, err := atol.New(atol.Config{URL: kkt.URL, Timing: fiscal.Timing{PollFirst: time.Millisecond}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,11 +55,7 @@ func TestOwnReceipts(t *testing.T) {
 	delivered := countEvents(t, h.flow, payment.KindFiscal)
 	h.ready()
 	ctx := context.Background()
-	h.scan(se.Payload(t, "fiscal"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(ctx, 12345, "Кофе латте"); err != nil {
-		t.Fatal(err)
-	}
+	h.sell(se.Payload(t, "fiscal"), 12345, "Кофе латте")
 	paid := h.state(payment.Paid)
 	if err := h.flow.Handover(ctx, true); err != nil {
 		t.Fatal(err)
@@ -132,7 +128,7 @@ func TestReceiptQueuedWhileKassaFails(t *testing.T) {
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	cloud := fsimtest.NewOnline(t, fiscalsim.OnlineConfig{}, zap.NewNop())
 	provider, err := atolonline.New(atolonline.Config{URL: cloud.URL, Group: "kioskd-group", Login: "kioskd", Password: "kioskd-secret",
-		INN: "7700000000", CompanyEmail: "shop@example.com", ClientEmail: "receipts@example.com", PollFirst: time.Millisecond}, zap.NewNop())
+		INN: "7700000000", CompanyEmail: "shop@example.com", ClientEmail: "receipts@example.com", Timing: fiscal.Timing{PollFirst: time.Millisecond}}, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}

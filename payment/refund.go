@@ -288,19 +288,9 @@ func (rm *refunds) act(ctx context.Context, r *journal.Refund, w *refundWait) (r
 	return refundFact{}, stepInfo{}
 }
 
-// call makes one service call under the whole-call deadline; as for sales,
-// only the service's refusal is final.
+// call makes one service call of a refund (callService).
 func (rm *refunds) call(ctx context.Context, do func(context.Context) (refundFact, stepInfo, error)) (refundFact, stepInfo) {
-	cctx, cancel := context.WithTimeout(ctx, rm.cfg.Timeouts.Call)
-	defer cancel()
-	fc, info, err := do(cctx)
-	if err == nil {
-		return fc, info
-	}
-	if se := refusalOf(err); se != nil {
-		return refundFact{kind: rRefused}, stepInfo{code: se.Code, message: se.Message, err: err}
-	}
-	return refundFact{kind: rUnknown}, stepInfo{err: err}
+	return callService(ctx, rm.cfg.Timeouts.Call, do, refundFact{kind: rRefused}, refundFact{kind: rUnknown})
 }
 
 // sleep waits d on the flow's clock; false when ctx ended first.

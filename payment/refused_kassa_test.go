@@ -1,7 +1,6 @@
 package payment_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,11 +15,7 @@ import (
 func TestRefusedCancelAsksTheStatus(t *testing.T) {
 	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: 50 * time.Millisecond})
-	j, err := journal.Open(filepath.Join(t.TempDir(), "j.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	j := openJournal(t)
 	cfg := payment.Config{FixedAmount: 300, Linger: time.Millisecond}
 	h := run(t, cfg, se.Client, j)
 	h.ready()

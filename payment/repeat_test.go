@@ -21,11 +21,7 @@ func TestRepeatedAmountAfterRelease(t *testing.T) {
 	h := run(t, payment.Config{}, se.Client, nil)
 	h.ready()
 	ctx := context.Background()
-	h.scan(se.Payload(t, "again"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(ctx, 14900, ""); err != nil {
-		t.Fatal(err)
-	}
+	h.sell(se.Payload(t, "again"), 14900, "")
 	h.state(payment.Paid)
 	if err := h.flow.SetAmount(ctx, 14900, ""); err != nil {
 		t.Fatalf("the same amount again after the release: %v", err)
@@ -83,11 +79,7 @@ func TestHandoverCopyAnsweredWhileConfirming(t *testing.T) {
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
 	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: 500 * time.Millisecond}}, se.Client, nil)
 	h.ready()
-	h.scan(se.Payload(t, "twice"))
-	h.state(payment.WaitingAmount)
-	if err := h.flow.SetAmount(context.Background(), 900, ""); err != nil {
-		t.Fatal(err)
-	}
+	h.sell(se.Payload(t, "twice"), 900, "")
 	h.state(payment.Paid)
 	se.Fault(t, sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultDelay, Delay: 700 * time.Millisecond})
 	errs := make(chan error, 2)

@@ -348,22 +348,9 @@ func (m *sales) act(ctx context.Context, s *sale) (fact, stepInfo) {
 	return fact{}, stepInfo{}
 }
 
-// call makes one service call under the whole-call deadline and turns its
-// error into the fact decide acts on: the service's refusal is final, any
-// other error leaves the outcome unknown.
+// call makes one service call of a sale (callService).
 func (m *sales) call(ctx context.Context, do func(context.Context) (fact, stepInfo, error)) (fact, stepInfo) {
-	cctx, cancel := context.WithTimeout(ctx, m.cfg.Timeouts.Call)
-	defer cancel()
-	fc, info, err := do(cctx)
-	if err == nil {
-		return fc, info
-	}
-	info = stepInfo{err: err}
-	if se := refusalOf(err); se != nil {
-		info.code, info.message = se.Code, se.Message
-		return fact{kind: fRejected}, info
-	}
-	return fact{kind: fUnknown}, info
+	return callService(ctx, m.cfg.Timeouts.Call, do, fact{kind: fRejected}, fact{kind: fUnknown})
 }
 
 // stepInfo carries what an action learned, for the journal and the event.

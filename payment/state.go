@@ -2,6 +2,7 @@ package payment
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/kioskd/kioskd/display"
 	"github.com/kioskd/kioskd/payment/journal"
@@ -11,7 +12,7 @@ import (
 // State is where the current sale stands.
 type State int
 
-// Sale states. Keep in sync with stateNames.
+// Sale states. Keep in sync with stateNames and stateEffects.
 const (
 	Idle          State = iota // no sale: show your QR
 	Committing                 // QR scanned, commit in flight (or being retried)
@@ -32,72 +33,71 @@ var stateNames = [...]string{"idle", "committing", "waiting_amount", "releasing"
 	"checking", "paid", "dispensing", "confirming", "cancelling", "completed", "declined", "cancelled"}
 
 // String is the state's name as used in logs, JSON and the API.
-func (s State) String() string {
-	if s < 0 || int(s) >= len(stateNames) {
-		return "unknown"
-	}
-	return stateNames[s]
-}
+func (s State) String() string { return nameOf(stateNames[:], s) }
 
 // MarshalText makes states readable in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText parses a state name, for Go hosts reading the API.
-func (s *State) UnmarshalText(b []byte) error {
-	for i, n := range stateNames {
-		if n == string(b) {
-			*s = State(i)
-			return nil
-		}
+func (s *State) UnmarshalText(b []byte) error { return parseName(stateNames[:], b, "state", s) }
+
+// nameOf is v's name in names, "unknown" when it has none.
+func nameOf[T ~int](names []string, v T) string {
+	if v < 0 || int(v) >= len(names) {
+		return "unknown"
 	}
-	return fmt.Errorf("payment: unknown state %q", b)
+	return names[v]
+}
+
+// parseName sets *v to the value named b in names; what says which kind
+// of name was not known.
+func parseName[T ~int](names []string, b []byte, what string, v *T) error {
+	i := slices.Index(names, string(b))
+	if i < 0 {
+		return fmt.Errorf("payment: unknown %s %q", what, b)
+	}
+	*v = T(i)
+	return nil
 }
 
 // Terminal reports whether a sale in s is over.
 func (s State) Terminal() bool { return s == Completed || s == Declined || s == Cancelled }
 
+// stateEffects is, for each state, the customer screen and the journal
+// phase written on entering it (the call the state leads to).
+var stateEffects = [...]struct {
+	screen display.State
+	phase  journal.SalePhase
+}{
+	Idle:          {display.Ready, journal.SaleDone},
+	Committing:    {display.CodeAccepted, journal.SaleCommitting},
+	WaitingAmount: {display.WaitingAmount, journal.SaleCommitted},
+	Releasing:     {display.Paying, journal.SaleReleasing},
+	Paying:        {display.Paying, journal.SaleReleased},
+	Checking:      {display.Checking, journal.SaleReleased},
+	Paid:          {display.Paid, journal.SalePaid},
+	Dispensing:    {display.Paid, journal.SaleDispensing},
+	Confirming:    {display.Paid, journal.SaleHandedOver}, // Confirming always follows the service's success
+	Cancelling:    {display.Cancelled, journal.SaleCancelling},
+	Completed:     {display.Paid, journal.SaleDone},
+	Declined:      {display.Declined, journal.SaleDone},
+	Cancelled:     {display.Cancelled, journal.SaleDone},
+}
+
 // Display is the customer screen for s.
 func (s State) Display() display.State {
-	switch s {
-	case Committing:
-		return display.CodeAccepted
-	case WaitingAmount:
-		return display.WaitingAmount
-	case Releasing, Paying:
-		return display.Paying
-	case Checking:
-		return display.Checking
-	case Paid, Dispensing, Confirming, Completed: // Confirming always follows the service's success
-		return display.Paid
-	case Declined:
-		return display.Declined
-	case Cancelling, Cancelled:
-		return display.Cancelled
+	if s < 0 || int(s) >= len(stateEffects) {
+		return display.Ready
 	}
-	return display.Ready
+	return stateEffects[s].screen
 }
 
 // phase is the journal phase written on entering s: the call s leads to.
 func (s State) phase() journal.SalePhase {
-	switch s {
-	case Committing:
-		return journal.SaleCommitting
-	case WaitingAmount:
-		return journal.SaleCommitted
-	case Releasing:
-		return journal.SaleReleasing
-	case Paying, Checking:
-		return journal.SaleReleased
-	case Paid:
-		return journal.SalePaid
-	case Dispensing:
-		return journal.SaleDispensing
-	case Confirming:
-		return journal.SaleHandedOver
-	case Cancelling:
-		return journal.SaleCancelling
+	if s < 0 || int(s) >= len(stateEffects) {
+		return journal.SaleDone
 	}
-	return journal.SaleDone
+	return stateEffects[s].phase
 }
 
 // factKind is what happened.

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/payment/journal"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 )
 
@@ -101,5 +103,11 @@ func TestStateNames(t *testing.T) {
 	}
 	if State(99).String() != "unknown" {
 		t.Error("out of range state has a name")
+	}
+	if len(stateEffects) != len(stateNames) {
+		t.Errorf("%d states have effects, %d have names", len(stateEffects), len(stateNames))
+	}
+	if Paid.Display() != display.Paid || Checking.phase() != journal.SaleReleased || State(99).Display() != display.Ready {
+		t.Error("state effects")
 	}
 }

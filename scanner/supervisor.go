@@ -220,13 +220,9 @@ func (s *Supervisor) Status() []Status {
 // It fails with ErrNotFound for an unknown name, ErrClosed when the scanner
 // is not open, and errors.ErrUnsupported when it cannot beep.
 func (s *Supervisor) Beep(ctx context.Context, name string, good bool) error {
-	sc, err := s.current(name)
+	b, err := ability[Beeper](s, name, "beep")
 	if err != nil {
 		return err
-	}
-	b, ok := sc.(Beeper)
-	if !ok {
-		return fmt.Errorf("scanner %q: beep: %w", name, errors.ErrUnsupported)
 	}
 	if good {
 		return b.GoodRead(ctx)
@@ -237,15 +233,26 @@ func (s *Supervisor) Beep(ctx context.Context, name string, good bool) error {
 // Enable switches scanning of the named scanner on or off, with the same
 // errors as Beep. The setting is not remembered across a reopen.
 func (s *Supervisor) Enable(ctx context.Context, name string, on bool) error {
-	sc, err := s.current(name)
+	e, err := ability[Enabler](s, name, "enable")
 	if err != nil {
 		return err
 	}
-	e, ok := sc.(Enabler)
-	if !ok {
-		return fmt.Errorf("scanner %q: enable: %w", name, errors.ErrUnsupported)
-	}
 	return e.Enable(ctx, on)
+}
+
+// ability returns the named open scanner's optional ability T (Beeper,
+// Enabler), or errors.ErrUnsupported (about what) when it has not got it.
+func ability[T any](s *Supervisor, name, what string) (T, error) {
+	var none T
+	sc, err := s.current(name)
+	if err != nil {
+		return none, err
+	}
+	a, ok := sc.(T)
+	if !ok {
+		return none, fmt.Errorf("scanner %q: %s: %w", name, what, errors.ErrUnsupported)
+	}
+	return a, nil
 }
 
 func (s *Supervisor) current(name string) (Scanner, error) {

@@ -50,6 +50,19 @@ func supervise(t *testing.T, open scanner.Opener, h scanner.Handler, log *zap.Lo
 	return sup, runSupervisor(t, sup)
 }
 
+// superviseOpened supervises a fake device with the default options, until
+// the test ends, and returns once the device is open.
+func superviseOpened(t *testing.T) (*scannertest.Fake, *scannertest.Recorder, *scanner.Supervisor) {
+	t.Helper()
+	dev := scannertest.NewFake("dev")
+	rec := &scannertest.Recorder{}
+	opened := dev.Opened()
+	sup, stop := supervise(t, dev.Opener(), rec, nil, scanner.SupervisorOptions{})
+	t.Cleanup(stop)
+	<-opened
+	return dev, rec, sup
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -64,12 +77,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // Every read is delivered, stamped with its scanner: dropping duplicate
 // reads is the payment flow's, which sees every source.
 func TestSupervisorDeliversEveryRead(t *testing.T) {
-	dev := scannertest.NewFake("dev")
-	rec := &scannertest.Recorder{}
-	opened := dev.Opened()
-	sup, stop := supervise(t, dev.Opener(), rec, nil, scanner.SupervisorOptions{})
-	defer stop()
-	<-opened
+	dev, rec, sup := superviseOpened(t)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -162,14 +170,9 @@ func TestSupervisorReportsOpenFailureOnceAndRetries(t *testing.T) {
 }
 
 func TestSupervisorReopensAfterUnplug(t *testing.T) {
-	dev := scannertest.NewFake("dev")
-	rec := &scannertest.Recorder{}
-	opened := dev.Opened()
-	sup, stop := supervise(t, dev.Opener(), rec, nil, scanner.SupervisorOptions{})
-	defer stop()
-	<-opened
+	dev, rec, sup := superviseOpened(t)
 
-	opened = dev.Opened()
+	opened := dev.Opened()
 	dev.SetOpenError(syscall.ENODEV) // unplugged: the node is gone for a while
 	dev.Unplug()
 	waitFor(t, "down", func() bool { return sup.Status()[0].State == scanner.StateDown })

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kioskd/kioskd/payment/proctest"
 )
 
 // buildBinaries builds kioskd and smartpay-sim once per test run.
@@ -44,38 +46,6 @@ type buildError struct {
 
 func (e *buildError) Error() string { return "build " + e.pkg + ": " + e.err.Error() + "\n" + e.out }
 
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor polls out until re matches or the deadline passes.
-func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp, within time.Duration) []string {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for time.Now().Before(deadline) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			return m
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no %q within %s; output so far:\n%s", re, within, out.String())
-	return nil
-}
-
 // The README's first command: `kioskd run` with no configuration starts the
 // demo. A payload from `smartpay-sim qr`, written into the printed pty as a
 // person would with echo, ends in a paid sale on the terminal display and in
@@ -91,7 +61,7 @@ func TestDemoPaidSaleThroughThePty(t *testing.T) {
 	demoDir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var out syncBuffer
+	var out proctest.Output
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kioskd"), "run", "-demo-dir", demoDir)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
@@ -103,10 +73,10 @@ func TestDemoPaidSaleThroughThePty(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	m := waitFor(t, &out, regexp.MustCompile(`> (/dev/pts/\d+)\n`), 30*time.Second)
+	m := out.Match(t, regexp.MustCompile(`> (/dev/pts/\d+)\n`), 30*time.Second)
 	input := m[1]
-	admin := waitFor(t, &out, regexp.MustCompile(`curl (http://127\.0\.0\.1:\d+)/sim/state`), 5*time.Second)[1]
-	waitFor(t, &out, regexp.MustCompile(`Покажите QR-код`), 5*time.Second)
+	admin := out.Match(t, regexp.MustCompile(`curl (http://127\.0\.0\.1:\d+)/sim/state`), 5*time.Second)[1]
+	out.Match(t, regexp.MustCompile(`Покажите QR-код`), 5*time.Second)
 
 	qr := exec.Command(filepath.Join(bin, "smartpay-sim"), "qr", "-dir", demoDir)
 	payload, err := qr.Output()
@@ -127,10 +97,10 @@ func TestDemoPaidSaleThroughThePty(t *testing.T) {
 	}
 	pty.Close()
 
-	waitFor(t, &out, regexp.MustCompile(`Оплата прошла`), 30*time.Second)
+	out.Match(t, regexp.MustCompile(`Оплата прошла`), 30*time.Second)
 	// The demo's ККТ issues the receipt, and the display shows its QR string.
-	receipt := waitFor(t, &out, regexp.MustCompile(`\[receipt\] Ваш чек \| 149,00 ₽ \| [^|]+ \| (t=\d{8}T\d{4}&s=149\.00&fn=\d{16}&i=(\d+)&fp=(\d+)&n=1)\n`), 30*time.Second)
-	kktState := waitFor(t, &out, regexp.MustCompile(`receipts: curl (http://127\.0\.0\.1:\d+/sim/state)`), time.Second)[1]
+	receipt := out.Match(t, regexp.MustCompile(`\[receipt\] Ваш чек \| 149,00 ₽ \| [^|]+ \| (t=\d{8}T\d{4}&s=149\.00&fn=\d{16}&i=(\d+)&fp=(\d+)&n=1)\n`), 30*time.Second)
+	kktState := out.Match(t, regexp.MustCompile(`receipts: curl (http://127\.0\.0\.1:\d+/sim/state)`), time.Second)[1]
 	resp, err := http.Get(kktState)
 	if err != nil {
 		t.Fatal(err)

@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // footprintKiosk writes a devices.yaml with a serial scanner and a pole
@@ -29,19 +28,9 @@ func footprintKiosk(tb testing.TB, logLevel string) (config, socket string) {
 
 	var ports []string
 	for range 2 {
-		master, slave, err := pty.Open()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		tb.Cleanup(func() { master.Close(); slave.Close() })
-		ports = append(ports, slave.Name())
+		ports = append(ports, serialtest.New(tb, "").Slave.Name())
 	}
-	web, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	webAddr := web.Addr().String()
-	web.Close()
+	webAddr := simtest.FreeAddr(tb)
 
 	socket = filepath.Join(dir, "api.sock")
 	config = filepath.Join(dir, "devices.yaml")

@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kioskd/kioskd/payment/proctest"
 )
 
 // A second kioskd on the same journal exits saying that another kioskd holds
@@ -19,7 +21,7 @@ func TestSecondKioskdAndStopLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	config, socket := footprintKiosk(t, "info")
-	var log syncBuffer
+	var log proctest.Output
 	first := exec.Command(filepath.Join(bin, "kioskd"), "run", "-config", config)
 	first.Stderr = &log
 	if err := first.Start(); err != nil {

@@ -1,31 +1,26 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
-	sp "github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // vendCrash is one kill of the real kioskd binary during a paid vend: it
@@ -34,14 +29,8 @@ import (
 // again on the same journal.
 type vendCrash struct {
 	name string
-	// simKill kills kioskd when the simulator gets this call (method and a
-	// part of its body), before it is handled or, with after, once it
-	// took effect and before the answer is sent; answered adds a part of
-	// the answer.
-	simKill struct {
-		method, body, answered string
-		after                  bool
-	}
+	// simKill kills kioskd when the simulator gets this call, if set.
+	simKill proctest.At
 	// hang: the machine holds the approved vend; kioskd is killed once it
 	// dispenses, and the vend ends with result ok while kioskd is down.
 	hang   bool
@@ -63,7 +52,7 @@ func vendCrashes() []vendCrash {
 	// the success and cancels it (nobody approved the vend), and the
 	// reconfigured adapter ends the machine's selection.
 	c = vendCrash{name: "before approve", phase: journal.SaleReleased}
-	c.simKill.method, c.simKill.answered, c.simKill.after = sim.MethodStatus, `"status":"success"`, true
+	c.simKill = proctest.At{Method: sim.MethodStatus, Answer: `"status":"success"`, After: true}
 	add(c)
 	// Approved (Dispensing journaled, C,VEND written), no result yet: the
 	// restart confirms, as MDB counts an approved vend without a result;
@@ -72,14 +61,14 @@ func vendCrashes() []vendCrash {
 	// The vend result journaled, its kassa/status not yet sent or its
 	// answer lost: the restart sends it (again).
 	c = vendCrash{name: "after vend success, before the confirm", dispensed: true, phase: journal.SaleHandedOver}
-	c.simKill.method, c.simKill.body = sim.MethodKassaStatus, `"success"`
+	c.simKill = proctest.At{Method: sim.MethodKassaStatus, Body: `"success"`}
 	add(c)
-	c.name, c.simKill.after = "after vend success, the confirm's answer lost", true
+	c.name, c.simKill.After = "after vend success, the confirm's answer lost", true
 	add(c)
 	c = vendCrash{name: "after vend failure, before the cancel", fail: true, phase: journal.SaleCancelling}
-	c.simKill.method, c.simKill.body = sim.MethodKassaStatus, `"cancel"`
+	c.simKill = proctest.At{Method: sim.MethodKassaStatus, Body: `"cancel"`}
 	add(c)
-	c.name, c.simKill.after = "after vend failure, the cancel's answer lost", true
+	c.name, c.simKill.After = "after vend failure, the cancel's answer lost", true
 	add(c)
 	return cs
 }
@@ -115,44 +104,20 @@ func TestVendingKillBeforeAFailureIsCountedAsSold(t *testing.T) {
 
 // killable is the kioskd process of a scenario.
 type killable struct {
+	proctest.Process
 	t      *testing.T
 	bin    string
 	config string
 	out    *os.File
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	killed bool
 }
 
 func (k *killable) start() {
 	k.t.Helper()
 	cmd := exec.Command(k.bin, "run", "-config", k.config)
 	cmd.Stdout, cmd.Stderr = k.out, k.out
-	if err := cmd.Start(); err != nil {
+	if err := k.Start(cmd); err != nil {
 		k.t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }() // ends with the process
-	k.mu.Lock()
-	k.cmd, k.exited, k.killed = cmd, exited, false
-	k.mu.Unlock()
-}
-
-// kill SIGKILLs kioskd and waits until it is gone.
-func (k *killable) kill() {
-	k.mu.Lock()
-	cmd, exited := k.cmd, k.exited
-	k.killed = true
-	k.mu.Unlock()
-	cmd.Process.Kill()
-	<-exited
-}
-
-func (k *killable) isKilled() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.killed
 }
 
 func (k *killable) output() string {
@@ -168,43 +133,16 @@ func runVendCrash(t *testing.T, bin string, c vendCrash) {
 	}
 	defer out.Close()
 	k := &killable{t: t, bin: bin, out: out}
-	var fired atomic.Bool // the kill happens once; the restarted kioskd's calls go through
+	// The kill happens once; the restarted kioskd's calls go through.
+	trap := &proctest.Trap{Kill: func(proctest.At) { k.Kill() }}
+	if c.simKill.Method != "" {
+		trap.Arm(c.simKill)
+	}
 	srv := simtest.NewServer(t, sim.Config{SuccessDelay: 100 * time.Millisecond, CommitTTL: 3 * time.Second,
-		Middleware: func(next http.Handler) http.Handler {
-			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				body, _ := io.ReadAll(r.Body)
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				hit := c.simKill.method != "" && sp.MethodOf(r.URL.Path) == c.simKill.method && bytes.Contains(body, []byte(c.simKill.body))
-				if !hit || fired.Load() {
-					next.ServeHTTP(w, r)
-					return
-				}
-				if !c.simKill.after {
-					fired.Store(true)
-					k.kill() // dies while the request is on its way
-					http.Error(w, "killed", http.StatusServiceUnavailable)
-					return
-				}
-				rec := httptest.NewRecorder()
-				next.ServeHTTP(rec, r) // the call takes effect…
-				if strings.Contains(rec.Body.String(), c.simKill.answered) && fired.CompareAndSwap(false, true) {
-					k.kill() // …and kioskd dies before the answer
-				}
-				for key, v := range rec.Header() {
-					w.Header()[key] = v
-				}
-				w.WriteHeader(rec.Code)
-				w.Write(rec.Body.Bytes())
-			})
-		}})
+		Middleware: trap.Middleware})
 
 	m := vmctest.NewMachine(t, vmcsim.Config{Link: filepath.Join(dir, "mdb0"), DispenseTime: 50 * time.Millisecond, SetupDelay: 20 * time.Millisecond})
-	master, slave, err := pty.Open() // the QR scanner's line
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer master.Close()
-	defer slave.Close()
+	qrScanner := serialtest.New(t, "")
 	k.config = filepath.Join(srv.Dir, "devices.yaml")
 	yaml := fmt.Sprintf(`kassa:
   id: %s
@@ -222,7 +160,7 @@ displays:
   handover: 30s
 log:
   level: debug
-`, sim.KassaID(1), srv.ServiceYAML(), filepath.Join(dir, "journal.db"), filepath.Join(dir, "api.sock"), slave.Name(), m.VendingYAML(30*time.Second))
+`, sim.KassaID(1), srv.ServiceYAML(), filepath.Join(dir, "journal.db"), filepath.Join(dir, "api.sock"), qrScanner.Slave.Name(), m.VendingYAML(30*time.Second))
 	if err := os.WriteFile(k.config, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -246,8 +184,8 @@ log:
 
 	k.start()
 	defer func() {
-		if !k.isKilled() {
-			k.kill()
+		if !k.Killed() {
+			k.Kill()
 		}
 	}()
 	waitUntil("a ready kioskd", ready)
@@ -264,7 +202,7 @@ log:
 		t.Fatal(err)
 	}
 	waitUntil("the price set", func() bool { return strings.Contains(stateOf(api), `"pending_amount":8000`) })
-	if _, err := master.Write([]byte(srv.Payload(t, "vend-crash") + "\r")); err != nil {
+	if _, err := qrScanner.Master.Write([]byte(srv.Payload(t, "vend-crash") + "\r")); err != nil {
 		t.Fatal(err)
 	}
 	if c.hang {
@@ -274,12 +212,12 @@ log:
 		if err != nil {
 			fail("no vend approved: %v", err)
 		}
-		k.kill()
+		k.Kill()
 		if err := m.FinishVend(c.result); err != nil {
 			t.Fatal(err)
 		}
 	}
-	waitUntil("the kill", k.isKilled)
+	waitUntil("the kill", k.Killed)
 
 	k.start()
 	waitUntil("kioskd ready after the restart", ready)
@@ -291,7 +229,7 @@ log:
 		s := m.Snapshot()
 		return len(s.Outcomes) == 1 && s.Session.Phase == "" && simSettled(srv.State())
 	})
-	k.kill() // the end: nothing may depend on a clean stop
+	k.Kill() // the end: nothing may depend on a clean stop
 
 	o, st := m.Snapshot().Outcomes[0], srv.State()
 	confirmed := 0

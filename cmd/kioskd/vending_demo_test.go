@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -27,7 +28,7 @@ func TestVendingDemo(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var out syncBuffer
+	var out proctest.Output
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "kioskd"), "run", "-demo", "vending", "-demo-dir", t.TempDir())
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -42,14 +43,14 @@ func TestVendingDemo(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 
-	payload := waitFor(t, &out, regexp.MustCompile(`\n(\{"id_loyalty":[^\n]*\})\n`), 30*time.Second)[1]
-	admin := waitFor(t, &out, regexp.MustCompile(`curl (http://127\.0\.0\.1:\d+)/sim/state`), 5*time.Second)[1]
-	waitFor(t, &out, regexp.MustCompile(`12  Кофе американо`), 5*time.Second)
-	waitFor(t, &out, regexp.MustCompile(`the machine accepts cashless payment`), 20*time.Second)
+	payload := out.Match(t, regexp.MustCompile(`\n(\{"id_loyalty":[^\n]*\})\n`), 30*time.Second)[1]
+	admin := out.Match(t, regexp.MustCompile(`curl (http://127\.0\.0\.1:\d+)/sim/state`), 5*time.Second)[1]
+	out.Match(t, regexp.MustCompile(`12  Кофе американо`), 5*time.Second)
+	out.Match(t, regexp.MustCompile(`the machine accepts cashless payment`), 20*time.Second)
 	io.WriteString(stdin, "12\n")
-	waitFor(t, &out, regexp.MustCompile(`\[selected\] Кофе американо \| 120,00 ₽ \| Покажите QR-код для оплаты`), 20*time.Second)
+	out.Match(t, regexp.MustCompile(`\[selected\] Кофе американо \| 120,00 ₽ \| Покажите QR-код для оплаты`), 20*time.Second)
 	io.WriteString(stdin, payload+"\n")
-	waitFor(t, &out, regexp.MustCompile(`vend success: Кофе американо dropped`), 30*time.Second)
+	out.Match(t, regexp.MustCompile(`vend success: Кофе американо dropped`), 30*time.Second)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for st := simStateAt(t, admin); len(st.Purchases) != 1 || !st.Purchases[0].Confirmed || st.Purchases[0].Amount != 12000; st = simStateAt(t, admin) {
@@ -60,9 +61,9 @@ func TestVendingDemo(t *testing.T) {
 	}
 	// The vend's receipt (the demo's ККТ) shows; the next customer's
 	// selection replaces it at once.
-	waitFor(t, &out, regexp.MustCompile(`\[receipt\] [^\n]*120,00 ₽`), 20*time.Second)
+	out.Match(t, regexp.MustCompile(`\[receipt\] [^\n]*120,00 ₽`), 20*time.Second)
 	io.WriteString(stdin, "11\n")
-	waitFor(t, &out, regexp.MustCompile(`\[selected\] Вода 0,5 л \| 80,00 ₽`), 10*time.Second)
+	out.Match(t, regexp.MustCompile(`\[selected\] Вода 0,5 л \| 80,00 ₽`), 10*time.Second)
 
 	cancel()
 	select {

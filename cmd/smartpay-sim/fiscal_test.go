@@ -15,24 +15,22 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/atolonline"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
-	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	"github.com/kioskd/kioskd/payment/proctest"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 // startFiscal runs a fiscal subcommand until the test ends and waits for
 // its admin API.
 func startFiscal(t *testing.T, args ...string) (api, admin string, logs func() string) {
 	t.Helper()
-	api, admin = freeAddr(t), freeAddr(t)
+	api, admin = simtest.FreeAddr(t), simtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	lw := &lockedWriter{w: &bytes.Buffer{}}
-	logs = func() string {
-		lw.mu.Lock()
-		defer lw.mu.Unlock()
-		return lw.w.String()
-	}
+	out := &proctest.Output{}
+	logs = out.String
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, append(args, "-listen", api, "-admin", admin), nil, lw)
+		done <- run(ctx, append(args, "-listen", api, "-admin", admin), nil, out)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -77,13 +75,13 @@ func sellOnce(t *testing.T, p fiscal.Provider, admin string) (fiscal.Result, fis
 		t.Fatal(err)
 	}
 	st := simState(t, admin)
-	simtest.Confirmed(t, st, res, r.ID)
+	fsimtest.Confirmed(t, st, res, r.ID)
 	return res, st
 }
 
 func TestServeAtol(t *testing.T) {
 	api, admin, logs := startFiscal(t, "atol", "-shift-limit", "1h")
-	c, err := atol.New(atol.Config{URL: "http://" + api + fiscalsim.AtolBase, PollFirst: time.Millisecond}, nil)
+	c, err := atol.New(atol.Config{URL: "http://" + api + fiscalsim.AtolBase, Timing: fiscal.Timing{PollFirst: time.Millisecond}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +103,7 @@ func TestServeAtolOnline(t *testing.T) {
 	api, admin, logs := startFiscal(t, "atol-online", "-login", "op", "-password-file", pw, "-group", "g1")
 	c, err := atolonline.New(atolonline.Config{URL: "http://" + api + fiscalsim.OnlineBase, Group: "g1", Login: "op",
 		Password: "from-a-file", INN: "7700000000", CompanyEmail: "s@example.com", ClientEmail: "r@example.com",
-		PollFirst: time.Millisecond}, nil)
+		Timing: fiscal.Timing{PollFirst: time.Millisecond}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,52 +4,30 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// lockedWriter lets the server's logger write while other goroutines run.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
 func TestServeAndQR(t *testing.T) {
 	dir := t.TempDir()
-	api, admin := freeAddr(t), freeAddr(t)
+	api, admin := simtest.FreeAddr(t), simtest.FreeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs bytes.Buffer
+	var logs proctest.Output
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "-listen", api, "-admin", admin, "-dir", dir, "-kassas", "2", "-success-delay", "10ms"}, nil, &lockedWriter{w: &logs})
+		done <- run(ctx, []string{"serve", "-listen", api, "-admin", admin, "-dir", dir, "-kassas", "2", "-success-delay", "10ms"}, nil, &logs)
 	}()
 
 	var resp *http.Response

@@ -10,16 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/payment/vending/qibixx"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
 )
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.String()
-}
 
 // TestVMC runs `smartpay-sim vmc` with typed commands, the real qibixx
 // driver playing kioskd on the other end of the pty.
@@ -32,7 +27,7 @@ func TestVMC(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "mdb0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := &lockedWriter{w: &bytes.Buffer{}}
+	out := &proctest.Output{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"vmc", "-link", link, "-product", "7:Сок: яблочный:6000", "-dispense", "10ms", "-trace"}, out, out)
@@ -51,16 +46,8 @@ func TestVMC(t *testing.T) {
 			t.Errorf("device Run = %v", err)
 		}
 	}()
-	waitFor := func(text string) {
-		t.Helper()
-		for deadline := time.Now().Add(15 * time.Second); !strings.Contains(out.String(), text); time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in:\n%s", text, out.String())
-			}
-		}
-	}
-	waitFor("the machine accepts cashless payment")
-	waitFor("Сок: яблочный")
+	out.Contains(t, "the machine accepts cashless payment", 15*time.Second)
+	out.Contains(t, "Сок: яблочный", 15*time.Second)
 	if _, err := io.WriteString(pw, "7\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +66,8 @@ func TestVMC(t *testing.T) {
 			break
 		}
 	}
-	waitFor("-> c,VEND,SUCCESS")
-	waitFor("vend success: Сок: яблочный dropped")
+	out.Contains(t, "-> c,VEND,SUCCESS", 15*time.Second)
+	out.Contains(t, "vend success: Сок: яблочный dropped", 15*time.Second)
 	if _, err := io.WriteString(pw, "quit\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +100,7 @@ func TestVMCFlags(t *testing.T) {
 // TestVMCWithoutREPL: -repl=false runs until the context ends.
 func TestVMCWithoutREPL(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedWriter{w: &bytes.Buffer{}}
+	out := &proctest.Output{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"vmc", "-link", filepath.Join(t.TempDir(), "mdb0"), "-repl=false"}, out, out)

@@ -7,13 +7,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/display/displaytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type counter struct{ n int64 }
-
-func (c *counter) Write(b []byte) (int, error) { c.n += int64(len(b)); return len(b), nil }
 
 // BenchmarkShow measures one Show in both modes and the bytes it writes.
 func BenchmarkShow(b *testing.B) {
@@ -22,7 +19,7 @@ func BenchmarkShow(b *testing.B) {
 		mode Mode
 	}{{"ansi", ANSI}, {"plain", Plain}} {
 		b.Run(m.name, func(b *testing.B) {
-			var c counter
+			var c displaytest.Counter
 			d := New(&c, m.mode)
 			ctx := context.Background()
 			screens := []display.Screen{{State: display.Paying, Amount: 123456}, {State: display.Paid, Amount: 123456}}
@@ -32,7 +29,7 @@ func BenchmarkShow(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(c.n)/float64(b.N), "bytes/show")
+			b.ReportMetric(float64(c.N)/float64(b.N), "bytes/show")
 		})
 	}
 }

@@ -3,13 +3,11 @@ package term
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
 	"image/draw"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,10 +19,9 @@ import (
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/display/displaytest"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 func TestPlain(t *testing.T) {
 	var buf bytes.Buffer
@@ -65,16 +62,7 @@ func TestANSIGolden(t *testing.T) {
 		}
 	}
 	path := filepath.Join("testdata", "box.golden")
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (go test -update creates it)", err)
-	}
-	if !bytes.Equal(buf.Bytes(), want) {
+	if want := displaytest.Golden(t, path, buf.Bytes()); !bytes.Equal(buf.Bytes(), want) {
 		t.Errorf("ANSI output differs from %s:\n%q", path, buf.String())
 	}
 	// Every line of the box is the same width on screen.

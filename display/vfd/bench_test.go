@@ -10,13 +10,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/display/displaytest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type counter struct{ n int64 }
-
-func (c *counter) Write(b []byte) (int, error) { c.n += int64(len(b)); return len(b), nil }
 
 // BenchmarkShow measures rendering and writing one screen per command set
 // (after initialisation), and the bytes each Show puts on the wire: at 9600
@@ -29,14 +27,14 @@ func BenchmarkShow(b *testing.B) {
 	}
 	for _, set := range []string{"epson", "cd5220", "aedex", "logic"} {
 		b.Run(set, func(b *testing.B) {
-			var c counter
+			var c displaytest.Counter
 			r, err := NewRenderer(&c, Options{CommandSet: set})
 			if err != nil {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
 			_ = r.Show(ctx, screens[0])
-			c.n = 0
+			c.N = 0
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; b.Loop(); i++ {
@@ -44,7 +42,7 @@ func BenchmarkShow(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(c.n)/float64(b.N), "bytes/show")
+			b.ReportMetric(float64(c.N)/float64(b.N), "bytes/show")
 		})
 	}
 }
@@ -53,10 +51,10 @@ func BenchmarkShow(b *testing.B) {
 // reader draining the other end.
 func BenchmarkShowPty(b *testing.B) {
 	link := filepath.Join(b.TempDir(), "display0")
-	master, slave := newPty(b, link)
+	pty := serialtest.New(b, link)
 	done := make(chan int64)
 	go func() {
-		n, _ := io.Copy(io.Discard, master)
+		n, _ := io.Copy(io.Discard, pty.Master)
 		done <- n
 	}()
 	d, err := New(withBaud(on(link), 115200), zap.NewNop())
@@ -76,9 +74,9 @@ func BenchmarkShowPty(b *testing.B) {
 	// With every slave handle closed, the reader drains the rest and then
 	// gets EIO, so n counts all bytes written.
 	d.Close()
-	slave.Close()
+	pty.Slave.Close()
 	n := <-done
-	master.Close()
+	pty.Close()
 	b.ReportMetric(float64(n)/float64(b.N+1), "bytes/show")
 }
 

@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/display/displaytest"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
 
 // goldenScreens are the screens every command set is checked with: every
 // state, amounts, a service message too long for a line.
@@ -55,16 +52,7 @@ func TestGolden(t *testing.T) {
 						i, s.State, s.Amount, s.Message, lines[0], lines[1], hex.Dump(wire.Bytes()))
 				}
 				path := filepath.Join("testdata", set+"_"+string(l)+".golden")
-				if *update {
-					if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run go test -update once to create it)", err)
-				}
-				if !bytes.Equal(out.Bytes(), want) {
+				if want := displaytest.Golden(t, path, out.Bytes()); !bytes.Equal(out.Bytes(), want) {
 					t.Errorf("%s differs from the output:\n%s", path, out.Bytes())
 				}
 			})

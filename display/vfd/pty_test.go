@@ -5,17 +5,15 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/zap/zaptest"
-	"golang.org/x/sys/unix"
 	"golang.org/x/text/encoding/charmap"
 
 	"github.com/kioskd/kioskd/display"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // epsonScreen plays an Epson customer display on the far end of a pty: it
@@ -26,6 +24,7 @@ type epsonScreen struct {
 	x, y     int
 	codepage int
 	updates  chan [2]string // the picture after each complete frame
+	pty      *serialtest.Pty
 }
 
 func newEpsonScreen() *epsonScreen {
@@ -101,33 +100,23 @@ func (e *epsonScreen) parse(b []byte) []byte {
 	return b
 }
 
-// newPty opens a pty pair and points link at its device, like a udev
-// symlink for a USB pole display.
-func newPty(t testing.TB, link string) (master, slave *os.File) {
-	t.Helper()
-	pm, s, err := pty.Open()
-	if err != nil {
-		t.Fatalf("pty: %v", err)
+// plugScreen plugs an Epson display in behind link, as udev would: a pty
+// whose far end an epsonScreen reads. It is unplugged at the test's end if
+// not before.
+func plugScreen(t testing.TB, link string) *epsonScreen {
+	e := newEpsonScreen()
+	e.pty = serialtest.New(t, link)
+	go e.run(e.pty.Master)
+	t.Cleanup(e.unplug)
+	return e
+}
+
+// unplug pulls the display's cable (the link goes, then both ends of the
+// pty) and returns once the reader has ended.
+func (e *epsonScreen) unplug() {
+	e.pty.Close()
+	for range e.updates {
 	}
-	// creack/pty hands out a blocking master, whose Close would not end a
-	// pending Read (and so not "unplug" anything): move it to the poller.
-	fd, err := unix.Dup(int(pm.Fd()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pm.Close()
-	if err := unix.SetNonblock(fd, true); err != nil {
-		t.Fatal(err)
-	}
-	m := os.NewFile(uintptr(fd), "ptmx")
-	tmp := link + ".new"
-	if err := os.Symlink(s.Name(), tmp); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, link); err != nil {
-		t.Fatal(err)
-	}
-	return m, s
 }
 
 func expectPicture(t *testing.T, e *epsonScreen, want [2]string) {
@@ -146,11 +135,7 @@ func expectPicture(t *testing.T, e *epsonScreen, want [2]string) {
 // what arrives on the other end back to Russian text.
 func TestPtyRussian(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	master, slave := newPty(t, link)
-	defer slave.Close()
-	e := newEpsonScreen()
-	go e.run(master)
-
+	e := plugScreen(t, link)
 	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -184,9 +169,6 @@ func TestPtyRussian(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	master.Close()
-	for range e.updates { // wait for the reader to end
-	}
 }
 
 // TestPtyUnplugReplug pulls the "USB cable" (closes the pty master), checks
@@ -194,10 +176,7 @@ func TestPtyRussian(t *testing.T) {
 // checks that the next Show reopens it and initialises it again.
 func TestPtyUnplugReplug(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "display0")
-	master, slave := newPty(t, link)
-	e := newEpsonScreen()
-	go e.run(master)
-
+	e := plugScreen(t, link)
 	d, err := New(on(link), zaptest.NewLogger(t))
 	if err != nil {
 		t.Fatal(err)
@@ -210,27 +189,12 @@ func TestPtyUnplugReplug(t *testing.T) {
 	}
 	expectPicture(t, e, [2]string{"Show your QR code   ", "to pay              "})
 
-	// Unplug as udev does: the link goes first, so it never points at a
-	// freed /dev/pts/N that a test running in parallel may be given next.
-	os.Remove(link)
-	master.Close()
-	slave.Close()
-	for range e.updates {
-	}
+	e.unplug()
 	if err := d.Show(ctx, ready); err == nil {
 		t.Fatal("Show on an unplugged display succeeded")
 	}
 
-	master2, slave2 := newPty(t, link) // replug, new tty behind the same link
-	defer slave2.Close()
-	e2 := newEpsonScreen()
-	go e2.run(master2)
-	defer func() {
-		d.Close()
-		master2.Close()
-		for range e2.updates {
-		}
-	}()
+	e2 := plugScreen(t, link) // replug, new tty behind the same link
 	if err := d.Show(ctx, display.Screen{State: display.Paid, Amount: 100, Lang: display.English}); err != nil {
 		t.Fatalf("Show after replug: %v", err)
 	}
@@ -263,16 +227,7 @@ func TestOpenBackoff(t *testing.T) {
 		err.Error() != "vfd: open "+link+": no such file or directory (waiting to retry, 250ms left)" {
 		t.Fatalf("Show within the delay = %v, want ErrWaiting wrapping the open error", err)
 	}
-	master, slave := newPty(t, link)
-	defer slave.Close()
-	e := newEpsonScreen()
-	go e.run(master)
-	defer func() {
-		d.Close()
-		master.Close()
-		for range e.updates {
-		}
-	}()
+	e := plugScreen(t, link)
 	now = now.Add(minReopen)
 	if err := d.Show(ctx, s); err != nil {
 		t.Fatalf("Show after the delay: %v", err)

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,9 +18,11 @@ import (
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/proctest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestChaos(t *testing.T) {
@@ -80,8 +83,11 @@ func newHarness(t *testing.T) *host {
 	}
 	b := newBook()
 	s := startSimulator(t, b)
-	scanner := newPTYScanner(t, dir)
-	k := newKioskd(t, dir, s.srv, scanner.link)
+	// The serial scanner: the test holds both ends of the pty, so the device
+	// and its line settings outlive every kioskd process.
+	link := filepath.Join(dir, "scanner")
+	scanner := serialtest.New(t, link)
+	k := newKioskd(t, dir, s.srv, link)
 	s.k = k
 	if err := k.start(); err != nil {
 		t.Fatalf("%v; log:\n%s", err, k.logTail(6000))
@@ -208,7 +214,11 @@ func (h *host) refundInfos() map[string]payment.RefundInfo {
 // and its admin API over plain HTTP, until the test ends.
 func startSimulator(t testing.TB, b *book) *simulator {
 	s := &simulator{book: b}
-	s.srv = simtest.NewServer(t, sim.Config{SuccessDelay: 30 * time.Millisecond, Middleware: s.middleware})
+	s.trap.Kill = func(at proctest.At) {
+		s.k.kill()
+		s.book.countKill(at.String()) // killPlan's name of a kill at a call
+	}
+	s.srv = simtest.NewServer(t, sim.Config{SuccessDelay: 30 * time.Millisecond, Middleware: s.trap.Middleware})
 	admin := httptest.NewServer(s.srv.AdminHandler())
 	t.Cleanup(admin.Close)
 	s.adminURL = admin.URL

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -14,8 +13,9 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	sp "github.com/kioskd/kioskd/payment/smartpay"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // errKilled: kioskd died during the sale (it has been restarted); the
@@ -27,7 +27,7 @@ type host struct {
 	t    testing.TB
 	k    *kioskd
 	s    *simulator
-	pty  *ptyScanner
+	pty  *serialtest.Pty
 	seed uint64
 	book *book
 
@@ -240,7 +240,8 @@ func (h *host) scan(p plan, step int, qr string) error {
 		if ready, reasons, err := h.k.health(); err == nil && (ready || !mentions(reasons, "scanner")) {
 			f := scanForms[p.scanForm]
 			h.book.ptyScans[f.name]++
-			return h.pty.write(f.wrap(qr))
+			_, err := h.pty.Master.Write(f.wrap(qr))
+			return err
 		}
 	}
 	f := apiForms[p.apiForm]
@@ -573,52 +574,21 @@ func receiptJSON(total int64) string {
 }
 
 // simulator is the Smart Pay simulator in the test process, with the
-// admin API on loopback and the middleware that kills kioskd at a call.
+// admin API on loopback and the trap that kills kioskd at a call: before
+// the call takes effect, or after (the call takes effect, the answer is
+// lost).
 type simulator struct {
 	srv      *simtest.Server
 	adminURL string
 	k        *kioskd
 	book     *book
-
-	mu    sync.Mutex
-	armed *killPlan
+	trap     proctest.Trap
 }
 
-func (s *simulator) arm(k killPlan) {
-	s.mu.Lock()
-	s.armed = &k
-	s.mu.Unlock()
-}
+func (s *simulator) arm(k killPlan) { s.trap.Arm(proctest.At{Method: k.method, After: k.after}) }
 
 func (s *simulator) disarm() {
-	s.mu.Lock()
-	if s.armed != nil {
+	if s.trap.Disarm() {
 		s.book.count(&s.book.killsMissed)
 	}
-	s.armed = nil
-	s.mu.Unlock()
-}
-
-// middleware kills kioskd when the armed call arrives: before the call
-// takes effect, or after (the call takes effect, the answer is lost).
-func (s *simulator) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		k := s.armed
-		hit := k != nil && sp.MethodOf(r.URL.Path) == k.method
-		if hit {
-			s.armed = nil
-		}
-		s.mu.Unlock()
-		if !hit {
-			next.ServeHTTP(w, r)
-			return
-		}
-		if k.after {
-			next.ServeHTTP(httptest.NewRecorder(), r)
-		}
-		s.k.kill()
-		s.book.countKill(k.String())
-		http.Error(w, "killed", http.StatusServiceUnavailable)
-	})
 }

@@ -16,14 +16,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
@@ -48,12 +45,8 @@ type kioskd struct {
 	unixTr  *http.Transport
 	tcpTr   *http.Transport
 	hc      map[bool]*http.Client // by "over TCP"
-
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	killed bool // the running (or last) process was killed by the test
-	starts int
+	proc    proctest.Process
+	starts  int // by start, on the host's goroutine
 }
 
 // newKioskd writes the configuration: the simulator srv with kassa 1's
@@ -62,7 +55,7 @@ type kioskd struct {
 func newKioskd(t testing.TB, dir string, srv *simtest.Server, port string) *kioskd {
 	t.Helper()
 	k := &kioskd{t: t, dir: dir, config: filepath.Join(dir, "devices.yaml"), logPath: filepath.Join(dir, "kioskd.log"),
-		sock: filepath.Join(dir, "api.sock"), tcpAddr: freeLoopbackAddr(t)}
+		sock: filepath.Join(dir, "api.sock"), tcpAddr: simtest.FreeAddr(t)}
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	k.token = hex.EncodeToString(tok[:])
@@ -116,17 +109,6 @@ duplicate_window: %s
 	return k
 }
 
-// freeLoopbackAddr picks a loopback port for kioskd's TCP API; it is used
-// for every restart (the listener sets SO_REUSEADDR).
-func freeLoopbackAddr(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // start runs kioskd and waits until its flow has recovered what the
 // journal holds and takes sales.
 func (k *kioskd) start() error {
@@ -137,17 +119,13 @@ func (k *kioskd) start() error {
 	fmt.Fprintf(logf, "=== chaostest: start %d\n", k.starts+1)
 	cmd := exec.Command(kioskdBin, "run", "-config", k.config)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	err = cmd.Start()
+	err = k.proc.Start(cmd)
 	logf.Close() // the child has its own descriptor
 	if err != nil {
-		return fmt.Errorf("start kioskd: %w", err)
+		return err
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }() // ends when the process does
-	k.mu.Lock()
-	k.cmd, k.exited, k.killed = cmd, exited, false
 	k.starts++
-	k.mu.Unlock()
+	exited := k.proc.Exited()
 	deadline := time.Now().Add(60 * time.Second) // recovery may wait out a payment timeout
 	for {
 		if st, err := k.state(); err == nil && st.Ready {
@@ -166,45 +144,17 @@ func (k *kioskd) start() error {
 
 // kill SIGKILLs kioskd, if it runs, and waits until it is gone. Safe to
 // call from any goroutine, more than once.
-func (k *kioskd) kill() {
-	k.mu.Lock()
-	cmd, exited := k.cmd, k.exited
-	if cmd == nil {
-		k.mu.Unlock()
-		return
-	}
-	k.killed = true
-	k.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
-}
+func (k *kioskd) kill() { k.proc.Kill() }
 
 // stop ends kioskd with SIGTERM and reports how it exited.
-func (k *kioskd) stop() error {
-	k.mu.Lock()
-	cmd, exited := k.cmd, k.exited
-	k.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		k.kill()
-		return errors.New("kioskd ignored SIGTERM for 15s")
-	}
-	if !cmd.ProcessState.Success() {
-		return fmt.Errorf("kioskd exited with %s after SIGTERM", cmd.ProcessState)
-	}
-	return nil
-}
+func (k *kioskd) stop() error { return k.proc.Stop(15 * time.Second) }
 
 // down reports whether the process has ended, and whether the test killed
 // it. A kill the test has begun counts as ended: the host sees its
 // connections fail before the process is reaped.
 func (k *kioskd) down() (ended, byTest bool) {
-	k.mu.Lock()
-	exited, killed := k.exited, k.killed
-	k.mu.Unlock()
-	if killed {
+	exited := k.proc.Exited()
+	if k.proc.Killed() {
 		<-exited
 		return true, true
 	}
@@ -299,36 +249,4 @@ func (k *kioskd) health() (ready bool, reasons []string, err error) {
 		Reasons []string `json:"reasons"`
 	}
 	return h.Ready, h.Reasons, json.Unmarshal(a.body, &h)
-}
-
-// ptyScanner is the serial scanner: the master side of a pty whose slave
-// kioskd opens through a symlink, as udev names a scanner. The test holds
-// both ends open, so the device and its line settings (kioskd's serial
-// driver makes it raw) outlive every kioskd process.
-type ptyScanner struct {
-	master, slave *os.File
-	link          string
-}
-
-func newPTYScanner(t testing.TB, dir string) *ptyScanner {
-	t.Helper()
-	m, s, err := pty.Open()
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	p := &ptyScanner{master: m, slave: s, link: filepath.Join(dir, "scanner")}
-	if err := os.Symlink(s.Name(), p.link); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		os.Remove(p.link) // first: a link to a freed pty could be given to another test
-		m.Close()
-		s.Close()
-	})
-	return p
-}
-
-func (p *ptyScanner) write(b []byte) error {
-	_, err := p.master.Write(b)
-	return err
 }

@@ -1,7 +1,6 @@
 package crashtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/localapi"
+	"github.com/kioskd/kioskd/payment/proctest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
@@ -93,40 +93,26 @@ func agentMain() int {
 	return 0
 }
 
-// killPoint names a call and whether the agent dies before the simulator
-// handles it or after (the call took effect, the answer is lost).
-type killPoint struct {
-	method string // sim.Method*
-	detail string // for kassa status calls: "success" or "cancel"
-	after  bool
+// killName names a kill point for the test: "before_commit",
+// "after_kassa_status_success" (the body's status, when it picks one).
+func killName(at proctest.At) string {
+	if at.Body == "" {
+		return at.String()
+	}
+	return at.String() + "_" + strings.Trim(at.Body, `"`)
 }
 
-func (k killPoint) String() string {
-	w := "before"
-	if k.after {
-		w = "after"
-	}
-	m := k.method
-	if k.detail != "" {
-		m += "_" + k.detail
-	}
-	return w + "_" + m
-}
-
-// agent runs and kills the agent process.
+// agent runs and kills the agent process; its trap kills it at a call of
+// the simulator.
 type agent struct {
-	t      *testing.T
-	env    []string
-	sock   string
-	hc     *http.Client
-	tr     *http.Transport
-	mu     sync.Mutex
-	cmd    *exec.Cmd
-	exited chan struct{}
-	out    *os.File // the agent writes its output here directly: no copier goroutine
-	killed bool
-	armed  *killPoint
-	fired  bool
+	t    *testing.T
+	env  []string
+	sock string
+	hc   *http.Client
+	tr   *http.Transport
+	out  *os.File // the agent writes its output here directly: no copier goroutine
+	proc proctest.Process
+	trap proctest.Trap
 }
 
 func (a *agent) start() {
@@ -134,14 +120,10 @@ func (a *agent) start() {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), a.env...)
 	cmd.Stdout, cmd.Stderr = a.out, a.out
-	if err := cmd.Start(); err != nil {
+	if err := a.proc.Start(cmd); err != nil {
 		a.t.Fatal(err)
 	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	a.mu.Lock()
-	a.cmd, a.exited = cmd, exited
-	a.mu.Unlock()
+	exited := a.proc.Exited()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if st, err := a.state(); err == nil && st.Ready {
@@ -166,68 +148,17 @@ func (a *agent) output() string {
 
 // kill SIGKILLs the agent and waits until it is gone.
 func (a *agent) kill() {
-	a.mu.Lock()
-	cmd, exited := a.cmd, a.exited
-	a.killed = true
-	a.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGKILL)
-	<-exited
+	a.proc.Kill()
 	a.tr.CloseIdleConnections()
 }
 
 // stop ends the agent cleanly (SIGTERM).
 func (a *agent) stop() {
-	a.mu.Lock()
-	cmd, exited := a.cmd, a.exited
-	a.mu.Unlock()
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		a.t.Errorf("agent ignored SIGTERM")
+	if err := a.proc.Stop(10 * time.Second); err != nil {
+		a.t.Error(err)
 	}
 	a.tr.CloseIdleConnections()
 }
-
-// middleware kills the agent at the armed point, once.
-func (a *agent) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		a.mu.Lock()
-		k := a.armed
-		hit := k != nil && !a.fired && sp.MethodOf(r.URL.Path) == k.method &&
-			(k.detail == "" || bytes.Contains(body, []byte(`"`+k.detail+`"`)))
-		if hit {
-			a.fired = true
-		}
-		a.mu.Unlock()
-		a.serveOrKill(w, r, next, hit, k != nil && k.after)
-	})
-}
-
-// serveOrKill serves the call, or, at the kill point, kills the agent
-// before the call takes effect or after it did (and before the answer).
-func (a *agent) serveOrKill(w http.ResponseWriter, r *http.Request, next http.Handler, hit, after bool) {
-	switch {
-	case !hit:
-		next.ServeHTTP(w, r)
-	case after:
-		next.ServeHTTP(&discard{h: http.Header{}}, r) // the call takes effect...
-		a.kill()                                      // ...and the agent dies before the answer
-	default:
-		a.kill() // the agent dies while the request is on its way
-		http.Error(w, "killed", http.StatusServiceUnavailable)
-	}
-}
-
-type discard struct{ h http.Header }
-
-func (d *discard) Header() http.Header         { return d.h }
-func (d *discard) Write(b []byte) (int, error) { return len(b), nil }
-func (d *discard) WriteHeader(int)             {}
 
 // do sends an API request; ok is false when the agent is gone.
 func (a *agent) do(method, path, body string) (int, []byte, bool) {
@@ -269,12 +200,6 @@ func (a *agent) waitState(want ...payment.State) (payment.Status, bool) {
 	return payment.Status{}, false
 }
 
-func (a *agent) isKilled() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.killed
-}
-
 // host is what the host application did and was told.
 type host struct {
 	handedOver  map[string]bool // purchase id → the host gave the goods and said so
@@ -284,7 +209,7 @@ type host struct {
 }
 
 type scenario struct {
-	kill   killPoint
+	kill   proctest.At
 	refund bool  // run a paid sale first, then a refund
 	amount int64 // ...52 makes the host cancel during the payment
 }
@@ -293,23 +218,23 @@ func scenarios() []scenario {
 	var out []scenario
 	for _, after := range []bool{false, true} {
 		for _, m := range []string{sim.MethodCommit, sim.MethodRelease, sim.MethodStatus} {
-			out = append(out, scenario{kill: killPoint{method: m, after: after}, amount: 10000})
+			out = append(out, scenario{kill: proctest.At{Method: m, After: after}, amount: 10000})
 		}
 		out = append(out,
-			scenario{kill: killPoint{method: sim.MethodKassaStatus, detail: "success", after: after}, amount: 10000},
-			scenario{kill: killPoint{method: sim.MethodKassaStatus, detail: "cancel", after: after}, amount: 10052},
-			scenario{kill: killPoint{method: sim.MethodFiscalV1, after: after}, amount: 10000})
+			scenario{kill: proctest.At{Method: sim.MethodKassaStatus, Body: `"success"`, After: after}, amount: 10000},
+			scenario{kill: proctest.At{Method: sim.MethodKassaStatus, Body: `"cancel"`, After: after}, amount: 10052},
+			scenario{kill: proctest.At{Method: sim.MethodFiscalV1, After: after}, amount: 10000})
 		for _, m := range []string{sim.MethodRefund, sim.MethodRefundStatus} {
-			out = append(out, scenario{kill: killPoint{method: m, after: after}, refund: true, amount: 10000})
+			out = append(out, scenario{kill: proctest.At{Method: m, After: after}, refund: true, amount: 10000})
 		}
-		out = append(out, scenario{kill: killPoint{method: sim.MethodRefundKassaStatus, detail: "success", after: after}, refund: true, amount: 10000})
+		out = append(out, scenario{kill: proctest.At{Method: sim.MethodRefundKassaStatus, Body: `"success"`, After: after}, refund: true, amount: 10000})
 	}
 	return out
 }
 
 func TestKillAtEveryStep(t *testing.T) {
 	for _, sc := range scenarios() {
-		name := sc.kill.String()
+		name := killName(sc.kill)
 		if sc.refund {
 			name = "refund_" + name
 		}
@@ -333,11 +258,12 @@ func newAgent(t *testing.T, successDelay time.Duration) (*agent, *simtest.Server
 	}
 	t.Cleanup(func() { out.Close() })
 	a := &agent{t: t, sock: filepath.Join(dir, "api.sock"), out: out}
+	a.trap.Kill = func(proctest.At) { a.kill() }
 	a.tr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", a.sock)
 	}}
 	a.hc = &http.Client{Transport: a.tr, Timeout: 5 * time.Second}
-	srv := simtest.NewServer(t, sim.Config{SuccessDelay: successDelay, CommitTTL: 2 * time.Second, Middleware: a.middleware})
+	srv := simtest.NewServer(t, sim.Config{SuccessDelay: successDelay, CommitTTL: 2 * time.Second, Middleware: a.trap.Middleware})
 	// The agent does not retry: the flow repeats what needs repeating, and
 	// the scenarios count the requests.
 	ccfg := srv.ClientConfig(1)
@@ -363,9 +289,7 @@ func runScenario(t *testing.T, sc scenario) {
 			t.Fatalf("the preparatory sale did not complete; output:\n%s", a.output())
 		}
 	}
-	a.mu.Lock()
-	a.armed = &sc.kill
-	a.mu.Unlock()
+	a.trap.Arm(sc.kill)
 	if sc.refund {
 		h.refunds++
 		a.do("POST", "/v1/refunds", fmt.Sprintf(`{"purchase_id": %q, "amount": 4000}`, paidID))
@@ -373,7 +297,7 @@ func runScenario(t *testing.T, sc scenario) {
 		sale(t, a, srv, h, sc.amount, false)
 	}
 	// Calls go on in the background (polls, fiscal); wait for the kill.
-	waitFor(t, a, "the kill at "+sc.kill.String(), a.isKilled)
+	waitFor(t, a, "the kill at "+killName(sc.kill), a.proc.Killed)
 
 	// Restart on the same journal and let recovery finish.
 	a.start()
@@ -519,14 +443,14 @@ func check(t *testing.T, sc scenario, st sim.State, h *host, out string) {
 		// The fiscal methods carry no idempotency key: a crash after the
 		// service stored the record and before the journal noted it sends
 		// it again. That is the only case allowed a second delivery.
-		if nf != want && !(sc.kill.method == sim.MethodFiscalV1 && sc.kill.after && nf == 2) {
+		if nf != want && !(sc.kill.Method == sim.MethodFiscalV1 && sc.kill.After && nf == 2) {
 			fail("purchase %s: %d fiscal deliveries, want %d", p.ID, nf, want)
 		}
 	}
 	// Killed before the commit reached the service, the agent may not yet
 	// have the sale's record (it is written beside the commit): then
 	// nothing was committed and nothing is to recover.
-	lostBeforeCommit := sc.kill.method == sim.MethodCommit && !sc.kill.after && len(st.Purchases) == 0
+	lostBeforeCommit := sc.kill.Method == sim.MethodCommit && !sc.kill.After && len(st.Purchases) == 0
 	if len(st.Purchases) != 1 && !lostBeforeCommit {
 		fail("%d purchases, want 1", len(st.Purchases))
 	}

@@ -2,12 +2,9 @@ package crashtest
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -21,6 +18,8 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/fiscal/atol"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
+	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -34,7 +33,7 @@ func ownReceipts() (payment.Receipts, error) {
 	if url == "" {
 		return payment.Receipts{}, nil
 	}
-	p, err := atol.New(atol.Config{URL: url, PollFirst: 5 * time.Millisecond, CallTimeout: 2 * time.Second}, nil)
+	p, err := atol.New(atol.Config{URL: url, Timing: fiscal.Timing{PollFirst: 5 * time.Millisecond, CallTimeout: 2 * time.Second}}, nil)
 	if err != nil {
 		return payment.Receipts{}, err
 	}
@@ -93,31 +92,8 @@ func (kk *kktKiller) middleware(next http.Handler) http.Handler {
 			kk.fired = true
 		}
 		kk.mu.Unlock()
-		kk.a.serveOrKill(w, r, next, hit, p.after)
+		proctest.ServeOrKill(w, r, next, hit, p.after, kk.a.kill)
 	})
-}
-
-// serveKKT serves the web-server simulator behind mw on loopback until the
-// test ends; it returns the API's URL.
-func serveKKT(t *testing.T, kkt *fiscalsim.Atol, mw func(http.Handler) http.Handler) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: mw(kkt.Handler()), ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if srv.Shutdown(ctx) != nil {
-			srv.Close()
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String() + fiscalsim.AtolBase
 }
 
 // receiptScenario kills the agent around one call of the kassa's own
@@ -126,7 +102,7 @@ type receiptScenario struct {
 	name   string
 	refund bool
 	kkt    *kktKill
-	sp     *killPoint
+	sp     *proctest.At
 }
 
 func receiptScenarios() []receiptScenario {
@@ -140,7 +116,7 @@ func receiptScenarios() []receiptScenario {
 			}
 		}
 		for _, m := range []string{sim.MethodFiscalV1, sim.MethodFiscalV2} {
-			out = append(out, receiptScenario{name: w + "_" + m, sp: &killPoint{method: m, after: after}})
+			out = append(out, receiptScenario{name: w + "_" + m, sp: &proctest.At{Method: m, After: after}})
 		}
 	}
 	return out
@@ -162,12 +138,12 @@ func TestKillAroundReceipts(t *testing.T) {
 
 func runReceiptScenario(t *testing.T, sc receiptScenario) {
 	a, srv := newAgent(t, 50*time.Millisecond)
-	kkt := fiscalsim.NewAtol(fiscalsim.Config{}, zap.NewNop())
 	kk := &kktKiller{a: a, point: sc.kkt, tasks: map[string]string{}}
 	if sc.kkt == nil {
 		kk.point = &kktKill{} // never hits
 	}
-	a.env = append(a.env, fiscalEnv+"="+serveKKT(t, kkt, kk.middleware))
+	kkt := fsimtest.NewAtol(t, fiscalsim.Config{Middleware: kk.middleware}, zap.NewNop())
+	a.env = append(a.env, fiscalEnv+"="+kkt.URL)
 	a.start()
 	h := &host{handedOver: map[string]bool{}, handAcked: map[string]bool{}, fiscalAcked: map[string]bool{}}
 
@@ -178,9 +154,7 @@ func runReceiptScenario(t *testing.T, sc receiptScenario) {
 	arm := func() {
 		kk.arm()
 		if sc.sp != nil {
-			a.mu.Lock()
-			a.armed = sc.sp
-			a.mu.Unlock()
+			a.trap.Arm(*sc.sp)
 		}
 	}
 	var paidID string
@@ -197,7 +171,7 @@ func runReceiptScenario(t *testing.T, sc receiptScenario) {
 		arm()
 		sale(t, a, srv, h, 10000, false)
 	}
-	waitFor(t, a, "the kill", a.isKilled)
+	waitFor(t, a, "the kill", a.proc.Killed)
 
 	a.start()
 	waitFor(t, a, "recovery, every receipt issued and every record sent", func() bool {
@@ -205,7 +179,7 @@ func runReceiptScenario(t *testing.T, sc receiptScenario) {
 		return err == nil && st.Ready && (st.State == payment.Idle || st.State.Terminal()) && settled(srv.State(), h) && issued()
 	})
 	a.stop()
-	checkReceipts(t, sc, srv.State(), kkt.State(), h, a.output())
+	checkReceipts(t, sc, srv.State(), kkt.Sim.State(), h, a.output())
 }
 
 // checkReceipts: one ККТ document per completed sale and per refund, and at
@@ -240,7 +214,7 @@ func checkReceipts(t *testing.T, sc receiptScenario, sp sim.State, kkt fiscalsim
 	// stored before the agent died, and before the journal noted it, is
 	// sent again. Only a kill after a fiscal call may leave two copies.
 	maxCopies := 1
-	if sc.sp != nil && sc.sp.after {
+	if sc.sp != nil && sc.sp.After {
 		maxCopies = 2
 	}
 	copies := map[string]int{}

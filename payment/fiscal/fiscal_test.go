@@ -231,3 +231,16 @@ func TestReadSecret(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 }
+
+// Zero fields take the backend's defaults; PollMax is never below PollFirst.
+func TestTimingOr(t *testing.T) {
+	d := Timing{CallTimeout: 5 * time.Second, Wait: 30 * time.Second, PollFirst: 50 * time.Millisecond, PollMax: 500 * time.Millisecond, MaxAttempts: 100}
+	if got := (Timing{}).Or(d); got != d {
+		t.Errorf("zero: %+v", got)
+	}
+	got := Timing{Wait: time.Second, PollFirst: time.Second}.Or(d)
+	want := Timing{CallTimeout: 5 * time.Second, Wait: time.Second, PollFirst: time.Second, PollMax: time.Second, MaxAttempts: 100}
+	if got != want {
+		t.Errorf("got %+v, want %+v", got, want)
+	}
+}

@@ -126,3 +126,35 @@ func KeepShift(ctx context.Context, s Shifts, now time.Time, margin time.Duratio
 	}
 	return cur, act, err
 }
+
+// Timing is how a backend calls its provider and waits for a receipt. A
+// zero field gets the backend's default.
+type Timing struct {
+	CallTimeout time.Duration // one HTTP call
+	Wait        time.Duration // how long a call waits for its receipt before Pending
+	PollFirst   time.Duration // the first pause between polls; each next is 1.5 times longer…
+	PollMax     time.Duration // …up to this
+	MaxAttempts int           // attempt ids one receipt may use
+}
+
+// Or returns t with its zero fields taken from defaults, and PollMax at
+// least PollFirst.
+func (t Timing) Or(defaults Timing) Timing {
+	if t.CallTimeout <= 0 {
+		t.CallTimeout = defaults.CallTimeout
+	}
+	if t.Wait <= 0 {
+		t.Wait = defaults.Wait
+	}
+	if t.PollFirst <= 0 {
+		t.PollFirst = defaults.PollFirst
+	}
+	if t.PollMax <= 0 {
+		t.PollMax = defaults.PollMax
+	}
+	t.PollMax = max(t.PollMax, t.PollFirst)
+	if t.MaxAttempts <= 0 {
+		t.MaxAttempts = defaults.MaxAttempts
+	}
+	return t
+}

@@ -391,7 +391,9 @@ func replace(tx *bolt.Tx, bucket, key []byte, v any, what string) error {
 	return put(tx, bucket, key, v)
 }
 
-func list[T any](db *bolt.DB, bucket []byte, keep func(T) bool) ([]T, error) {
+// list returns the records of bucket that keep accepts, in key order; what
+// names them in an error.
+func list[T any](db *bolt.DB, bucket []byte, what string, keep func(T) bool) ([]T, error) {
 	var out []T
 	err := db.View(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).ForEach(func(_, v []byte) error {
@@ -405,7 +407,24 @@ func list[T any](db *bolt.DB, bucket []byte, keep func(T) bool) ([]T, error) {
 			return nil
 		})
 	})
-	return out, err
+	if err != nil {
+		return nil, fmt.Errorf("journal: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// view returns what read finds in a read-only transaction.
+func view[T any](db *bolt.DB, read func(*bolt.Tx) (T, error)) (T, error) {
+	var v T
+	err := db.View(func(tx *bolt.Tx) (err error) {
+		v, err = read(tx)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("journal: %w", err)
+	}
+	return v, nil
 }
 
 func seqKey(n uint64) []byte {
@@ -492,43 +511,25 @@ func (j *Journal) Sale(id string) (Sale, error) {
 	if err != nil {
 		return Sale{}, err
 	}
-	var s Sale
-	err = j.db.View(func(tx *bolt.Tx) (err error) {
-		s, err = get[Sale](tx, bucketSales, key, "sale "+id)
-		return err
-	})
-	if err != nil {
-		return Sale{}, fmt.Errorf("journal: %w", err)
-	}
-	return s, nil
+	return view(j.db, func(tx *bolt.Tx) (Sale, error) { return get[Sale](tx, bucketSales, key, "sale "+id) })
 }
 
 // SaleByPurchase returns the sale the service knows as purchaseID.
 func (j *Journal) SaleByPurchase(purchaseID string) (Sale, error) {
-	var s Sale
 	what := "sale of purchase " + purchaseID
-	err := j.db.View(func(tx *bolt.Tx) (err error) {
+	return view(j.db, func(tx *bolt.Tx) (Sale, error) {
 		key := tx.Bucket(bucketByPurch).Get([]byte(purchaseID))
 		if key == nil {
-			return fmt.Errorf("%s: %w", what, ErrNotFound)
+			return Sale{}, fmt.Errorf("%s: %w", what, ErrNotFound)
 		}
-		s, err = get[Sale](tx, bucketSales, key, what)
-		return err
+		return get[Sale](tx, bucketSales, key, what)
 	})
-	if err != nil {
-		return Sale{}, fmt.Errorf("journal: %w", err)
-	}
-	return s, nil
 }
 
 // Sales returns every sale in id order; when open is true only those not
 // done.
 func (j *Journal) Sales(open bool) ([]Sale, error) {
-	out, err := list(j.db, bucketSales, func(s Sale) bool { return !open || s.Phase != SaleDone })
-	if err != nil {
-		return nil, fmt.Errorf("journal: sales: %w", err)
-	}
-	return out, nil
+	return list(j.db, bucketSales, "sales", func(s Sale) bool { return !open || s.Phase != SaleDone })
 }
 
 // NewRefund issues a kassa_refund_id and stores a refund in
@@ -603,25 +604,13 @@ func (j *Journal) Refund(id string) (Refund, error) {
 	if err != nil {
 		return Refund{}, err
 	}
-	var r Refund
-	err = j.db.View(func(tx *bolt.Tx) (err error) {
-		r, err = get[Refund](tx, bucketRefunds, key, "refund "+id)
-		return err
-	})
-	if err != nil {
-		return Refund{}, fmt.Errorf("journal: %w", err)
-	}
-	return r, nil
+	return view(j.db, func(tx *bolt.Tx) (Refund, error) { return get[Refund](tx, bucketRefunds, key, "refund "+id) })
 }
 
 // Refunds returns every refund in id order; when open is true only those
 // not done.
 func (j *Journal) Refunds(open bool) ([]Refund, error) {
-	out, err := list(j.db, bucketRefunds, func(r Refund) bool { return !open || r.Phase != RefundDone })
-	if err != nil {
-		return nil, fmt.Errorf("journal: refunds: %w", err)
-	}
-	return out, nil
+	return list(j.db, bucketRefunds, "refunds", func(r Refund) bool { return !open || r.Phase != RefundDone })
 }
 
 // EnqueueFiscal stores f as a pending fiscal record and returns it with
@@ -670,11 +659,7 @@ func (j *Journal) PutFiscal(f Fiscal) error {
 // Fiscals returns the fiscal records in queue order; when pending is true
 // only those still to be sent.
 func (j *Journal) Fiscals(pending bool) ([]Fiscal, error) {
-	out, err := list(j.db, bucketFiscal, func(f Fiscal) bool { return !pending || f.Pending() })
-	if err != nil {
-		return nil, fmt.Errorf("journal: fiscal queue: %w", err)
-	}
-	return out, nil
+	return list(j.db, bucketFiscal, "fiscal queue", func(f Fiscal) bool { return !pending || f.Pending() })
 }
 
 // Compact deletes finished sales and refunds last updated before cutoff,

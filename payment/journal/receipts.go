@@ -72,11 +72,7 @@ func addReceipts(tx *bolt.Tx, now time.Time, rs []Receipt) error {
 // Receipts returns the receipts in order; when pending is true only those
 // the ККТ has not confirmed.
 func (j *Journal) Receipts(pending bool) ([]Receipt, error) {
-	out, err := list(j.db, bucketReceipts, func(r Receipt) bool { return !pending || r.Pending() })
-	if err != nil {
-		return nil, fmt.Errorf("journal: receipts: %w", err)
-	}
-	return out, nil
+	return list(j.db, bucketReceipts, "receipts", func(r Receipt) bool { return !pending || r.Pending() })
 }
 
 // PutReceipt stores r (an attempt that failed), durably.

@@ -320,8 +320,7 @@ func TestVendingSale(t *testing.T) {
 
 func TestDeclined(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "dave"))
-	e.state(payment.WaitingAmount)
+	e.scanned("dave")
 	e.call("POST", "/v1/sale", `{"amount": 10051}`, 200, nil)
 	d := e.state(payment.Declined)
 	if d.Code != sp.CodePaymentDeclined || d.Message == "" {
@@ -335,16 +334,14 @@ func TestDeclined(t *testing.T) {
 	}
 	// The kassa is free again.
 	e.state(payment.Idle)
-	e.scan(e.sim.Payload(t, "dave"))
-	e.state(payment.WaitingAmount)
+	e.scanned("dave")
 }
 
 func TestCustomerWalkedAway(t *testing.T) {
 	to := fastTimeouts()
 	to.Amount = 300 * time.Millisecond
 	e := start(t, sim.Config{}, payment.Config{Timeouts: to})
-	e.scan(e.sim.Payload(t, "erin"))
-	w := e.state(payment.WaitingAmount)
+	w := e.scanned("erin")
 	c := e.state(payment.Cancelled)
 	if !strings.Contains(c.Message, "amount") {
 		t.Errorf("cancel reason %q", c.Message)
@@ -356,8 +353,7 @@ func TestCustomerWalkedAway(t *testing.T) {
 
 func TestCancelDuringPayment(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "frank"))
-	e.state(payment.WaitingAmount)
+	e.scanned("frank")
 	e.call("POST", "/v1/sale", `{"amount": 20052}`, 200, nil) // ...52 stays processing
 	e.state(payment.Paying)
 	e.call("POST", "/v1/sale/handover", `{"ok": true}`, http.StatusConflict, nil) // not paid yet
@@ -371,8 +367,7 @@ func TestCancelDuringPayment(t *testing.T) {
 
 func TestReplacedQR(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "gina"))
-	first := e.state(payment.WaitingAmount)
+	first := e.scanned("gina")
 	e.scan(e.sim.Payload(t, "gina"))
 	e.kind(payment.KindReplaced)
 	e.state(payment.Cancelled)
@@ -419,8 +414,7 @@ func TestDuplicateRead(t *testing.T) {
 
 func TestPaidElsewhere(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "jane"))
-	w := e.state(payment.WaitingAmount)
+	w := e.scanned("jane")
 	e.call("POST", "/v1/sale/paid-elsewhere", `{"receipt": {"total": 1}}`, http.StatusBadRequest, nil) // malformed: no change
 	e.call("POST", "/v1/sale/paid-elsewhere", `{"receipt": `+receipt+`}`, 200, nil)
 	e.state(payment.Cancelled)
@@ -435,12 +429,27 @@ func TestPaidElsewhere(t *testing.T) {
 }
 
 // paidSale runs a sale of amount to completion and returns its purchase id.
-func (e *env) paidSale(user string, amount int64) string {
+// scanned scans a fresh QR of user and waits until the sale waits for its
+// amount.
+func (e *env) scanned(user string) payment.Event {
 	e.t.Helper()
 	e.scan(e.sim.Payload(e.t, user))
-	e.state(payment.WaitingAmount)
+	return e.state(payment.WaitingAmount)
+}
+
+// paid is scanned, then the host's amount: it waits until the sale is paid.
+func (e *env) paid(user string, amount int64) payment.Event {
+	e.t.Helper()
+	e.scanned(user)
 	e.call("POST", "/v1/sale", fmt.Sprintf(`{"amount": %d}`, amount), 200, nil)
-	e.state(payment.Paid)
+	return e.state(payment.Paid)
+}
+
+// paidSale is paid, then the goods handed over: it returns the completed
+// purchase's id.
+func (e *env) paidSale(user string, amount int64) string {
+	e.t.Helper()
+	e.paid(user, amount)
 	e.call("POST", "/v1/sale/handover", `{"ok": true}`, 200, nil)
 	return e.state(payment.Completed).PurchaseID
 }
@@ -514,8 +523,7 @@ func TestFullRefundAndOverAmount(t *testing.T) {
 
 func TestOutageDuringPolling(t *testing.T) {
 	e := start(t, sim.Config{SuccessDelay: time.Second}, payment.Config{Handover: payment.HandoverAuto})
-	e.scan(e.sim.Payload(t, "mia"))
-	e.state(payment.WaitingAmount)
+	e.scanned("mia")
 	// Every status answer for a while is lost or a 503.
 	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodStatus, Kind: sim.FaultStatus, Status: 503, Count: 3}); err != nil {
 		t.Fatal(err)
@@ -538,8 +546,7 @@ func TestOutageDuringPolling(t *testing.T) {
 
 func TestSessionExpiryMidSale(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "nina"))
-	e.state(payment.WaitingAmount)
+	e.scanned("nina")
 	// The session ends just before the release and again before the confirm.
 	for _, m := range []string{sim.MethodRelease, sim.MethodKassaStatus} {
 		if err := e.sim.InjectFault(sim.Fault{Method: m, Kind: sim.FaultExpireSession}); err != nil {
@@ -561,10 +568,7 @@ func TestSessionExpiryMidSale(t *testing.T) {
 
 func TestHandoverFailedCancels(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "olga"))
-	e.state(payment.WaitingAmount)
-	e.call("POST", "/v1/sale", `{"amount": 1500}`, 200, nil)
-	paid := e.state(payment.Paid)
+	paid := e.paid("olga", 1500)
 	e.call("POST", "/v1/sale/handover", `{"ok": false}`, 200, nil)
 	e.state(payment.Cancelled)
 	if p := e.purchase(paid.PurchaseID); p.Status != sp.Cancelled || !p.Reversed || p.Confirmed {
@@ -574,8 +578,7 @@ func TestHandoverFailedCancels(t *testing.T) {
 
 func TestMalformedRequestsChangeNothing(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "pete"))
-	e.state(payment.WaitingAmount)
+	e.scanned("pete")
 	for _, c := range []struct{ method, path, body string }{
 		{"POST", "/v1/sale", `{"amount": "100"}`},
 		{"POST", "/v1/sale", `{"amount": 100, "currency": "RUB"}`},
@@ -752,10 +755,7 @@ func TestConfirmNotRefusedByProxyOr429(t *testing.T) {
 		})
 	}
 	e := start(t, sim.Config{Middleware: mw}, payment.Config{})
-	e.scan(e.sim.Payload(t, "pete"))
-	e.state(payment.WaitingAmount)
-	e.call("POST", "/v1/sale", `{"amount": 2500}`, 200, nil)
-	paid := e.state(payment.Paid)
+	paid := e.paid("pete", 2500)
 	// The middleware answers the first confirm; the simulator the second with 429.
 	if err := e.sim.InjectFault(sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultStatus, Status: http.StatusTooManyRequests, Code: sp.CodeBadRequest}); err != nil {
 		t.Fatal(err)
@@ -800,10 +800,7 @@ func TestChangedAmountRefused(t *testing.T) {
 // confirmed once.
 func TestRepeatedHandoverSucceeds(t *testing.T) {
 	e := start(t, sim.Config{}, payment.Config{})
-	e.scan(e.sim.Payload(t, "rita"))
-	e.state(payment.WaitingAmount)
-	e.call("POST", "/v1/sale", `{"amount": 1700}`, 200, nil)
-	paid := e.state(payment.Paid)
+	paid := e.paid("rita", 1700)
 	var wg sync.WaitGroup
 	codes := make([]int, 3)
 	for i := range codes {

@@ -413,46 +413,44 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// body reads the request's body, at most MaxBody bytes; on error it
+// answers and returns false.
+func (s *Server) body(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
+		return nil, false
+	case err != nil:
+		writeError(w, http.StatusBadRequest, "malformed request: "+err.Error())
+		return nil, false
+	}
+	return b, true
+}
+
 // decode reads exactly one JSON object with known fields into v; on error
 // it answers and returns false.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", mbe.Limit))
-			return false
-		}
-		if errors.Is(err, io.EOF) {
-			err = errors.New("empty body")
-		}
-		writeError(w, http.StatusBadRequest, "malformed request: "+err.Error())
-		return false
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		writeError(w, http.StatusBadRequest, "malformed request: data after the JSON object")
-		return false
-	}
-	return true
+	b, ok := s.body(w, r)
+	return ok && strictJSON(w, b, v)
 }
 
 // decodeEmpty accepts an empty body or an empty JSON object.
 func (s *Server) decodeEmpty(w http.ResponseWriter, r *http.Request) bool {
-	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	b, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "body too large")
-		return false
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return true
-	}
-	var in struct{}
+	b, ok := s.body(w, r)
+	return ok && (len(bytes.TrimSpace(b)) == 0 || strictJSON(w, b, &struct{}{}))
+}
+
+// strictJSON decodes b, exactly one JSON object with known fields, into
+// v; on error it answers and returns false.
+func strictJSON(w http.ResponseWriter, b []byte, v any) bool {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("empty body")
+		}
 		writeError(w, http.StatusBadRequest, "malformed request: "+err.Error())
 		return false
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/hidreport"
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 	"github.com/kioskd/kioskd/scanner/scannertest"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
@@ -180,9 +180,8 @@ func asNobody(t *testing.T, name string) {
 // replay is a karalabe/hid device that plays recorded reads: reports, zero-
 // length packets and finally an error, honouring the read timeout.
 type replay struct {
-	mu      sync.Mutex
-	reads   [][]byte // nil entry = a 0-byte read (ZLP)
-	end     error    // returned after the reads; nil = block (time out) forever
+	reads   *hidtest.Queue // a nil or empty entry is a 0-byte read (ZLP)
+	end     error          // returned after the reads; nil = block (time out) forever
 	inRead  atomic.Bool
 	closed  atomic.Bool
 	overlap atomic.Bool // Close ran while a read was in progress
@@ -201,14 +200,9 @@ func (r *replay) ReadTimeout(b []byte, ms int) (int, error) {
 	if r.closed.Load() {
 		return 0, khid.ErrDeviceClosed
 	}
-	r.mu.Lock()
-	if len(r.reads) > 0 {
-		next := r.reads[0]
-		r.reads = r.reads[1:]
-		r.mu.Unlock()
+	if next, ok := r.reads.Next(); ok {
 		return copy(b, next), nil
 	}
-	r.mu.Unlock()
 	if r.end != nil {
 		return 0, r.end
 	}
@@ -224,29 +218,11 @@ func (r *replay) Close() error {
 	return nil
 }
 
-func posReports(payload []byte) [][]byte {
-	var out [][]byte
-	for off := 0; ; off += 56 {
-		chunk := payload[off:min(off+56, len(payload))]
-		r := make([]byte, 64)
-		r[0], r[1] = 0x02, byte(len(chunk))
-		copy(r[2:], "]Q1")
-		copy(r[5:61], chunk)
-		r[61] = 's'
-		if off+56 < len(payload) {
-			r[63] = 1
-		}
-		out = append(out, r, nil) // each full report is followed by a ZLP
-		if off+56 >= len(payload) {
-			return out
-		}
-	}
-}
-
 func TestReadPOSWithZLPsThenUnplug(t *testing.T) {
 	qr := bytes.Repeat([]byte(`{"id_loyalty":"1","encrypted":"QUJD","sign":"REVG"}`), 9)[:450]
 	unplugged := errors.New("hidapi: hid_error is not implemented yet") // what the libusb backend says, seen in a QEMU guest
-	dev := &replay{reads: posReports(qr), end: unplugged}
+	// Honeywell reports, each full one followed by a ZLP.
+	dev := &replay{reads: hidtest.NewQueue(hidtest.WithZLPs(hidtest.Honeywell(qr, "]Q1", 's', true))), end: unplugged}
 	s := &Scanner{set: hidreport.Settings{Name: "side", USB: settings.USB{Interface: -1}}, log: zap.NewNop(), dev: dev}
 	var rec scannertest.Recorder
 	err := s.Read(context.Background(), &rec)
@@ -268,23 +244,14 @@ func TestReadPOSWithZLPsThenUnplug(t *testing.T) {
 func TestReadKeyboardFrames(t *testing.T) {
 	set := wedge()
 	// "12" Enter, then "ab" with no suffix: ended by the gap while idle.
-	var reads [][]byte
-	for _, u := range []byte{0x1e, 0x1f, 0x28, 0x04, 0x05} {
-		reads = append(reads, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
-	}
-	dev := &replay{reads: reads}
+	dev := &replay{reads: hidtest.NewQueue(hidtest.KeyReports(hidtest.Keys(0x1e, 0x1f, 0x28, 0x04, 0x05)...))}
 	s := &Scanner{set: set, log: zap.NewNop(), dev: dev}
-	var rec scannertest.Recorder
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Read(ctx, &rec) }()
-	codes, err := rec.WaitCodes(ctx, 2)
-	cancel()
-	if rerr := <-done; !errors.Is(rerr, context.Canceled) {
-		t.Errorf("read ended with %v", rerr)
+	codes, err := scannertest.ReadCodes(s, 2, 10*time.Second)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("read ended with %v", err)
 	}
-	if err != nil || string(codes[0].Data) != "12" || string(codes[1].Data) != "ab" {
-		t.Fatalf("codes %+v %v", codes, err)
+	if len(codes) != 2 || string(codes[0].Data) != "12" || string(codes[1].Data) != "ab" {
+		t.Fatalf("codes %+v", codes)
 	}
 	s.Close()
 }

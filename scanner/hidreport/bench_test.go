@@ -5,12 +5,13 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/scanner"
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 )
 
 // BenchmarkPOSReport measures decoding one report of a 500-byte QR spread
 // over 9 Honeywell reports; ns/op is per report.
 func BenchmarkPOSReport(b *testing.B) {
-	rs := honeywellReports(paymentQR(500), "]Q1", 's', true)
+	rs := hidtest.Honeywell(paymentQR(500), "]Q1", 's', true)
 	d := NewPOS(POSConfig{})
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -26,7 +27,7 @@ func BenchmarkPOSReport(b *testing.B) {
 func BenchmarkKeyboardReport(b *testing.B) {
 	for _, name := range []string{"us", "de"} {
 		b.Run(name, func(b *testing.B) {
-			rs := keyReports(typer(name, string(paymentQR(500))+"\r")...)
+			rs := hidtest.KeyReports(typer(name, string(paymentQR(500))+"\r")...)
 			k, _ := NewKeyboard(name)
 			out := make([]byte, 0, 1024)
 			b.ReportAllocs()
@@ -61,8 +62,8 @@ func BenchmarkSessionFrame(b *testing.B) {
 		set     Settings
 		reports [][]byte
 	}{
-		{"pos", Settings{Name: "b"}, honeywellReports(qr, "]Q1", 's', true)},
-		{"keyboard-us", Settings{Name: "b", Mode: KeyboardMode, Layout: "us"}, keyReports(typer("us", string(qr)+"\r")...)},
+		{"pos", Settings{Name: "b"}, hidtest.Honeywell(qr, "]Q1", 's', true)},
+		{"keyboard-us", Settings{Name: "b", Mode: KeyboardMode, Layout: "us"}, hidtest.KeyReports(typer("us", string(qr)+"\r")...)},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			s := NewSession(tc.set, nil)

@@ -3,15 +3,17 @@ package hidreport
 import (
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 )
 
 // FuzzPOS feeds arbitrary bytes as a sequence of 64- or 63-byte reports in
 // both formats: no panic, bounded buffer, bounded and well-formed results.
 func FuzzPOS(f *testing.F) {
 	for _, rs := range [][][]byte{
-		honeywellReports(paymentQR(500), "]Q1", 's', true),
-		honeywellReports(paymentQR(120), "", 's', false),
-		newlandReports(paymentQR(200), 'Q'),
+		hidtest.Honeywell(paymentQR(500), "]Q1", 's', true),
+		hidtest.Honeywell(paymentQR(120), "", 's', false),
+		hidtest.Newland(paymentQR(200), 'Q'),
 	} {
 		var seed []byte
 		for _, r := range rs {
@@ -49,7 +51,7 @@ func FuzzPOS(f *testing.F) {
 func FuzzKeyboard(f *testing.F) {
 	for _, name := range LayoutNames() {
 		var seed []byte
-		for _, r := range keyReports(typer(name, `{"id_loyalty":"1","sign":"QUJD"}`+"\r")...) {
+		for _, r := range hidtest.KeyReports(typer(name, `{"id_loyalty":"1","sign":"QUJD"}`+"\r")...) {
 			seed = append(seed, r...)
 		}
 		f.Add(seed, uint8(0))

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math/rand"
+
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 )
 
 // paymentQR returns a payment QR payload of exactly n bytes (n ≥ 80): the
@@ -25,64 +27,8 @@ func paymentQR(n int) []byte {
 	return out
 }
 
-// posReports cuts payload into 56-byte chunks and lays each out in a 64-byte
-// report by fill: id 0x02 and count at bytes 0 and 1, "more follows" at 63.
-func posReports(payload []byte, fill func(r, chunk []byte)) [][]byte {
-	var out [][]byte
-	for off := 0; ; off += 56 {
-		chunk := payload[off:min(off+56, len(payload))]
-		r := make([]byte, 64)
-		r[0], r[1] = 0x02, byte(len(chunk))
-		fill(r, chunk)
-		if off+56 < len(payload) {
-			r[63] = 0x01
-		}
-		out = append(out, r)
-		if off+56 >= len(payload) {
-			return out
-		}
-	}
-}
-
-// honeywellReports lays payload out in Honeywell HID POS reports as
-// HARDWARE.md describes them: AIM at 2–4 (zeros when aim is ""), 56 data
-// bytes, code id at 61; withID false drops the report id byte.
-func honeywellReports(payload []byte, aim string, codeID byte, withID bool) [][]byte {
-	out := posReports(payload, func(r, chunk []byte) {
-		copy(r[2:5], aim)
-		copy(r[5:61], chunk)
-		r[61] = codeID
-	})
-	if !withID {
-		for i, r := range out {
-			out[i] = r[1:]
-		}
-	}
-	return out
-}
-
-// newlandReports lays payload out in Newland reports: no AIM field, data at
-// 2–57, code id at 62.
-func newlandReports(payload []byte, codeID byte) [][]byte {
-	return posReports(payload, func(r, chunk []byte) {
-		copy(r[2:58], chunk)
-		r[62] = codeID
-	})
-}
-
-// kb is one key press for keyboard tests: modifiers and usage.
-type kb struct{ mods, usage byte }
-
-// keyReports turns presses into boot keyboard reports, each press followed
-// by an all-keys-up report, as most scanners send them.
-func keyReports(keys ...kb) [][]byte {
-	var out [][]byte
-	for _, k := range keys {
-		out = append(out, []byte{k.mods, 0, k.usage, 0, 0, 0, 0, 0})
-		out = append(out, []byte{k.mods, 0, 0, 0, 0, 0, 0, 0})
-	}
-	return append(out, make([]byte, 8))
-}
+// kb is one key press (hidtest.Key), short for the tables of the tests.
+type kb = hidtest.Key
 
 // feedAll runs reports through a fresh decoder and returns the text.
 func feedAll(layout string, reports [][]byte) (string, *Keyboard, error) {

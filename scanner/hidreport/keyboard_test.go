@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 )
 
 const (
@@ -42,7 +44,7 @@ func TestKeyboardLayouts(t *testing.T) {
 		{"us", []kb{{0, 0x2b}, {0, 0x2c}, {0, 0x29}, {0, 0x2a}}, "\t "}, // Esc, Backspace type nothing
 	}
 	for _, tc := range tests {
-		got, _, err := feedAll(tc.layout, keyReports(tc.keys...))
+		got, _, err := feedAll(tc.layout, hidtest.KeyReports(tc.keys...))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.layout, err)
 		}
@@ -102,7 +104,7 @@ func TestKeyboardCapsLock(t *testing.T) {
 		{"fr", []kb{{0, 0x39}, {0, 0x14}, {0, 0x1f}, {0, 0x1e}, {altgr, 0x21}}, "Aé&{"}, // letters only: the digit row keeps its level
 	}
 	for _, tc := range tests {
-		got, _, err := feedAll(tc.layout, keyReports(tc.keys...))
+		got, _, err := feedAll(tc.layout, hidtest.KeyReports(tc.keys...))
 		if err != nil || got != tc.want {
 			t.Errorf("%s: got %q (%v), want %q", tc.layout, got, err, tc.want)
 		}
@@ -124,7 +126,7 @@ func TestKeyboardPaymentQRRoundTrip(t *testing.T) {
 	qr := string(paymentQR(500)) + "\r"
 	for _, name := range LayoutNames() {
 		keys := typer(name, qr)
-		got, k, err := feedAll(name, keyReports(keys...))
+		got, k, err := feedAll(name, hidtest.KeyReports(keys...))
 		if err != nil || got != qr {
 			t.Fatalf("%s: got %q (%v)", name, got, err)
 		}
@@ -135,15 +137,15 @@ func TestKeyboardPaymentQRRoundTrip(t *testing.T) {
 		var reports [][]byte
 		var prev, prevprev byte
 		for _, kk := range keys {
-			switch kk.usage {
+			switch kk.Usage() {
 			case prev: // the same key again needs a release
-				reports = append(reports, []byte{kk.mods, 0, 0, 0, 0, 0, 0, 0})
+				reports = append(reports, []byte{kk.Mods(), 0, 0, 0, 0, 0, 0, 0})
 				prev = 0
 			case prevprev: // release it before pressing it again
-				reports = append(reports, []byte{kk.mods, 0, prev, 0, 0, 0, 0, 0})
+				reports = append(reports, []byte{kk.Mods(), 0, prev, 0, 0, 0, 0, 0})
 			}
-			reports = append(reports, []byte{kk.mods, 0, prev, kk.usage, 0, 0, 0, 0})
-			prevprev, prev = prev, kk.usage
+			reports = append(reports, []byte{kk.Mods(), 0, prev, kk.Usage(), 0, 0, 0, 0})
+			prevprev, prev = prev, kk.Usage()
 		}
 		reports = append(reports, make([]byte, 8))
 		got, _, err = feedAll(name, reports)
@@ -165,7 +167,7 @@ func TestKeyboardWrongLayoutHint(t *testing.T) {
 		{"us", "de", "us"},
 	}
 	for _, tc := range tests {
-		got, k, err := feedAll(tc.decodedAs, keyReports(typer(tc.typedOn, qr+"\r")...))
+		got, k, err := feedAll(tc.decodedAs, hidtest.KeyReports(typer(tc.typedOn, qr+"\r")...))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +202,7 @@ func TestKeyboardWrongLayoutHint(t *testing.T) {
 // says Caps Lock was involved.
 func TestKeyboardCapsLockHint(t *testing.T) {
 	keys := append([]kb{{0, 0x39}}, typer("uk", `{"a":"B"}`)...)
-	got, k, _ := feedAll("us", keyReports(keys...))
+	got, k, _ := feedAll("us", hidtest.KeyReports(keys...))
 	if got != `{@A@:@b@}` {
 		t.Fatalf("got %q", got)
 	}

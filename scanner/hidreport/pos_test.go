@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 )
 
 func TestPOSJoinsMultiReportQR(t *testing.T) {
@@ -16,12 +18,12 @@ func TestPOSJoinsMultiReportQR(t *testing.T) {
 		sym     string
 		aim     string
 	}{
-		{"honeywell AIM ]Q1 and CR", POSConfig{}, honeywellReports(withCR, "]Q1", 's', true), "qr", "]Q1"},
-		{"honeywell without AIM", POSConfig{}, honeywellReports(qr, "", 's', true), "qr", ""},
-		{"honeywell without AIM or code id", POSConfig{}, honeywellReports(qr, "", 0, true), "", ""},
-		{"honeywell without report id, auto", POSConfig{}, honeywellReports(withCR, "]Q1", 's', false), "qr", "]Q1"},
-		{"honeywell without report id, configured", POSConfig{IDMode: ReportIDAbsent}, honeywellReports(qr, "]Q1", 's', false), "qr", "]Q1"},
-		{"newland", POSConfig{Format: Newland}, newlandReports(withCR, 'Q'), "qr", ""},
+		{"honeywell AIM ]Q1 and CR", POSConfig{}, hidtest.Honeywell(withCR, "]Q1", 's', true), "qr", "]Q1"},
+		{"honeywell without AIM", POSConfig{}, hidtest.Honeywell(qr, "", 's', true), "qr", ""},
+		{"honeywell without AIM or code id", POSConfig{}, hidtest.Honeywell(qr, "", 0, true), "", ""},
+		{"honeywell without report id, auto", POSConfig{}, hidtest.Honeywell(withCR, "]Q1", 's', false), "qr", "]Q1"},
+		{"honeywell without report id, configured", POSConfig{IDMode: ReportIDAbsent}, hidtest.Honeywell(qr, "]Q1", 's', false), "qr", "]Q1"},
+		{"newland", POSConfig{Format: Newland}, hidtest.Newland(withCR, 'Q'), "qr", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -64,7 +66,7 @@ func TestPOSUndoesECI(t *testing.T) {
 	sent := append([]byte(`\000026`), bytes.ReplaceAll(qr, []byte(`\`), []byte(`\\`))...)
 	d := NewPOS(POSConfig{})
 	var res Result
-	for _, r := range honeywellReports(append(sent, '\r'), "]Q2", 's', true) {
+	for _, r := range hidtest.Honeywell(append(sent, '\r'), "]Q2", 's', true) {
 		var err error
 		if res, err = d.Feed(r); err != nil {
 			t.Fatal(err)
@@ -91,7 +93,7 @@ func TestPOSSingleReportsAndSymbologies(t *testing.T) {
 	}
 	d := NewPOS(POSConfig{})
 	for _, tc := range tests {
-		rs := honeywellReports([]byte("4006381333931"), tc.aim, tc.codeID, true)
+		rs := hidtest.Honeywell([]byte("4006381333931"), tc.aim, tc.codeID, true)
 		res, err := d.Feed(rs[0])
 		if err != nil || !res.Started || !res.Done {
 			t.Fatalf("%q: res %+v err %v", tc.aim, res, err)
@@ -117,7 +119,7 @@ func TestPOSDataWithoutAIMField(t *testing.T) {
 
 func TestPOSGarbage(t *testing.T) {
 	qr := paymentQR(200)
-	rs := honeywellReports(qr, "]Q1", 's', true)
+	rs := hidtest.Honeywell(qr, "]Q1", 's', true)
 	d := NewPOS(POSConfig{})
 
 	if _, err := d.Feed(rs[0]); err != nil {
@@ -151,7 +153,7 @@ func TestPOSGarbage(t *testing.T) {
 
 func TestPOSEndlessContinuationIsBounded(t *testing.T) {
 	d := NewPOS(POSConfig{})
-	r := honeywellReports(bytes.Repeat([]byte("A"), 112), "]Q1", 's', true)[0] // more-follows set
+	r := hidtest.Honeywell(bytes.Repeat([]byte("A"), 112), "]Q1", 's', true)[0] // more-follows set
 	overflows := 0
 	for i := 0; i < 100000; i++ {
 		res, err := d.Feed(r)
@@ -172,14 +174,14 @@ func TestPOSEndlessContinuationIsBounded(t *testing.T) {
 	}
 	// The last report of the overlong frame ends the skipping; the next
 	// frame decodes normally.
-	end := honeywellReports([]byte("tail"), "]Q1", 's', true)[0]
+	end := hidtest.Honeywell([]byte("tail"), "]Q1", 's', true)[0]
 	if res, err := d.Feed(end); err != nil || res.Done {
 		t.Fatalf("end of skipped frame: %+v %v", res, err)
 	}
 	if d.Pending() {
 		t.Fatal("still pending after the skipped frame ended")
 	}
-	res, err := d.Feed(honeywellReports([]byte("next"), "]Q1", 's', true)[0])
+	res, err := d.Feed(hidtest.Honeywell([]byte("next"), "]Q1", 's', true)[0])
 	if err != nil || !res.Done || string(res.Data) != "next" {
 		t.Fatalf("next frame: %+v %v", res, err)
 	}
@@ -187,14 +189,14 @@ func TestPOSEndlessContinuationIsBounded(t *testing.T) {
 
 func TestPOSResetDropsPartialFrame(t *testing.T) {
 	d := NewPOS(POSConfig{})
-	rs := honeywellReports(paymentQR(300), "]Q1", 's', true)
+	rs := hidtest.Honeywell(paymentQR(300), "]Q1", 's', true)
 	for _, r := range rs[:3] {
 		if _, err := d.Feed(r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	d.Reset()
-	res, err := d.Feed(honeywellReports([]byte("x"), "]Q1", 's', true)[0])
+	res, err := d.Feed(hidtest.Honeywell([]byte("x"), "]Q1", 's', true)[0])
 	if err != nil || !res.Started || string(res.Data) != "x" {
 		t.Fatalf("after reset: %+v %v", res, err)
 	}

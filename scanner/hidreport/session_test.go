@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 	"github.com/kioskd/kioskd/scanner/scannertest"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
@@ -54,7 +55,7 @@ func TestSessionPOS(t *testing.T) {
 	var rec scannertest.Recorder
 	qr := paymentQR(500)
 	t0 := time.Unix(1000, 0)
-	for i, r := range honeywellReports(qr, "]Q1", 's', true) {
+	for i, r := range hidtest.Honeywell(qr, "]Q1", 's', true) {
 		s.Report(r, t0.Add(time.Duration(i)*time.Millisecond), &rec)
 		s.Report(nil, t0, &rec) // ZLP after each full report
 	}
@@ -79,7 +80,7 @@ func TestSessionPOS(t *testing.T) {
 	}
 
 	// A frame whose last report never comes is dropped after a second.
-	rs := honeywellReports(qr, "]Q1", 's', true)
+	rs := hidtest.Honeywell(qr, "]Q1", 's', true)
 	if s.Busy() {
 		t.Fatal("busy between frames")
 	}
@@ -117,7 +118,7 @@ func TestSessionKeyboard(t *testing.T) {
 	t0 := time.Unix(2000, 0)
 	at := t0
 	// A JSON QR ends at its closing brace: no Enter needed.
-	for _, r := range keyReports(typer("de", qr)...) {
+	for _, r := range hidtest.KeyReports(typer("de", qr)...) {
 		s.Report(r, at, &rec)
 		at = at.Add(2 * time.Millisecond)
 	}
@@ -127,7 +128,7 @@ func TestSessionKeyboard(t *testing.T) {
 	}
 	// A non-JSON code typed without Enter ends by the gap.
 	rec.Reset()
-	for _, r := range keyReports(typer("de", "4006381333931")...) {
+	for _, r := range hidtest.KeyReports(typer("de", "4006381333931")...) {
 		s.Report(r, at, &rec)
 		at = at.Add(2 * time.Millisecond)
 	}
@@ -146,7 +147,7 @@ func TestSessionKeyboard(t *testing.T) {
 	// The QR typed by a scanner set to us: delivered (the flow rejects it)
 	// and logged as a wrong layout, without its content.
 	rec.Reset()
-	for _, r := range keyReports(typer("us", qr+"\r")...) {
+	for _, r := range hidtest.KeyReports(typer("us", qr+"\r")...) {
 		s.Report(r, at, &rec)
 		at = at.Add(2 * time.Millisecond)
 	}

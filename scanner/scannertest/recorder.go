@@ -99,3 +99,23 @@ func (r *Recorder) Reset() {
 	r.codes, r.starts = nil, nil
 	r.mu.Unlock()
 }
+
+// ReadCodes runs s.Read into a Recorder until n codes arrived or within
+// passed, then cancels it. It returns the codes recorded (fewer than n
+// when within passed first or Read ended on its own) and what Read
+// returned: context.Canceled when the cancel ended it.
+func ReadCodes(s scanner.Scanner, n int, within time.Duration) ([]scanner.Code, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var rec Recorder
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Read(ctx, &rec)
+		cancel() // Read ended on its own: stop waiting
+	}()
+	wctx, wcancel := context.WithTimeout(ctx, within)
+	_, _ = rec.WaitCodes(wctx, n) // the codes are returned either way
+	wcancel()
+	cancel()
+	return rec.Codes(), <-done
+}

@@ -63,11 +63,11 @@ func BenchmarkScanToHandler(b *testing.B) {
 	for i := range b.N {
 		// Each payload differs, or the Supervisor would drop it as a duplicate.
 		p := []byte(fmt.Sprintf(`]Q1{"id_loyalty":"%d","encrypted":"%s","sign":"MEUCIQ=="}`, i, pad))
-		if _, err := dev.master.Write(p[:len(p)-1]); err != nil {
+		if _, err := dev.Master.Write(p[:len(p)-1]); err != nil {
 			b.Fatal(err)
 		}
 		t0 := time.Now()
-		if _, err := dev.master.Write(p[len(p)-1:]); err != nil {
+		if _, err := dev.Master.Write(p[len(p)-1:]); err != nil {
 			b.Fatal(err)
 		}
 		select {

@@ -19,6 +19,7 @@ import (
 	"github.com/kioskd/kioskd/scanner/frame"
 	"github.com/kioskd/kioskd/scanner/scannertest"
 	"github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
 
@@ -170,7 +171,7 @@ func TestPtyEndlessStreamBoundedMemory(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	chunk := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB
 	for i := range 10 << 20 / len(chunk) {
-		if _, err := dev.master.Write(chunk); err != nil {
+		if _, err := dev.Master.Write(chunk); err != nil {
 			t.Fatal(err)
 		}
 		if i%32 == 0 {
@@ -281,8 +282,7 @@ func TestSupervisorReplug(t *testing.T) {
 
 	// udev re-points the symlink to a new device while the old one still
 	// answers: the driver notices the node leads elsewhere and follows.
-	dev3 := newDevice(t)
-	dev3.link(t, path)
+	dev3 := &device{serialtest.New(t, path)}
 	opens := state().Opens
 	deadline := time.Now().Add(5 * time.Second)
 	for state().Opens == opens || state().State != scanner.StateUp {
@@ -328,7 +328,7 @@ func TestOpenErrors(t *testing.T) {
 func TestPortIsExclusive(t *testing.T) {
 	dev, path := plugged(t)
 	p, _, _ := reading(t, at(path))
-	excl, err := unix.IoctlGetInt(int(dev.slave.Fd()), unix.TIOCGEXCL)
+	excl, err := unix.IoctlGetInt(int(dev.Slave.Fd()), unix.TIOCGEXCL)
 	if err != nil {
 		t.Skipf("TIOCGEXCL: %v", err)
 	}
@@ -338,7 +338,7 @@ func TestPortIsExclusive(t *testing.T) {
 	// Closing must release it, or our own reopen of a tty that outlives
 	// the open would fail with EBUSY.
 	p.Close()
-	if excl, err := unix.IoctlGetInt(int(dev.slave.Fd()), unix.TIOCGEXCL); err != nil || excl != 0 {
+	if excl, err := unix.IoctlGetInt(int(dev.Slave.Fd()), unix.TIOCGEXCL); err != nil || excl != 0 {
 		t.Fatalf("after Close TIOCGEXCL = %d, %v; want 0", excl, err)
 	}
 }
@@ -414,7 +414,7 @@ func TestHostCommandsOnTheWire(t *testing.T) {
 					t.Fatalf("%s: %v", c.name, err)
 				}
 				got := make([]byte, len(c.want))
-				dev.master.SetReadDeadline(time.Now().Add(2 * time.Second))
+				dev.Master.SetReadDeadline(time.Now().Add(2 * time.Second))
 				if _, err := readFull(dev, got); err != nil || !bytes.Equal(got, c.want) {
 					t.Errorf("%s: wire % X (%v), want % X", c.name, got, err, c.want)
 				}
@@ -426,7 +426,7 @@ func TestHostCommandsOnTheWire(t *testing.T) {
 func readFull(d *device, b []byte) (int, error) {
 	n := 0
 	for n < len(b) {
-		m, err := d.master.Read(b[n:])
+		m, err := d.Master.Read(b[n:])
 		n += m
 		if err != nil {
 			return n, fmt.Errorf("read from pty master: %w", err)

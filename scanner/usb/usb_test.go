@@ -19,6 +19,7 @@ import (
 
 	"github.com/kioskd/kioskd/scanner"
 	"github.com/kioskd/kioskd/scanner/hidreport"
+	"github.com/kioskd/kioskd/scanner/internal/hidtest"
 	"github.com/kioskd/kioskd/scanner/scannertest"
 	"github.com/kioskd/kioskd/scanner/settings"
 )
@@ -122,8 +123,7 @@ func fixed(r reader) func() (reader, error) { return func() (reader, error) { re
 // until the transfer's context ends (cancelled transfer), or a fixed error.
 type endpoint struct {
 	inRead  atomic.Bool
-	mu      sync.Mutex
-	packets [][]byte
+	packets *hidtest.Queue
 	end     error
 	started chan struct{}
 }
@@ -131,14 +131,9 @@ type endpoint struct {
 func (e *endpoint) ReadContext(ctx context.Context, buf []byte) (int, error) {
 	e.inRead.Store(true)
 	defer e.inRead.Store(false)
-	e.mu.Lock()
-	if len(e.packets) > 0 {
-		p := e.packets[0]
-		e.packets = e.packets[1:]
-		e.mu.Unlock()
+	if p, ok := e.packets.Next(); ok {
 		return copy(buf, p), nil
 	}
-	e.mu.Unlock()
 	if e.end != nil {
 		return 0, e.end
 	}
@@ -152,28 +147,11 @@ func (e *endpoint) ReadContext(ctx context.Context, buf []byte) (int, error) {
 	return 0, gousb.TransferCancelled
 }
 
-func posPackets(payload []byte) [][]byte {
-	var out [][]byte
-	for off := 0; ; off += 56 {
-		chunk := payload[off:min(off+56, len(payload))]
-		r := make([]byte, 64)
-		r[0], r[1] = 0x02, byte(len(chunk))
-		copy(r[5:61], chunk)
-		if off+56 < len(payload) {
-			r[63] = 1
-		}
-		out = append(out, r, []byte{}) // full packet, then a ZLP
-		if off+56 >= len(payload) {
-			return out
-		}
-	}
-}
-
 func TestReadUntilUnplug(t *testing.T) {
 	qr := bytes.Repeat([]byte("A"), 300)
 	var order []string
 	s := &Scanner{set: hidreport.Settings{Name: "side", USB: settings.USB{Interface: -1}}, log: zap.NewNop(), pktSize: 64,
-		newReader: fixed(&endpoint{packets: posPackets(qr), end: gousb.TransferNoDevice})}
+		newReader: fixed(&endpoint{packets: hidtest.NewQueue(hidtest.WithZLPs(hidtest.Honeywell(qr, "", 0, true))), end: gousb.TransferNoDevice})}
 	for _, n := range []string{"interface", "config", "device", "context"} {
 		s.closers = append(s.closers, func() error { order = append(order, n); return nil })
 	}
@@ -231,22 +209,14 @@ func TestCloseCancelsReadThenReleases(t *testing.T) {
 
 func TestReadKeyboardGapAndCancel(t *testing.T) {
 	set := wedge()
-	var pk [][]byte
-	for _, u := range []byte{0x1e, 0x1f, 0x20} { // "123", no Enter
-		pk = append(pk, []byte{0, 0, u, 0, 0, 0, 0, 0}, make([]byte, 8))
+	pk := hidtest.KeyReports(hidtest.Keys(0x1e, 0x1f, 0x20)...) // "123", no Enter
+	s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, newReader: fixed(&endpoint{packets: hidtest.NewQueue(pk)})}
+	codes, err := scannertest.ReadCodes(s, 1, 10*time.Second)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("read ended with %v", err)
 	}
-	s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, newReader: fixed(&endpoint{packets: pk})}
-	ctx, cancel := context.WithCancel(context.Background())
-	var rec scannertest.Recorder
-	done := make(chan error)
-	go func() { done <- s.Read(ctx, &rec) }()
-	codes, err := rec.WaitCodes(ctx, 1)
-	cancel()
-	if rerr := <-done; !errors.Is(rerr, context.Canceled) {
-		t.Errorf("read ended with %v", rerr)
-	}
-	if err != nil || string(codes[0].Data) != "123" {
-		t.Fatalf("codes %+v %v", codes, err)
+	if len(codes) != 1 || string(codes[0].Data) != "123" {
+		t.Fatalf("codes %+v", codes)
 	}
 	s.Close()
 }
@@ -292,23 +262,13 @@ func TestKeyboardGapByArrival(t *testing.T) {
 	add(150*time.Millisecond, 0x21) // 4, after a pause
 	add(25*time.Millisecond, 0x28)  // Enter
 	s := &Scanner{set: set, log: zap.NewNop(), pktSize: 8, newReader: fixed(ep)}
-	ctx, cancel := context.WithCancel(context.Background())
-	var rec scannertest.Recorder
-	done := make(chan error)
-	go func() { done <- s.Read(ctx, &rec) }()
-	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
-	codes, err := rec.WaitCodes(wctx, 2)
-	wcancel()
-	cancel()
-	if rerr := <-done; !errors.Is(rerr, context.Canceled) {
-		t.Errorf("read ended with %v", rerr)
+	codes, err := scannertest.ReadCodes(s, 2, 10*time.Second)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("read ended with %v", err)
 	}
 	s.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(codes[0].Data) != "123" || string(codes[1].Data) != "4" {
-		t.Fatalf("codes %q %q", codes[0].Data, codes[1].Data)
+	if len(codes) != 2 || string(codes[0].Data) != "123" || string(codes[1].Data) != "4" {
+		t.Fatalf("codes %+v", codes)
 	}
 }
 

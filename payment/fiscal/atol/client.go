@@ -28,22 +28,22 @@ type Config struct {
 	// Operator and OperatorINN name the cashier (tags 1021, 1203); an
 	// automatic device may leave them empty [I].
 	Operator, OperatorINN string
-	CallTimeout           time.Duration // one HTTP call [5s]
-	Wait                  time.Duration // how long a call waits for its task before Pending [30s]
-	PollFirst             time.Duration // first pause between result polls [50ms]
-	PollMax               time.Duration // longest pause [500ms]
-	MaxAttempts           int           // attempt ids one receipt may use [100]
+	// Timing [defaultTiming]: Wait is for a task, the polls are of its
+	// result.
+	fiscal.Timing
 }
+
+// defaultTiming: the web server is on the machine, and a ККТ prints in
+// about a second.
+var defaultTiming = fiscal.Timing{CallTimeout: 5 * time.Second, Wait: 30 * time.Second,
+	PollFirst: 50 * time.Millisecond, PollMax: 500 * time.Millisecond, MaxAttempts: 100}
 
 // Client drives the ККТ through the web server. It starts no goroutines;
 // its methods are safe for concurrent use.
 type Client struct {
 	cfg    Config
-	log    *zap.Logger
-	call   *backend.Caller
-	base   string
+	core   *backend.Core
 	header http.Header
-	chain  backend.Chain
 }
 
 var (
@@ -53,31 +53,13 @@ var (
 
 // New checks cfg. It makes no call; Check does.
 func New(cfg Config, log *zap.Logger) (*Client, error) {
-	if log == nil {
-		log = zap.NewNop()
-	}
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
-	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 5 * time.Second
-	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = 30 * time.Second
-	}
-	if cfg.PollFirst <= 0 {
-		cfg.PollFirst = 50 * time.Millisecond
-	}
-	if cfg.PollMax < cfg.PollFirst {
-		cfg.PollMax = max(500*time.Millisecond, cfg.PollFirst)
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 100
 	}
 	if cfg.Password != "" && cfg.Login == "" {
 		return nil, errors.New("atol: a password without a login; set both or neither")
 	}
-	call, base, err := backend.NewCaller(provider, cfg.URL, cfg.CallTimeout)
+	core, err := backend.NewCore(provider, cfg.URL, cfg.Timing, defaultTiming, log)
 	if err != nil {
 		return nil, err
 	}
@@ -85,11 +67,11 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 	if cfg.Login != "" {
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cfg.Login+":"+cfg.Password)))
 	}
-	return &Client{cfg: cfg, log: log.Named(provider), call: call, base: base, header: h}, nil
+	return &Client{cfg: cfg, core: core, header: h}, nil
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.call.Close() }
+func (c *Client) Close() { c.core.Close() }
 
 // Sell registers a sale paid electronically.
 func (c *Client) Sell(ctx context.Context, r fiscal.Receipt) (fiscal.Result, error) {
@@ -103,7 +85,7 @@ func (c *Client) SellReturn(ctx context.Context, r fiscal.Receipt) (fiscal.Resul
 
 func (c *Client) issue(ctx context.Context, op fiscal.Operation, r fiscal.Receipt) (fiscal.Result, error) {
 	task := c.receiptTask(op, r)
-	return c.chain.Issue(ctx, c.log, provider, op, r, c.cfg.MaxAttempts, backend.Steps{
+	return c.core.Issue(ctx, op, r, backend.Steps{
 		Submit: func(ctx context.Context, id string) (string, bool, error) {
 			existed, err := c.post(ctx, op.String(), id, task)
 			return "", existed, err
@@ -113,7 +95,7 @@ func (c *Client) issue(ctx context.Context, op fiscal.Operation, r fiscal.Receip
 			if err != nil {
 				return fiscal.Result{}, err
 			}
-			return c.receiptResult(op, r, id, tr)
+			return c.receiptResult(op, id, tr)
 		},
 	})
 }
@@ -179,7 +161,7 @@ func (c *Client) operator() *Operator {
 // [I: HTTP codes 400/401/404/409 named by a Web Requests reimplementation;
 // 201 Created for a new task [V: same source]].
 func (c *Client) post(ctx context.Context, op, id string, task Task) (existed bool, err error) {
-	ans, err := c.call.Call(ctx, op, id, http.MethodPost, c.base+PathRequests, c.header,
+	ans, err := c.core.Call(ctx, op, id, http.MethodPost, c.core.Base+PathRequests, c.header,
 		RequestBody{UUID: id, Request: []Task{task}})
 	if err != nil {
 		return false, err
@@ -208,7 +190,7 @@ func (c *Client) post(ctx context.Context, op, id string, task Task) (existed bo
 // await polls the task until it is done or the wait is over.
 func (c *Client) await(ctx context.Context, op, id string) (TaskResult, error) {
 	var out TaskResult
-	err := backend.Poll(ctx, provider, op, id, c.cfg.Wait, c.cfg.PollFirst, c.cfg.PollMax,
+	err := c.core.Poll(ctx, op, id,
 		func(ctx context.Context) (bool, error) {
 			tr, done, err := c.poll(ctx, op, id)
 			out = tr
@@ -220,7 +202,7 @@ func (c *Client) await(ctx context.Context, op, id string) (TaskResult, error) {
 // poll reads the task's state once. done=false means poll again (the
 // error, if any, says why it is not done yet).
 func (c *Client) poll(ctx context.Context, op, id string) (TaskResult, bool, error) {
-	ans, err := c.call.Call(ctx, op, id, http.MethodGet, c.base+PathRequests+"/"+id, c.header, nil)
+	ans, err := c.core.Call(ctx, op, id, http.MethodGet, c.core.Base+PathRequests+"/"+id, c.header, nil)
 	if err != nil {
 		return TaskResult{}, false, err // the task exists; the server may come back within the wait
 	}
@@ -273,12 +255,10 @@ func (c *Client) poll(ctx context.Context, op, id string) (TaskResult, bool, err
 	return malformed(fmt.Sprintf("unknown task status %q", tr.Status), nil)
 }
 
-// receiptResult reads a ready sell/sellReturn task's fiscal data and checks
-// it confirms r.
-func (c *Client) receiptResult(op fiscal.Operation, r fiscal.Receipt, id string, tr TaskResult) (fiscal.Result, error) {
+// receiptResult reads a ready sell/sellReturn task's fiscal data.
+func (c *Client) receiptResult(op fiscal.Operation, id string, tr TaskResult) (fiscal.Result, error) {
 	bad := func(text string, err error) (fiscal.Result, error) {
-		c.log.Warn("receipt confirmation not usable", zap.String("op", op.String()), zap.String("id", id), zap.String("why", text))
-		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Malformed, Provider: provider, Op: op.String(), ID: id, Text: text, Err: err}
+		return fiscal.Result{}, c.core.Unusable(op, id, text, err)
 	}
 	var fr FiscalResult
 	if err := json.Unmarshal(tr.Result, &fr); err != nil {
@@ -289,9 +269,6 @@ func (c *Client) receiptResult(op fiscal.Operation, r fiscal.Receipt, id string,
 	}
 	res, err := fr.FiscalParams.result(op, id)
 	if err != nil {
-		return bad(err.Error(), nil)
-	}
-	if err := fiscal.Confirm(op, r, res); err != nil {
 		return bad(err.Error(), nil)
 	}
 	return res, nil
@@ -376,7 +353,7 @@ func (c *Client) OpenShift(ctx context.Context) (fiscal.Shift, error) {
 	}
 	sh, err := c.Shift(ctx)
 	if err == nil {
-		c.log.Info("shift opened", zap.Int("shift", sh.Number), zap.Time("expires", sh.Expires))
+		c.core.Log.Info("shift opened", zap.Int("shift", sh.Number), zap.Time("expires", sh.Expires))
 	}
 	return sh, err
 }
@@ -397,7 +374,7 @@ func (c *Client) CloseShift(ctx context.Context) (fiscal.Shift, error) {
 		n, _ := optInt(fr.FiscalParams.ShiftNumber)
 		sh.Number = int(n)
 	}
-	c.log.Info("shift closed", zap.Int("shift", sh.Number))
+	c.core.Log.Info("shift closed", zap.Int("shift", sh.Number))
 	return sh, nil
 }
 
@@ -422,5 +399,5 @@ func (c *Client) Check(ctx context.Context) (fiscal.Status, error) {
 	if err != nil {
 		return fiscal.Status{}, err
 	}
-	return fiscal.Status{Provider: provider, Detail: c.base, Shift: &sh}, nil
+	return fiscal.Status{Provider: provider, Detail: c.core.Base, Shift: &sh}, nil
 }

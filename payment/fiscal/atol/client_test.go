@@ -33,8 +33,7 @@ func newEnv(t *testing.T, tweak func(*atol.Config)) *env {
 	core, logs := observer.New(zap.DebugLevel)
 	log := zap.New(core)
 	srv := simtest.NewAtol(t, fiscalsim.Config{}, log)
-	cfg := atol.Config{URL: srv.URL, Wait: 5 * time.Second, PollFirst: 5 * time.Millisecond, PollMax: 50 * time.Millisecond,
-		Login: "kiosk", Password: "pa55word"}
+	cfg := atol.Config{URL: srv.URL, Timing: simtest.Timing, Login: "kiosk", Password: "pa55word"}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -122,7 +121,7 @@ func TestUnreachableServer(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	c, err := atol.New(atol.Config{URL: "http://" + addr + "/api/v2", CallTimeout: time.Second}, nil)
+	c, err := atol.New(atol.Config{URL: "http://" + addr + "/api/v2", Timing: fiscal.Timing{CallTimeout: time.Second}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +163,7 @@ func TestRefusalsAcrossRestart(t *testing.T) {
 	next := fiscal.AttemptID(r.ID, 1)
 	checkAgainstSim(t, e, res, next)
 	// A restarted client walks the chain again and finds the same document.
-	fresh, err := atol.New(atol.Config{URL: e.sim.URL, PollFirst: time.Millisecond}, nil)
+	fresh, err := atol.New(atol.Config{URL: e.sim.URL, Timing: fiscal.Timing{PollFirst: time.Millisecond}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,24 +33,23 @@ type Config struct {
 	// refuses a client without both]. An unattended machine rarely knows
 	// its buyer; use the operator's receipts mailbox [I].
 	ClientEmail string
-	Location    *time.Location // the zone receipt_datetime is in [UTC+3, Moscow]
-	TokenTTL    time.Duration  // renew a token older than this [23h; tokens live 24 h [I]]
-	CallTimeout time.Duration  // one HTTP call [10s]
-	Wait        time.Duration  // how long a call waits for its document before Pending [60s]
-	PollFirst   time.Duration  // first pause between report polls [200ms]
-	PollMax     time.Duration  // longest pause [2s]
-	MaxAttempts int            // external ids one receipt may use [100]
-	Now         func() time.Time
+	Location    *time.Location   // the zone receipt_datetime is in [UTC+3, Moscow]
+	TokenTTL    time.Duration    // renew a token older than this [23h; tokens live 24 h [I]]
+	Now         func() time.Time // the clock [time.Now]
+	// Timing [defaultTiming]: Wait is for a document, the polls are of its
+	// report, the attempts are external ids.
+	fiscal.Timing
 }
+
+// defaultTiming: the cloud is across the internet and queues documents.
+var defaultTiming = fiscal.Timing{CallTimeout: 10 * time.Second, Wait: 60 * time.Second,
+	PollFirst: 200 * time.Millisecond, PollMax: 2 * time.Second, MaxAttempts: 100}
 
 // Client registers receipts with the cloud. It starts no goroutines; its
 // methods are safe for concurrent use.
 type Client struct {
-	cfg   Config
-	log   *zap.Logger
-	call  *backend.Caller
-	base  string
-	chain backend.Chain
+	cfg  Config
+	core *backend.Core
 
 	tokenMu sync.Mutex // serialises logins; held across the getToken call
 	token   string
@@ -62,9 +61,6 @@ var _ fiscal.Provider = (*Client)(nil)
 
 // New checks cfg. It makes no call; Check does.
 func New(cfg Config, log *zap.Logger) (*Client, error) {
-	if log == nil {
-		log = zap.NewNop()
-	}
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
@@ -84,33 +80,18 @@ func New(cfg Config, log *zap.Logger) (*Client, error) {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = 23 * time.Hour
 	}
-	if cfg.CallTimeout <= 0 {
-		cfg.CallTimeout = 10 * time.Second
-	}
-	if cfg.Wait <= 0 {
-		cfg.Wait = 60 * time.Second
-	}
-	if cfg.PollFirst <= 0 {
-		cfg.PollFirst = 200 * time.Millisecond
-	}
-	if cfg.PollMax < cfg.PollFirst {
-		cfg.PollMax = max(2*time.Second, cfg.PollFirst)
-	}
-	if cfg.MaxAttempts <= 0 {
-		cfg.MaxAttempts = 100
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	call, base, err := backend.NewCaller(provider, cfg.URL, cfg.CallTimeout)
+	core, err := backend.NewCore(provider, cfg.URL, cfg.Timing, defaultTiming, log)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, log: log.Named(provider), call: call, base: base}, nil
+	return &Client{cfg: cfg, core: core}, nil
 }
 
 // Close drops idle connections.
-func (c *Client) Close() { c.call.Close() }
+func (c *Client) Close() { c.core.Close() }
 
 // Sell registers a sale paid electronically.
 func (c *Client) Sell(ctx context.Context, r fiscal.Receipt) (fiscal.Result, error) {
@@ -131,8 +112,8 @@ func (c *Client) Check(ctx context.Context) (fiscal.Status, error) {
 	if _, _, err := c.login(ctx, gen); err != nil {
 		return fiscal.Status{}, err
 	}
-	host := c.base
-	if u, err := url.Parse(c.base); err == nil {
+	host := c.core.Base
+	if u, err := url.Parse(c.core.Base); err == nil {
 		host = u.Host
 	}
 	return fiscal.Status{Provider: provider, Detail: "group " + c.cfg.Group + " at " + host}, nil
@@ -143,7 +124,7 @@ func (c *Client) issue(ctx context.Context, op fiscal.Operation, r fiscal.Receip
 	if op == fiscal.SellReturn {
 		path = OpSellRefund
 	}
-	return c.chain.Issue(ctx, c.log, provider, op, r, c.cfg.MaxAttempts, backend.Steps{
+	return c.core.Issue(ctx, op, r, backend.Steps{
 		Submit: func(ctx context.Context, id string) (string, bool, error) {
 			return c.post(ctx, op.String(), id, path, c.request(r, id))
 		},
@@ -152,7 +133,7 @@ func (c *Client) issue(ctx context.Context, op fiscal.Operation, r fiscal.Receip
 			if err != nil {
 				return fiscal.Result{}, err
 			}
-			return c.result(op, r, id, rep)
+			return c.result(op, id, rep)
 		},
 	})
 }
@@ -202,7 +183,7 @@ func (c *Client) request(r fiscal.Receipt, id string) ReceiptRequest {
 // post submits the document under external id. existed reports that the
 // cloud already had it (error 33, with the first document's uuid [V]).
 func (c *Client) post(ctx context.Context, op, id, path string, body ReceiptRequest) (uuid string, existed bool, err error) {
-	ans, err := c.authorized(ctx, op, id, http.MethodPost, c.base+"/"+url.PathEscape(c.cfg.Group)+"/"+path, body)
+	ans, err := c.authorized(ctx, op, id, http.MethodPost, c.core.Base+"/"+url.PathEscape(c.cfg.Group)+"/"+path, body)
 	if err != nil {
 		return "", false, err
 	}
@@ -233,7 +214,7 @@ func (c *Client) post(ctx context.Context, op, id, path string, body ReceiptRequ
 // await polls the document's report until it is done or failed.
 func (c *Client) await(ctx context.Context, op, id, uuid string) (ReportAnswer, error) {
 	var out ReportAnswer
-	err := backend.Poll(ctx, provider, op, id, c.cfg.Wait, c.cfg.PollFirst, c.cfg.PollMax,
+	err := c.core.Poll(ctx, op, id,
 		func(ctx context.Context) (bool, error) {
 			rep, done, err := c.report(ctx, op, id, uuid)
 			out = rep
@@ -244,7 +225,7 @@ func (c *Client) await(ctx context.Context, op, id, uuid string) (ReportAnswer, 
 
 func (c *Client) report(ctx context.Context, op, id, uuid string) (ReportAnswer, bool, error) {
 	ans, err := c.authorized(ctx, op, id, http.MethodGet,
-		c.base+"/"+url.PathEscape(c.cfg.Group)+PathReportPart+url.PathEscape(uuid), nil)
+		c.core.Base+"/"+url.PathEscape(c.cfg.Group)+PathReportPart+url.PathEscape(uuid), nil)
 	if err != nil {
 		if fiscal.KindOf(err) == fiscal.Unreachable {
 			return ReportAnswer{}, false, err // the document exists; the cloud may answer within the wait
@@ -287,11 +268,10 @@ func (c *Client) report(ctx context.Context, op, id, uuid string) (ReportAnswer,
 		Text: fmt.Sprintf("unknown report status %q", rep.Status)}
 }
 
-// result reads a done report's payload and checks it confirms r.
-func (c *Client) result(op fiscal.Operation, r fiscal.Receipt, id string, rep ReportAnswer) (fiscal.Result, error) {
+// result reads a done report's payload.
+func (c *Client) result(op fiscal.Operation, id string, rep ReportAnswer) (fiscal.Result, error) {
 	bad := func(text string, err error) (fiscal.Result, error) {
-		c.log.Warn("receipt confirmation not usable", zap.String("op", op.String()), zap.String("id", id), zap.String("why", text))
-		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Malformed, Provider: provider, Op: op.String(), ID: id, Text: text, Err: err}
+		return fiscal.Result{}, c.core.Unusable(op, id, text, err)
 	}
 	p := rep.Payload
 	if p == nil {
@@ -327,9 +307,6 @@ func (c *Client) result(op fiscal.Operation, r fiscal.Receipt, id string, rep Re
 	if res.Total, err = fiscal.ParseRubles(string(p.Total)); err != nil {
 		return bad(err.Error(), err)
 	}
-	if err := fiscal.Confirm(op, r, res); err != nil {
-		return bad(err.Error(), nil)
-	}
 	return res, nil
 }
 
@@ -341,15 +318,15 @@ func (c *Client) authorized(ctx context.Context, op, id, method, url string, bod
 	if err != nil {
 		return backend.Answer{}, err
 	}
-	ans, err := c.call.Call(ctx, op, id, method, url, http.Header{TokenHeader: {tok}}, body)
+	ans, err := c.core.Call(ctx, op, id, method, url, http.Header{TokenHeader: {tok}}, body)
 	if err != nil || !expired(ans) {
 		return ans, err
 	}
-	c.log.Info("token refused; logging in again")
+	c.core.Log.Info("token refused; logging in again")
 	if tok, _, err = c.login(ctx, gen); err != nil {
 		return backend.Answer{}, err
 	}
-	return c.call.Call(ctx, op, id, method, url, http.Header{TokenHeader: {tok}}, body)
+	return c.core.Call(ctx, op, id, method, url, http.Header{TokenHeader: {tok}}, body)
 }
 
 func expired(ans backend.Answer) bool {
@@ -382,7 +359,7 @@ func (c *Client) login(ctx context.Context, gen uint64) (string, uint64, error) 
 		return c.token, c.gen, nil
 	}
 	const op = "getToken"
-	ans, err := c.call.Call(ctx, op, "", http.MethodPost, c.base+PathToken, nil,
+	ans, err := c.core.Call(ctx, op, "", http.MethodPost, c.core.Base+PathToken, nil,
 		TokenRequest{Login: c.cfg.Login, Pass: c.cfg.Password})
 	if err != nil {
 		return "", 0, err
@@ -403,6 +380,6 @@ func (c *Client) login(ctx context.Context, gen uint64) (string, uint64, error) 
 	}
 	c.token, c.got = ta.Token, c.cfg.Now()
 	c.gen++
-	c.log.Debug("logged in")
+	c.core.Log.Debug("logged in")
 	return c.token, c.gen, nil
 }

@@ -35,8 +35,7 @@ func newEnv(t *testing.T, tweak func(*atolonline.Config)) *env {
 	log := zap.New(core)
 	srv := simtest.NewOnline(t, fiscalsim.OnlineConfig{Login: "kiosk", Password: password, Group: "vending-1"}, log)
 	cfg := atolonline.Config{URL: srv.URL, Group: "vending-1", Login: "kiosk", Password: password, INN: "7700000000",
-		CompanyEmail: "shop@example.com", ClientEmail: "receipts@example.com",
-		Wait: 5 * time.Second, PollFirst: 5 * time.Millisecond, PollMax: 50 * time.Millisecond}
+		CompanyEmail: "shop@example.com", ClientEmail: "receipts@example.com", Timing: simtest.Timing}
 	if tweak != nil {
 		tweak(&cfg)
 	}

@@ -1,9 +1,11 @@
 package fiscalsim
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -54,6 +56,12 @@ func NewAtol(cfg Config, log *zap.Logger) *Atol {
 
 // Handler serves the web server's API under AtolBase.
 func (s *Atol) Handler() http.Handler { return s.serve(s.routes) }
+
+// Serve serves the API (Handler) and the admin API (AdminHandler, under
+// /sim/) on ln until ctx ends.
+func (s *Atol) Serve(ctx context.Context, ln net.Listener) error {
+	return serveWithAdmin(ctx, ln, s.Handler(), s.AdminHandler())
+}
 
 // AdminHandler serves the admin API (see kkt.admin); methods are "post"
 // and "get".

@@ -1,12 +1,13 @@
 package fiscalsim
 
 import (
-	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/payment/fiscal"
+	"github.com/kioskd/kioskd/payment/internal/simadmin"
 )
 
 // Config configures the virtual ККТ. Zero values get the defaults in
@@ -26,6 +28,10 @@ type Config struct {
 	FNNumber           string           // tag 1041 [9999078900000961]
 	FNSURL             string           // tag 1060 [www.nalog.gov.ru]
 	ShiftLimit         time.Duration    // a shift's lifetime [24h]
+	// Middleware, when set, wraps the API handler (not the admin API), as
+	// sim.Config.Middleware does for Smart Pay: tests use it to watch
+	// calls or to stop the caller at one.
+	Middleware func(http.Handler) http.Handler
 }
 
 func (c *Config) defaults() {
@@ -446,7 +452,33 @@ func (k *kkt) serve(routes []route) http.Handler {
 			k.charge(id, time.Since(start))
 		})
 	}
+	if k.cfg.Middleware != nil {
+		return k.cfg.Middleware(mux)
+	}
 	return mux
+}
+
+// serveWithAdmin serves api, and admin under /sim/, on ln until ctx ends;
+// calls still running then get two seconds to finish.
+func serveWithAdmin(ctx context.Context, ln net.Listener, api, admin http.Handler) error {
+	mux := http.NewServeMux()
+	mux.Handle("/sim/", admin)
+	mux.Handle("/", api)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("fiscalsim: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if srv.Shutdown(sctx) != nil {
+		_ = srv.Close()
+	}
+	<-errc // http.ErrServerClosed
+	return nil
 }
 
 // applyFault acts out f; it reports whether the call is then handled.
@@ -517,17 +549,12 @@ func (k *kkt) admin(methods map[string]bool, state func() State) *http.ServeMux 
 			Fault
 			Delay string `json:"delay"`
 		}
-		if !decodeAdmin(w, r, &in) {
+		if !simadmin.Decode(w, r, &in) {
 			return
 		}
 		f := in.Fault
-		if in.Delay != "" {
-			d, err := time.ParseDuration(in.Delay)
-			if err != nil {
-				http.Error(w, "bad delay: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			f.Delay = d
+		if !simadmin.Delay(w, in.Delay, &f.Delay) {
+			return
 		}
 		if err := k.injectFault(f, methods); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -545,7 +572,7 @@ func (k *kkt) admin(methods map[string]bool, state func() State) *http.ServeMux 
 		var in struct {
 			Advance string `json:"advance"`
 		}
-		if !decodeAdmin(w, r, &in) {
+		if !simadmin.Decode(w, r, &in) {
 			return
 		}
 		d, err := time.ParseDuration(in.Advance)
@@ -557,16 +584,6 @@ func (k *kkt) admin(methods map[string]bool, state func() State) *http.ServeMux 
 		writeJSON(w, http.StatusOK, struct{}{})
 	})
 	return mux
-}
-
-func decodeAdmin(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(bufio.NewReader(io.LimitReader(r.Body, 4096)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-		return false
-	}
-	return true
 }
 
 func methodSet(routes []route) map[string]bool {

@@ -1,11 +1,13 @@
 package fiscalsim
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
@@ -89,6 +91,12 @@ func (s *Online) Group() string { return s.cfg.Group }
 
 // Handler serves the cloud's API under OnlineBase.
 func (s *Online) Handler() http.Handler { return s.serve(s.routes) }
+
+// Serve serves the API (Handler) and the admin API (AdminHandler, under
+// /sim/) on ln until ctx ends.
+func (s *Online) Serve(ctx context.Context, ln net.Listener) error {
+	return serveWithAdmin(ctx, ln, s.Handler(), s.AdminHandler())
+}
 
 // AdminHandler serves the admin API (see kkt.admin) and
 //

@@ -1,12 +1,12 @@
 package sim
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"time"
 
+	"github.com/kioskd/kioskd/payment/internal/simadmin"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 )
 
@@ -111,20 +111,12 @@ func (s *Server) AdminHandler() http.Handler {
 			Status int       `json:"status"`
 			Code   int       `json:"code"`
 		}
-		dec := json.NewDecoder(io.LimitReader(r.Body, 4096))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&in); err != nil {
-			http.Error(w, "bad fault: "+err.Error(), http.StatusBadRequest)
+		if !simadmin.Decode(w, r, &in) {
 			return
 		}
 		f := Fault{Method: in.Method, Count: in.Count, Kind: in.Kind, Status: in.Status, Code: in.Code}
-		if in.Delay != "" {
-			d, err := time.ParseDuration(in.Delay)
-			if err != nil {
-				http.Error(w, "bad delay: "+err.Error(), http.StatusBadRequest)
-				return
-			}
-			f.Delay = d
+		if !simadmin.Delay(w, in.Delay, &f.Delay) {
+			return
 		}
 		if err := s.InjectFault(f); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)

@@ -7,62 +7,33 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // link is the adapter's tty: a pty whose slave is reached through a symlink,
-// the way udev names a USB serial device. The emulator holds the master and
-// keeps the slave open itself, so kioskd closing and reopening the port
-// never hangs the pty up; only unplug does.
+// the way udev names a USB serial device (serialtest.Pty keeps the slave
+// open, so kioskd closing and reopening the port never hangs the pty up;
+// only unplug does), or an existing tty.
 type link struct {
-	path   string
-	master *os.File // non-blocking, so that Close ends the reader's Read
-	slave  *os.File
-	quit   chan struct{} // closed by unplug: the reader stops delivering
-	done   chan struct{} // closed when the reader goroutine ended
+	end  *os.File        // the adapter's end: the pty's non-blocking master, or the tty
+	pty  *serialtest.Pty // nil on a tty
+	quit chan struct{}   // closed by unplug: the reader stops delivering
+	done chan struct{}   // closed when the reader goroutine ended
 }
 
-// openLink makes a pty in raw mode and points path at it.
+// openLink makes a raw pty and points path at it.
 func openLink(path string) (*link, error) {
-	pm, ps, err := pty.Open()
+	p, err := serialtest.Open()
 	if err != nil {
-		return nil, fmt.Errorf("vmcsim: pty: %w", err)
+		return nil, fmt.Errorf("vmcsim: %w", err)
 	}
-	fail := func(err error) (*link, error) {
-		pm.Close()
-		ps.Close()
-		return nil, fmt.Errorf("vmcsim: pty %s: %w", ps.Name(), err)
+	if err := p.Link(path); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("vmcsim: %w", err)
 	}
-	// Raw 8N1 from the start, as the adapter's tty is: lines written
-	// before kioskd opens the port must be neither echoed nor cooked.
-	raw := unix.Termios{Cflag: unix.CS8 | unix.CREAD | unix.CLOCAL | unix.B115200, Ispeed: unix.B115200, Ospeed: unix.B115200}
-	raw.Cc[unix.VMIN] = 1
-	if err := unix.IoctlSetTermios(int(ps.Fd()), unix.TCSETS, &raw); err != nil {
-		return fail(err)
-	}
-	// creack/pty's master blocks in read(2), where Close cannot reach it;
-	// a non-blocking duplicate waits in the netpoller instead.
-	fd, err := unix.Dup(int(pm.Fd()))
-	if err == nil {
-		err = unix.SetNonblock(fd, true)
-	}
-	if err != nil {
-		return fail(err)
-	}
-	pm.Close()
-	master := os.NewFile(uintptr(fd), "ptmx")
-	tmp := path + ".new"
-	os.Remove(tmp)
-	if err := os.Symlink(ps.Name(), tmp); err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		master.Close()
-		ps.Close()
-		return nil, fmt.Errorf("vmcsim: link %s: %w", path, err)
-	}
-	return &link{path: path, master: master, slave: ps, quit: make(chan struct{}), done: make(chan struct{})}, nil
+	return &link{end: p.Master, pty: p, quit: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // openTTY opens an existing tty in raw mode as the adapter's end: the
@@ -73,20 +44,18 @@ func openTTY(path string) (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vmcsim: %w", err)
 	}
-	raw := unix.Termios{Cflag: unix.CS8 | unix.CREAD | unix.CLOCAL | unix.B115200, Ispeed: unix.B115200, Ospeed: unix.B115200}
-	raw.Cc[unix.VMIN] = 1
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+	if err := serialtest.MakeRaw(fd); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("vmcsim: raw mode of %s: %w", path, err)
+		return nil, fmt.Errorf("vmcsim: %s: %w", path, err)
 	}
-	return &link{path: path, master: os.NewFile(uintptr(fd), path), quit: make(chan struct{}), done: make(chan struct{})}, nil
+	return &link{end: os.NewFile(uintptr(fd), path), quit: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
 // read delivers each line kioskd writes (without "\r\n") until the link is
 // closed or ctx ends. Over-long lines are dropped.
 func (l *link) read(ctx context.Context, lines chan<- string) {
 	defer close(l.done)
-	r := bufio.NewReaderSize(l.master, 512)
+	r := bufio.NewReaderSize(l.end, 512)
 	for {
 		b, err := r.ReadSlice('\n')
 		switch {
@@ -113,7 +82,7 @@ func (l *link) read(ctx context.Context, lines chan<- string) {
 }
 
 func (l *link) write(s string) error {
-	_, err := l.master.WriteString(s)
+	_, err := l.end.WriteString(s)
 	return err
 }
 
@@ -121,15 +90,11 @@ func (l *link) write(s string) error {
 // ends, so that kioskd's reads fail with EIO, and waits for the reader. On
 // a tty it only closes the adapter's end.
 func (l *link) unplug() {
-	if l.slave != nil {
-		if target, err := os.Readlink(l.path); err == nil && target == l.slave.Name() {
-			os.Remove(l.path)
-		}
-	}
 	close(l.quit)
-	l.master.Close()
-	if l.slave != nil {
-		l.slave.Close()
+	if l.pty != nil {
+		l.pty.Close()
+	} else {
+		l.end.Close()
 	}
 	<-l.done
 }

@@ -1,18 +1,17 @@
 package vmcsim_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
+	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/vending"
 	"github.com/kioskd/kioskd/payment/vending/qibixx"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
@@ -20,40 +19,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is written by the machine's and the REPL's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) waitFor(t *testing.T, text string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(s.String(), text) {
-		if time.Now().After(deadline) {
-			t.Fatalf("output has no %q:\n%s", text, s.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestREPL drives the machine by typed commands while the real driver
 // answers it over the pty.
 func TestREPL(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "mdb0")
-	var out syncBuffer
+	var out proctest.Output // written by the machine's and the REPL's goroutines
 	m, err := vmcsim.New(vmcsim.Config{Link: link, Narrate: &out, DispenseTime: 20 * time.Millisecond,
 		SetupDelay: 10 * time.Millisecond})
 	if err != nil {
@@ -94,18 +64,18 @@ func TestREPL(t *testing.T) {
 			errs <- run()
 		}()
 	}
-	out.waitFor(t, "the machine accepts cashless payment")
-	out.waitFor(t, "Шоколад")
+	out.Contains(t, "the machine accepts cashless payment", 15*time.Second)
+	out.Contains(t, "Шоколад", 15*time.Second)
 	if _, err := io.WriteString(pw, "21\n"); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, "kioskd approved 95.50 ₽: dispensing Шоколад")
-	out.waitFor(t, "vend success: Шоколад dropped")
+	out.Contains(t, "kioskd approved 95.50 ₽: dispensing Шоколад", 15*time.Second)
+	out.Contains(t, "vend success: Шоколад dropped", 15*time.Second)
 	if _, err := io.WriteString(pw, "dispense sideways\nstatus\nquit\n"); err != nil {
 		t.Fatal(err)
 	}
-	out.waitFor(t, "error: dispense ok|fail|hang")
-	out.waitFor(t, "vended")
+	out.Contains(t, "error: dispense ok|fail|hang", 15*time.Second)
+	out.Contains(t, "vended", 15*time.Second)
 	if err := <-errs; err != nil { // quit ends the REPL first
 		t.Errorf("REPL = %v", err)
 	}

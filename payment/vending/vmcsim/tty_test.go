@@ -6,22 +6,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/kioskd/kioskd/payment/vending/vmcsim"
 	"github.com/kioskd/kioskd/payment/vending/vmcsim/vmctest"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // On an existing tty (a USB gadget's end in the QEMU suite; a pty's slave
 // here) the machine answers on that tty, and leaves unplugging to the
 // gadget.
 func TestOnATTY(t *testing.T) {
-	kioskd, gadget, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer kioskd.Close()
-	defer gadget.Close()
+	p := serialtest.New(t, "")
+	kioskd, gadget := p.Master, p.Slave
 	m := vmctest.NewMachine(t, vmcsim.Config{Link: filepath.Join(t.TempDir(), "ttyACM0"), TTY: gadget.Name()})
 	if _, err := kioskd.Write([]byte("C,1\n")); err != nil {
 		t.Fatal(err)

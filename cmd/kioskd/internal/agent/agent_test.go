@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -30,6 +29,7 @@ import (
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	_ "github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -92,50 +92,58 @@ func startKioskWith(tb testing.TB, log *zap.Logger, opts Options, setup kioskSet
 		}})
 	dir := k.sim.Dir // devices.yaml names the key files relative to itself
 	k.socket = filepath.Join(dir, "api.sock")
-	master, slave, err := pty.Open()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	k.scanner = master
+	scanner := serialtest.New(tb, "")
+	k.scanner = scanner.Master
 	journalDir := dir
 	if d := os.Getenv("KIOSKD_BENCH_JOURNAL_DIR"); d != "" {
+		var err error
 		journalDir, err = os.MkdirTemp(d, "kioskd-bench-") // e.g. /dev/shm: no disk fsync
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { os.RemoveAll(journalDir) })
 	}
-	web := freeAddr(tb)
+	web := simtest.FreeAddr(tb)
 	k.web = "http://" + web + "/"
 	journal := filepath.Join(journalDir, fmt.Sprintf("journal-%d.db", time.Now().UnixNano()))
-	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, slave.Name(),
+	cfg := parseKiosk(tb, k.sim, setup.kassa, journal, scanner.Slave.Name(),
 		fmt.Sprintf("  - name: screen\n    driver: web\n    listen: %q\n", web)+setup.extra)
 
+	k.stop = runAgent(tb, cfg, log, opts)
+	return k
+}
+
+// runAgent runs the agent on cfg until stop or the test's end, and returns
+// once it is ready. stop returns Run's error; one at the test's end fails
+// the test.
+func runAgent(tb testing.TB, cfg *config.Config, log *zap.Logger, opts Options) (stop func() error) {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	agentDone := make(chan error, 1)
-	ready := make(chan struct{})
+	ready, exited := make(chan struct{}), make(chan struct{})
 	opts.Ready = func() { close(ready) }
-	go func() { agentDone <- Run(ctx, cfg, log, opts) }()
-	var once sync.Once
 	var runErr error
-	k.stop = func() error {
-		once.Do(func() {
-			cancel()
-			runErr = <-agentDone
-			master.Close()
-			slave.Close()
-		})
+	go func() {
+		defer close(exited)
+		runErr = Run(ctx, cfg, log, opts)
+	}()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		<-exited
 		return runErr
-	}
-	tb.Cleanup(func() { k.stop() })
+	})
+	tb.Cleanup(func() {
+		if err := stop(); err != nil {
+			tb.Errorf("Run: %v", err)
+		}
+	})
 	select {
 	case <-ready:
-	case err := <-agentDone:
-		tb.Fatalf("agent ended before it was ready: %v", err)
+	case <-exited:
+		tb.Fatalf("agent ended before it was ready: %v", runErr)
 	case <-time.After(20 * time.Second):
 		tb.Fatal("agent not ready within 20s")
 	}
-	return k
+	return stop
 }
 
 // parseConfig parses the devices.yaml of a kiosk (written in srv's
@@ -178,17 +186,6 @@ type sniffer struct {
 func (s *sniffer) Write(b []byte) (int, error) {
 	s.body.Write(b)
 	return s.ResponseWriter.Write(b)
-}
-
-// freeAddr returns a loopback address nothing listens on.
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // screen returns the state the web display shows ("" while it cannot be read).
@@ -350,7 +347,7 @@ func TestHealthWithoutService(t *testing.T) {
 	srv.Down() // the key material stays; nothing listens
 	cfg := parseConfig(t, srv, "journal.db", "/dev/kiosk/absent", "")
 	k := &kiosk{socket: cfg.API.Socket}
-	runAgent(t, cfg)
+	runAgent(t, cfg, zaptest.NewLogger(t), Options{})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, body := k.get(t, "/healthz")
@@ -400,16 +397,10 @@ func BenchmarkScanToCommit(b *testing.B) {
 		slices.Sort(sorted)
 		b.Logf("slowest scan-to-commit: %v", sorted[max(0, len(sorted)-8):])
 	}
-	p50, p99 := percentiles(lat)
-	r50, r99 := percentiles(rtt)
-	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
-	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
-	b.ReportMetric(float64(r99.Microseconds()), "raw-rtt-p99-µs")
-	b.ReportMetric(float64(r50.Microseconds()), "raw-rtt-p50-µs")
+	_, p99 := reportPercentiles(b, "", lat)
+	_, r99 := reportPercentiles(b, "raw-rtt-", rtt)
 	b.ReportMetric(float64((p99 - r99).Microseconds()), "p99-over-raw-µs")
-	f50, f99 := percentiles(fsync)
-	b.ReportMetric(float64(f50.Microseconds()), "journal-write-p50-µs")
-	b.ReportMetric(float64(f99.Microseconds()), "journal-write-p99-µs")
+	reportPercentiles(b, "journal-write-", fsync)
 }
 
 // sideJournal opens a journal beside the agent's and returns a function that
@@ -473,6 +464,15 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s[len(s)/2], s[min(len(s)-1, len(s)*99/100)]
+}
+
+// reportPercentiles reports the median and the 99th percentile of d as
+// prefix+"p50-µs" and prefix+"p99-µs", and returns them.
+func reportPercentiles(b *testing.B, prefix string, d []time.Duration) (p50, p99 time.Duration) {
+	p50, p99 = percentiles(d)
+	b.ReportMetric(float64(p50.Microseconds()), prefix+"p50-µs")
+	b.ReportMetric(float64(p99.Microseconds()), prefix+"p99-µs")
+	return p50, p99
 }
 
 // Under systemd (Type=notify, WatchdogSec=) the agent says READY=1 once it

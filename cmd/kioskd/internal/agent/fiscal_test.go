@@ -38,7 +38,7 @@ func startFiscalKiosk(tb testing.TB, log *zap.Logger, opts Options) *fiscalKiosk
 	k := &fiscalKiosk{}
 	k.sim = simtest.NewServer(tb, sim.Config{SuccessDelay: 5 * time.Millisecond})
 	k.kkt = fsimtest.NewAtol(tb, fiscalsim.Config{}, zap.NewNop())
-	web := freeAddr(tb)
+	web := simtest.FreeAddr(tb)
 	k.web = "http://" + web + "/"
 	// The fiscal section follows the displays: both are top-level.
 	extra := fmt.Sprintf(`  - name: screen
@@ -61,22 +61,7 @@ fiscal:
 	k.logs = logs
 	log = zap.New(zapcore.NewTee(log.Core(), core))
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	opts.Ready = func() { close(ready) }
-	go func() { done <- Run(ctx, cfg, log, opts) }()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		tb.Fatalf("agent ended before it was ready: %v", err)
-	}
+	runAgent(tb, cfg, log, opts)
 	return k
 }
 
@@ -354,10 +339,6 @@ func BenchmarkReceiptToDisplay(b *testing.B) {
 			server = append(server, t.ServerTime)
 		}
 	}
-	p50, p99 := percentiles(lat)
-	s50, s99 := percentiles(server)
-	b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
-	b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
-	b.ReportMetric(float64(s50.Microseconds()), "kkt-sim-p50-µs")
-	b.ReportMetric(float64(s99.Microseconds()), "kkt-sim-p99-µs")
+	reportPercentiles(b, "", lat)
+	reportPercentiles(b, "kkt-sim-", server)
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"path/filepath"
@@ -42,7 +41,7 @@ func TestNoScanner(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	runAgent(t, cfg)
+	runAgent(t, cfg, zaptest.NewLogger(t), Options{})
 	until("health without scanners", "/healthz", `"ready":true`)
 	body, _ := json.Marshal(map[string]string{"data": srv.Payload(t, "no-scanner")})
 	c := k.client()
@@ -53,25 +52,4 @@ func TestNoScanner(t *testing.T) {
 	}
 	resp.Body.Close()
 	until("the scan committed", "/v1/state", `"state":"waiting_amount"`)
-}
-
-// runAgent runs the agent on cfg until the test ends and returns once it
-// is ready; the test fails if Run then returns an error.
-func runAgent(t *testing.T, cfg *config.Config) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	ready := make(chan struct{})
-	go func() { done <- Run(ctx, cfg, zaptest.NewLogger(t), Options{Ready: func() { close(ready) }}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("agent ended before it was ready: %v", err)
-	}
 }

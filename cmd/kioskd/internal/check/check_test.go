@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 	"go.uber.org/goleak"
 
 	"github.com/kioskd/kioskd/cmd/kioskd/internal/config"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/scanner/serial"
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -205,34 +205,12 @@ func startSim(t *testing.T) (url, ca, cert, key string) {
 	return srv.URL, ca, cert, key
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // TestHealthyKiosk runs every step against the real simulator over mTLS,
 // a real pty as the scanner and another as the pole display.
 func TestHealthyKiosk(t *testing.T) {
 	url, ca, cert, key := startSim(t)
-	scan, scanTTY, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer scan.Close()
-	defer scanTTY.Close()
-	pole, poleTTY, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pole.Close()
-	defer poleTTY.Close()
-	web := freePort(t)
+	scanTTY, poleTTY := serialtest.New(t, "").Slave, serialtest.New(t, "").Slave
+	web := simtest.FreeAddr(t)
 	cfg := configFor(t, url, ca, cert, key, fmt.Sprintf(`displays:
   - name: pole
     driver: vfd
@@ -276,7 +254,7 @@ func logReport(t *testing.T, r *Report) {
 func TestUnreachableService(t *testing.T) {
 	p := newPKI(t, "Test CA", time.Now().Add(-day24), time.Now().Add(3650*day24))
 	cert, key := p.client("client", time.Now().Add(-day24), time.Now().Add(365*day24), x509.ExtKeyUsageClientAuth)
-	addr := freePort(t) // closed again: nothing listens there
+	addr := simtest.FreeAddr(t) // closed again: nothing listens there
 	opts := Options{SkipDevices: true, ServiceUser: "no-such-user-kioskd-test", Timeout: 5 * time.Second}
 	r := Run(context.Background(), configFor(t, "https://"+addr, p.caFile(), cert, key, ""), opts)
 	got := only(r, "service.url")

@@ -12,6 +12,7 @@ import (
 	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 	fsimtest "github.com/kioskd/kioskd/payment/fiscal/fiscalsim/simtest"
+	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
 func fiscalYAML(url string) string {
@@ -70,7 +71,7 @@ func TestFiscalProvider(t *testing.T) {
 	}
 
 	// Nothing listens at the URL.
-	cfg = configFor(t, url, ca, cert, key, fiscalYAML("http://"+freePort(t)+"/api/v2"))
+	cfg = configFor(t, url, ca, cert, key, fiscalYAML("http://"+simtest.FreeAddr(t)+"/api/v2"))
 	r = Run(context.Background(), cfg, opts)
 	if _, problems := fiscalLines(r); len(problems) != 1 || !strings.Contains(problems[0], "unreachable") ||
 		!strings.Contains(problems[0], "is the ATOL web server running") {

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 
 	"go.uber.org/zap"
 
-	"github.com/kioskd/kioskd/cmd/kioskd/internal/agent"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
 )
 
@@ -29,12 +27,7 @@ func startKKT(log *zap.Logger) (*kkt, error) {
 }
 
 // serve serves the simulator until ctx ends.
-func (k *kkt) serve(ctx context.Context) error {
-	mux := http.NewServeMux()
-	mux.Handle("/sim/", k.sim.AdminHandler())
-	mux.Handle("/", k.sim.Handler())
-	return agent.Serve(ctx, k.ln, mux)
-}
+func (k *kkt) serve(ctx context.Context) error { return k.sim.Serve(ctx, k.ln) }
 
 // url is the web server's API, as fiscal.url wants it.
 func (k *kkt) url() string { return "http://" + k.ln.Addr().String() + fiscalsim.AtolBase }

@@ -13,8 +13,9 @@ import (
 	"os"
 	"sync"
 
-	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
+
+	"github.com/kioskd/kioskd/scanner/serial/serialtest"
 )
 
 // Scanner is a pair of joined ptys. Bytes written to Input come out of Device.
@@ -25,49 +26,24 @@ type Scanner struct {
 	// takes (returns true) is not scanned.
 	Route func(line []byte) bool
 
-	inMaster, inSlave   *os.File
-	devMaster, devSlave *os.File
-	writeMu             sync.Mutex
+	in, dev *serialtest.Pty
+	writeMu sync.Mutex
 }
 
-// Open creates the two ptys. The Scanner keeps the slave ends open itself, so
-// the master reads never see EIO between two writers.
+// Open creates the two ptys, raw so payload bytes pass unchanged. The
+// Scanner keeps the slave ends open itself, so the master reads never see
+// EIO between two writers.
 func Open() (*Scanner, error) {
-	inM, inS, err := pty.Open()
+	in, err := serialtest.Open()
 	if err != nil {
-		return nil, fmt.Errorf("vscanner: open input pty: %w", err)
+		return nil, fmt.Errorf("vscanner: input: %w", err)
 	}
-	devM, devS, err := pty.Open()
+	dev, err := serialtest.Open()
 	if err != nil {
-		inM.Close()
-		inS.Close()
-		return nil, fmt.Errorf("vscanner: open device pty: %w", err)
+		in.Close()
+		return nil, fmt.Errorf("vscanner: device: %w", err)
 	}
-	for _, f := range []*os.File{inS, devS} {
-		if err := makeRaw(f); err != nil {
-			inM.Close()
-			inS.Close()
-			devM.Close()
-			devS.Close()
-			return nil, fmt.Errorf("vscanner: raw mode: %w", err)
-		}
-	}
-	return &Scanner{Input: inS.Name(), Device: devS.Name(),
-		inMaster: inM, inSlave: inS, devMaster: devM, devSlave: devS}, nil
-}
-
-// makeRaw turns off echo and line editing so payload bytes pass unchanged.
-func makeRaw(f *os.File) error {
-	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	t.Oflag &^= unix.OPOST
-	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	t.Cflag &^= unix.CSIZE | unix.PARENB
-	t.Cflag |= unix.CS8
-	return unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t)
+	return &Scanner{Input: in.Slave.Name(), Device: dev.Slave.Name(), in: in, dev: dev}, nil
 }
 
 // Run copies what arrives on Input, and each line read from stdin (when not
@@ -77,7 +53,7 @@ func (s *Scanner) Run(ctx context.Context, stdin *os.File) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.copyRaw(s.inMaster)
+		s.copyRaw(s.in.Master)
 	}()
 	var lines *os.File
 	if stdin != nil {
@@ -147,16 +123,8 @@ func (s *Scanner) copyLines(r io.Reader) {
 func (s *Scanner) write(p []byte) {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
-	s.devMaster.Write(p) //nolint:errcheck // a closed pty ends the demo anyway
+	s.dev.Master.Write(p) //nolint:errcheck // a closed pty ends the demo anyway
 }
 
-// Close closes all four ends; safe to call more than once.
-func (s *Scanner) Close() error {
-	var errs []error
-	for _, f := range []*os.File{s.inMaster, s.inSlave, s.devMaster, s.devSlave} {
-		if err := f.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
+// Close closes both ptys; safe to call more than once.
+func (s *Scanner) Close() error { return errors.Join(s.in.Close(), s.dev.Close()) }

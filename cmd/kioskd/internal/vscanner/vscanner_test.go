@@ -2,8 +2,10 @@ package vscanner
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,19 +17,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // A payload written into the input path (as `echo … > /dev/pts/N` does)
 // comes out unchanged on the device path the serial driver opens.
 func TestInputReachesDevice(t *testing.T) {
-	s, err := Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, nil) }()
-
-	dev, err := os.OpenFile(s.Device, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dev.Close()
+	s, dev, stop := running(t, nil)
 	in, err := os.OpenFile(s.Input, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -37,22 +27,10 @@ func TestInputReachesDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.Close()
-
-	dev.SetReadDeadline(time.Now().Add(5 * time.Second))
-	var got strings.Builder
-	buf := make([]byte, 256)
-	for got.Len() < len(payload) {
-		n, err := dev.Read(buf)
-		if err != nil {
-			t.Fatalf("read device after %q: %v", got.String(), err)
-		}
-		got.Write(buf[:n])
+	if got := readDevice(t, dev, func(got string) bool { return len(got) >= len(payload) }); got != payload {
+		t.Fatalf("device got %q, want %q", got, payload)
 	}
-	if got.String() != payload {
-		t.Fatalf("device got %q, want %q", got.String(), payload)
-	}
-	cancel()
-	if err := <-done; err != context.Canceled {
+	if err := stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Run: %v", err)
 	}
 }
@@ -60,46 +38,66 @@ func TestInputReachesDevice(t *testing.T) {
 // Lines typed on stdin reach the device ended with CR, and Run returns when
 // the context ends even though stdin stays open.
 func TestStdinLinesReachDevice(t *testing.T) {
-	s, err := Open()
-	if err != nil {
-		t.Fatal(err)
-	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	defer w.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, r) }()
+	_, dev, stop := running(t, r)
+	w.WriteString("pasted-payload\n")
+	if got := readDevice(t, dev, func(got string) bool { return strings.HasSuffix(got, "\r") }); got != "pasted-payload\r" {
+		t.Fatalf("device got %q", got)
+	}
+	if err := stop(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v", err)
+	}
+}
 
-	dev, err := os.OpenFile(s.Device, os.O_RDWR, 0)
+// running opens a Scanner, runs it with stdin (nil: none) and opens its
+// device end as the serial driver does. stop (at the latest when the test
+// ends) ends Run and returns its error; Run still going 5 s after its
+// context ended fails the test.
+func running(t *testing.T, stdin *os.File) (s *Scanner, dev *os.File, stop func() error) {
+	t.Helper()
+	s, err := Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dev.Close()
-	w.WriteString("pasted-payload\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, stdin) }()
+	stop = sync.OnceValue(func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run did not end with its context")
+			return nil
+		}
+	})
+	t.Cleanup(func() { stop() })
+	dev, err = os.OpenFile(s.Device, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	return s, dev, stop
+}
+
+// readDevice reads dev until what it read is done, for at most 5 s.
+func readDevice(t *testing.T, dev *os.File, done func(got string) bool) string {
+	t.Helper()
 	dev.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got strings.Builder
-	buf := make([]byte, 64)
-	for !strings.HasSuffix(got.String(), "\r") {
+	buf := make([]byte, 256)
+	for !done(got.String()) {
 		n, err := dev.Read(buf)
 		if err != nil {
 			t.Fatalf("read device after %q: %v", got.String(), err)
 		}
 		got.Write(buf[:n])
 	}
-	if got.String() != "pasted-payload\r" {
-		t.Fatalf("device got %q", got.String())
-	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != context.Canceled {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run did not end with its context while stdin stayed open")
-	}
+	return got.String()
 }

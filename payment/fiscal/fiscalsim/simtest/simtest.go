@@ -4,10 +4,6 @@
 package simtest
 
 import (
-	"context"
-	"errors"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -15,7 +11,12 @@ import (
 
 	"github.com/kioskd/kioskd/payment/fiscal"
 	"github.com/kioskd/kioskd/payment/fiscal/fiscalsim"
+	"github.com/kioskd/kioskd/payment/internal/loopback"
 )
+
+// Timing polls a simulator fast, for a backend's tests: the simulators
+// answer at once, and a call gives up after five seconds.
+var Timing = fiscal.Timing{Wait: 5 * time.Second, PollFirst: 5 * time.Millisecond, PollMax: 50 * time.Millisecond}
 
 // AtolServer is a running web server simulator.
 type AtolServer struct {
@@ -35,7 +36,7 @@ type OnlineServer struct {
 func NewAtol(t testing.TB, cfg fiscalsim.Config, log *zap.Logger) *AtolServer {
 	t.Helper()
 	s := fiscalsim.NewAtol(cfg, log)
-	host := serve(t, s.Handler(), s.AdminHandler())
+	host := "http://" + loopback.Serve(t, s.Serve).Addr
 	return &AtolServer{URL: host + fiscalsim.AtolBase, AdminURL: host, Sim: s}
 }
 
@@ -43,35 +44,8 @@ func NewAtol(t testing.TB, cfg fiscalsim.Config, log *zap.Logger) *AtolServer {
 func NewOnline(t testing.TB, cfg fiscalsim.OnlineConfig, log *zap.Logger) *OnlineServer {
 	t.Helper()
 	s := fiscalsim.NewOnline(cfg, log)
-	host := serve(t, s.Handler(), s.AdminHandler())
+	host := "http://" + loopback.Serve(t, s.Serve).Addr
 	return &OnlineServer{URL: host + fiscalsim.OnlineBase, AdminURL: host, Sim: s}
-}
-
-// serve runs api and admin (under /sim/) on one loopback listener until
-// t's cleanup, and returns http://host:port.
-func serve(t testing.TB, api, admin http.Handler) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/sim/", admin)
-	mux.Handle("/", api)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			_ = srv.Close()
-		}
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Errorf("simtest: serve: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
 }
 
 // Confirmed checks that res is the document the simulator made under id

@@ -1,6 +1,7 @@
-// Package backend holds what the fiscal backends share: JSON calls over
-// HTTP with one verdict for a missing answer, bounded polling, and the walk
-// along a receipt's attempt ids.
+// Package backend holds what the fiscal backends share: a Core with the
+// provider's name, logger and timing, JSON calls over HTTP with one verdict
+// for a missing answer, bounded polling, the walk along a receipt's attempt
+// ids and the check that a result confirms its receipt.
 package backend
 
 import (
@@ -25,6 +26,31 @@ import (
 
 // maxBody bounds what we read of an answer; receipts' answers are small.
 const maxBody = 1 << 20
+
+// Core is what a backend's client is built on. It starts no goroutines;
+// its methods are safe for concurrent use.
+type Core struct {
+	*Caller
+	Provider string        // the backend package: "atol", "atolonline"
+	Log      *zap.Logger   // named after the provider
+	Timing   fiscal.Timing // with the backend's defaults filled in
+	Base     string        // the base URL, without a trailing slash
+	chain    chain
+}
+
+// NewCore checks rawURL (see NewCaller) and fills t's zero fields from
+// defaults. It makes no call.
+func NewCore(provider, rawURL string, t, defaults fiscal.Timing, log *zap.Logger) (*Core, error) {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	t = t.Or(defaults)
+	call, base, err := NewCaller(provider, rawURL, t.CallTimeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Core{Caller: call, Provider: provider, Log: log.Named(provider), Timing: t, Base: base}, nil
+}
 
 // Caller makes JSON calls to one backend.
 type Caller struct {
@@ -147,13 +173,14 @@ func (c *Caller) unreachable(op, id, host string, err error) error {
 		Text: "no whole answer from " + host + " (is it running and reachable?); call again with the same receipt id"}
 }
 
-// Poll calls step at once and then with growing pauses (first, ×1.5, up to
-// max) until step reports done or wait is over. It returns step's error
-// when done, and a Pending error (about op and id) when the wait or ctx
-// ran out first.
-func Poll(ctx context.Context, provider, op, id string, wait, first, max time.Duration, step func(context.Context) (bool, error)) error {
+// Poll calls step at once and then with growing pauses (Timing.PollFirst,
+// ×1.5, up to PollMax) until step reports done or Timing.Wait is over. It
+// returns step's error when done, and a Pending error (about op and id)
+// when the wait or ctx ran out first.
+func (c *Core) Poll(ctx context.Context, op, id string, step func(context.Context) (bool, error)) error {
+	provider, wait := c.Provider, c.Timing.Wait
 	deadline := time.Now().Add(wait)
-	pause := first
+	pause := c.Timing.PollFirst
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -174,7 +201,7 @@ func Poll(ctx context.Context, provider, op, id string, wait, first, max time.Du
 				Text: "stopped waiting; call again with the same receipt id", Err: ctx.Err()}
 		case <-timer.C:
 		}
-		pause = min(pause*3/2, max)
+		pause = min(pause*3/2, c.Timing.PollMax)
 	}
 }
 
@@ -184,29 +211,37 @@ type Steps struct {
 	// that the backend already knew id before this call; handle is what
 	// Await needs to find it (the cloud's uuid).
 	Submit func(ctx context.Context, id string) (handle string, existed bool, err error)
-	// Await waits for the attempt and reads its confirmation.
+	// Await waits for the attempt and reads its confirmation (Issue then
+	// checks that it confirms the receipt).
 	Await func(ctx context.Context, id, handle string) (fiscal.Result, error)
+}
+
+// Unusable logs a confirmation of attempt id that cannot be used (text
+// says why) and returns its Malformed error.
+func (c *Core) Unusable(op fiscal.Operation, id, text string, err error) error {
+	c.Log.Warn("receipt confirmation not usable", zap.String("op", op.String()), zap.String("id", id), zap.String("why", text))
+	return &fiscal.Error{Kind: fiscal.Malformed, Provider: c.Provider, Op: op.String(), ID: id, Text: text, Err: err}
 }
 
 // attempt submits (or finds) one attempt id of a receipt and waits for it.
 type attempt func(ctx context.Context, attemptID string) (res fiscal.Result, existed bool, err error)
 
-// Chain remembers, per receipt id, the first attempt not known to be
+// chain remembers, per receipt id, the first attempt not known to be
 // refused, so that repeated calls in one process do not walk the refused
 // attempts again; after a restart the first call walks them once. It is
 // safe for concurrent use; the zero value is ready.
-type Chain struct {
+type chain struct {
 	mu   sync.Mutex
 	next map[string]int
 }
 
-func (c *Chain) start(id string) int {
+func (c *chain) start(id string) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.next[id]
 }
 
-func (c *Chain) set(id string, n int) {
+func (c *chain) set(id string, n int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n == 0 {
@@ -219,23 +254,29 @@ func (c *Chain) set(id string, n int) {
 	c.next[id] = n
 }
 
-// Issue validates r, then walks its attempt ids with s and logs the
+// Issue validates r, then walks its attempt ids with s (at most
+// Timing.MaxAttempts), checks that the result confirms r and logs the
 // registered receipt.
-func (c *Chain) Issue(ctx context.Context, log *zap.Logger, provider string, op fiscal.Operation, r fiscal.Receipt, max int, s Steps) (fiscal.Result, error) {
+func (c *Core) Issue(ctx context.Context, op fiscal.Operation, r fiscal.Receipt, s Steps) (fiscal.Result, error) {
 	if err := r.Validate(); err != nil {
 		// The error names the receipt; no id twice.
-		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: provider, Op: op.String(), Err: err}
+		return fiscal.Result{}, &fiscal.Error{Kind: fiscal.Refused, Provider: c.Provider, Op: op.String(), Err: err}
 	}
-	res, err := c.walk(ctx, provider, op.String(), r.ID, max, func(ctx context.Context, id string) (fiscal.Result, bool, error) {
+	res, err := c.chain.walk(ctx, c.Provider, op.String(), r.ID, c.Timing.MaxAttempts, func(ctx context.Context, id string) (fiscal.Result, bool, error) {
 		h, existed, err := s.Submit(ctx, id)
 		if err != nil {
 			return fiscal.Result{}, false, err
 		}
 		res, err := s.Await(ctx, id, h)
+		if err == nil {
+			if cerr := fiscal.Confirm(op, r, res); cerr != nil {
+				return fiscal.Result{}, existed, c.Unusable(op, id, cerr.Error(), nil)
+			}
+		}
 		return res, existed, err
 	})
 	if err == nil {
-		log.Info("receipt registered", zap.String("op", op.String()), zap.String("id", res.ID),
+		c.Log.Info("receipt registered", zap.String("op", op.String()), zap.String("id", res.ID),
 			zap.Int64("fd", res.FDNumber), zap.Int("shift", res.ShiftNumber))
 	}
 	return res, err
@@ -246,7 +287,7 @@ func (c *Chain) Issue(ctx context.Context, log *zap.Logger, provider string, op 
 // document made) is passed by, so a call after a fix tries anew under the
 // next id; any other outcome (a result, a new refusal, an unknown state)
 // ends the walk. At most max attempt ids per receipt.
-func (c *Chain) walk(ctx context.Context, provider, op, id string, max int, attempt attempt) (fiscal.Result, error) {
+func (c *chain) walk(ctx context.Context, provider, op, id string, max int, attempt attempt) (fiscal.Result, error) {
 	var last error
 	for n := c.start(id); n < max; n++ {
 		res, existed, err := attempt(ctx, fiscal.AttemptID(id, n))

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/kioskd/kioskd/payment/internal/loopback"
 	"github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
@@ -23,13 +24,9 @@ import (
 // the app's keys (AppKeys).
 type Server struct {
 	*sim.Server
-	URL  string // https://127.0.0.1:port, the service URL for a client
-	Dir  string // the key material: sim.KassaFiles(Dir, n) and the simulator's own files
-	addr string
-	t    testing.TB
-
-	mu   sync.Mutex
-	stop func() // ends the current Serve; nil while Down
+	URL string // https://127.0.0.1:port, the service URL for a client
+	Dir string // the key material: sim.KassaFiles(Dir, n) and the simulator's own files
+	lb  *loopback.Server
 }
 
 // NewServer serves a simulator with cfg until t ends. An empty cfg.Dir is a
@@ -49,58 +46,16 @@ func NewServer(t testing.TB, cfg sim.Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &Server{Server: srv, Dir: cfg.Dir, addr: ln.Addr().String(), t: t}
-	s.URL = "https://" + s.addr
-	s.serve(ln)
-	t.Cleanup(s.Down)
-	return s
-}
-
-func (s *Server) serve(ln net.Listener) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Server.Serve(ctx, ln) }()
-	s.mu.Lock()
-	s.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			s.t.Errorf("simtest: %v", err)
-		}
-	}
-	s.mu.Unlock()
+	lb := loopback.Serve(t, srv.Serve)
+	return &Server{Server: srv, URL: "https://" + lb.Addr, Dir: cfg.Dir, lb: lb}
 }
 
 // Down stops serving, as an outage would: the listener and every connection
 // close, and new connections are refused until Up. The state is kept.
-func (s *Server) Down() {
-	s.mu.Lock()
-	stop := s.stop
-	s.stop = nil
-	s.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
-}
+func (s *Server) Down() { s.lb.Down() }
 
 // Up serves again on the same address after Down.
-func (s *Server) Up() {
-	s.t.Helper()
-	s.mu.Lock()
-	up := s.stop != nil
-	s.mu.Unlock()
-	if up {
-		return
-	}
-	ln, err := net.Listen("tcp", s.addr)
-	if err != nil {
-		s.t.Fatalf("simtest: serving again on %s: %v", s.addr, err)
-	}
-	s.serve(ln)
-}
+func (s *Server) Up() { s.lb.Up() }
 
 // KassaFiles returns the CA, certificate and key files of kassa n (1-based).
 func (s *Server) KassaFiles(n int) (ca, cert, key string) { return sim.KassaFiles(s.Dir, n) }
@@ -236,4 +191,18 @@ func makeKeys() (map[string]keyFile, error) {
 		files[e.Name()] = keyFile{data: data, mode: info.Mode().Perm()}
 	}
 	return files, nil
+}
+
+// FreeAddr returns a loopback address nothing listens on, for a server a
+// test starts beside the simulator (kioskd's web display or TCP API, the
+// smartpay-sim command). Another process may take it in between; tests
+// that restart a server on it rely on SO_REUSEADDR.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }
