@@ -55,12 +55,12 @@ type refunds struct {
 	// onRecovered is called once the open refunds have their runners.
 	onRecovered func()
 
-	mu    sync.Mutex
-	first map[string]chan struct{} // refunds whose first request is in flight → closed when answered
-	ctx   context.Context          // run's; nil when not running
-	wg    sync.WaitGroup
-	ready bool // the open refunds have their runners: new ones are taken
-	open  int  // refunds not done
+	mu       sync.Mutex
+	inFlight map[string]chan struct{} // host keys whose request is being made → closed when answered
+	ctx      context.Context          // run's; nil when not running
+	wg       sync.WaitGroup
+	ready    bool // the open refunds have their runners: new ones are taken
+	open     int  // refunds not done
 }
 
 // run starts a runner for every refund the journal has open, takes new
@@ -133,6 +133,15 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 		// runners: the host tries again once the flow is ready.
 		return RefundInfo{}, fmt.Errorf("%w: recovery not finished", ErrNotRunning)
 	}
+	// Copies of one keyed request sent at once: the first makes the
+	// request; the others wait for its answer, then read it back.
+	if req.RequestID != "" {
+		answered, err := rm.first(ctx, req.RequestID)
+		if err != nil {
+			return RefundInfo{}, err
+		}
+		defer answered()
+	}
 	r, existed, err := rm.j.NewRefund(req.PurchaseID, req.Amount, req.RequestID, rm.cfg.Clock.Now())
 	switch {
 	case errors.Is(err, journal.ErrRequestReused):
@@ -146,17 +155,12 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 		// The first request (or recovery) drives it; answer as it did,
 		// once it has its answer (a copy sent at the same time).
 		rm.log.Info("refund repeated by the host", zap.String("kassa_refund_id", r.ID), zap.String("request_id", req.RequestID))
-		if r, err = rm.afterFirst(ctx, r); err != nil {
-			return refundInfo(r), err
-		}
 		if r.Outcome == journal.RefundRejected {
 			return refundInfo(r), &ServiceError{Code: r.SvcCode, Message: r.SvcMessage}
 		}
 		return refundInfo(r), nil
 	}
 	rm.log.Info("refund requested", zap.String("kassa_refund_id", r.ID), zap.String("purchase_id", r.PurchaseID), zap.Int64("amount", r.Amount))
-	answered := rm.startFirst(r.ID)
-	defer answered()
 	// The request itself is made here, under the host's deadline, so the
 	// host learns a refusal in its answer.
 	fc, info := rm.act(ctx, &r, &refundWait{})
@@ -175,39 +179,34 @@ func (rm *refunds) request(ctx context.Context, req RefundRequest) (RefundInfo, 
 	return refundInfo(r), nil
 }
 
-// startFirst marks refund id's first request in flight; the returned func
-// says it is answered.
-func (rm *refunds) startFirst(id string) func() {
-	done := make(chan struct{})
-	rm.mu.Lock()
-	if rm.first == nil {
-		rm.first = map[string]chan struct{}{}
-	}
-	rm.first[id] = done
-	rm.mu.Unlock()
-	return func() {
+// first lets one request with the host's key requestID through at a time:
+// a copy waits until the one before it is answered (or ctx ends). Call the
+// returned func once answered.
+func (rm *refunds) first(ctx context.Context, requestID string) (func(), error) {
+	for {
 		rm.mu.Lock()
-		delete(rm.first, id)
+		before, busy := rm.inFlight[requestID]
+		if !busy {
+			done := make(chan struct{})
+			if rm.inFlight == nil {
+				rm.inFlight = map[string]chan struct{}{}
+			}
+			rm.inFlight[requestID] = done
+			rm.mu.Unlock()
+			return func() {
+				rm.mu.Lock()
+				delete(rm.inFlight, requestID)
+				rm.mu.Unlock()
+				close(done)
+			}, nil
+		}
 		rm.mu.Unlock()
-		close(done)
+		select {
+		case <-before:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: the first request with key %q is still waiting for the service", ErrTimeout, requestID)
+		}
 	}
-}
-
-// afterFirst waits until refund r's first request is answered, if it is in
-// flight, and returns r as the journal then has it.
-func (rm *refunds) afterFirst(ctx context.Context, r journal.Refund) (journal.Refund, error) {
-	rm.mu.Lock()
-	done := rm.first[r.ID]
-	rm.mu.Unlock()
-	if done == nil {
-		return r, nil
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return r, fmt.Errorf("%w: the first request of refund %s is still waiting for the service", ErrTimeout, r.ID)
-	}
-	return rm.j.Refund(r.ID)
 }
 
 // info returns the refund with kassa_refund_id id.

@@ -89,6 +89,11 @@ func start(t *testing.T, scfg sim.Config, fcfg payment.Config) *env {
 			t.Errorf("api: %v", err)
 		}
 	}()
+	select { // a scan before the flow runs is refused as busy: start as a host would, once it is ready
+	case <-f.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the flow never became ready")
+	}
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}
