@@ -1,0 +1,355 @@
+package soaktest
+
+import (
+	"context"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"go.uber.org/goleak"
+	"go.uber.org/zap"
+
+	"github.com/kioskd/kioskd/internal/kiosktest"
+	"github.com/kioskd/kioskd/payment/smartpay/sim"
+)
+
+var (
+	nSales    = flag.Int("soak.sales", 200, "sales in the soak (the full run: 10000)")
+	seed      = flag.Uint64("soak.seed", 1, "seed of the sale mix")
+	outDir    = flag.String("soak.out", "", "folder for soak.csv and soak.txt (default: a temporary one, printed)")
+	nSamples  = flag.Int("soak.samples", 20, "samples between the warm-up and the end")
+	retention = flag.Duration("soak.retention", 20*time.Second, "journal retention of the agent (compaction runs every quarter of it)")
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// sample is the agent's footprint after a number of sales, read from its
+// /metrics at a quiet moment (no sale or refund running) and from the file
+// system.
+type sample struct {
+	Sales       int
+	Elapsed     time.Duration
+	RSS         float64 // process_resident_memory_bytes
+	Heap        float64 // go_memstats_heap_inuse_bytes
+	Goroutines  int     // go_goroutines
+	FDs         int     // process_open_fds
+	JournalData float64 // kioskd_journal_bytes (bbolt's data size)
+	JournalFile int64   // the file's size on disk
+}
+
+func TestSoak(t *testing.T) {
+	n := *nSales
+	if n <= 0 {
+		t.Skip("-soak.sales=0")
+	}
+	dir := t.TempDir()
+	out := *outDir
+	if out == "" {
+		out = dir
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	bin, err := kiosktest.Build(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Short payment times: the simulator answers success 20 ms after the
+	// release; the agent's first status check comes 100 ms after it.
+	s, err := kiosktest.ServeSim(sim.Config{Dir: filepath.Join(dir, "sim"), SuccessDelay: 20 * time.Millisecond}, "127.0.0.1:0", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+
+	// The scanner: a pty whose other end the agent's serial driver reads.
+	master, slave, err := pty.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer master.Close()
+	defer slave.Close()
+
+	ca, cert, key := s.KassaFiles()
+	cfg := kiosktest.Config{KassaID: sim.KassaID(1), ServiceURL: "https://" + s.Addr, CA: ca, Cert: cert, Key: key,
+		Journal: filepath.Join(dir, "journal.db"), Socket: filepath.Join(dir, "api.sock"), ScannerPort: slave.Name(),
+		Handover: "host", Retention: *retention}
+	conf := filepath.Join(dir, "devices.yaml")
+	if err := os.WriteFile(conf, []byte(cfg.YAML()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logPath := filepath.Join(dir, "kioskd.log")
+	agent, err := kiosktest.Start(bin, conf, logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			agent.Kill()
+		}
+	}()
+	logTail := func() string { return tail(logPath, 30) }
+
+	api := kiosktest.UnixClient(cfg.Socket)
+	defer api.CloseIdle()
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	h := &kiosktest.Host{API: api, Ledger: kiosktest.NewLedger(), QR: s.QR, Wake: api.Watch(wctx), Step: time.Minute,
+		Feed: func(_ context.Context, payload string) error {
+			_, err := master.WriteString(payload + "\r")
+			return err
+		}}
+	if err := h.Idle(ctx); err != nil {
+		t.Fatalf("agent not ready: %v\n%s", err, logTail())
+	}
+	if err := waitScanner(ctx, api); err != nil {
+		t.Fatalf("%v\n%s", err, logTail())
+	}
+
+	warm := min(max(60, n/10), n)
+	every := max(1, (n-warm)/max(*nSamples, 1))
+	rng := rand.New(rand.NewPCG(*seed, 0x50a4))
+	t.Logf("soak: %d sales, seed %d, warm-up %d sales, a sample every %d, retention %s; agent pid %d, log %s",
+		n, *seed, warm, every, *retention, agent.PID(), logPath)
+	start := time.Now()
+	first, err := take(ctx, api, cfg.Journal, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples := []sample{first}
+	refunds := 0
+	for i := 1; i <= n; i++ {
+		script, amount := kiosktest.DefaultMix.Pick(rng)
+		user := fmt.Sprintf("soak-%d-%d", *seed, i)
+		if err := h.Sell(ctx, script, user, amount); err != nil {
+			t.Fatalf("sale %d (%s): %v\n%s", i, script, err, logTail())
+		}
+		if sl, _ := h.Ledger.Sale(user); sl.SawCompleted && rng.IntN(100) < 6 {
+			// A partial refund, asked twice with one idempotency key: the
+			// second answer must name the same refund.
+			rq := fmt.Sprintf("rq-%d-%d", *seed, i)
+			for range 2 {
+				if err := h.Refund(ctx, rq, sl.PurchaseID, amount/2); err != nil {
+					t.Fatalf("refund after sale %d: %v\n%s", i, err, logTail())
+				}
+			}
+			refunds++
+		}
+		if i == warm || (i > warm && (i-warm)%every == 0) || i == n {
+			sm, err := take(ctx, api, cfg.Journal, i, time.Since(start))
+			if err != nil {
+				t.Fatalf("sample after sale %d: %v\n%s", i, err, logTail())
+			}
+			samples = append(samples, sm)
+			if testing.Verbose() {
+				t.Logf("%6d sales %8s  RSS %6.1f MiB  goroutines %3d  fds %3d  journal %6.1f KiB",
+					sm.Sales, sm.Elapsed.Round(time.Second), sm.RSS/(1<<20), sm.Goroutines, sm.FDs, float64(sm.JournalFile)/1024)
+			}
+		}
+	}
+	took := time.Since(start)
+
+	// Settle: every purchase at an end the service was told of, every
+	// fiscal record delivered; then the invariants.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := api.State(ctx)
+		ok, why := kiosktest.Settled(s.State(), kiosktest.CheckOptions{})
+		if err == nil && ok && st.FiscalPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not settled a minute after the last sale: %s (state %v, err %v)\n%s", why, st, err, logTail())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	end, err := take(ctx, api, cfg.Journal, n, time.Since(start))
+	if err != nil {
+		t.Fatal(err)
+	}
+	samples[len(samples)-1] = end
+	st := s.State()
+	for _, v := range kiosktest.Check(st, h.Ledger, kiosktest.CheckOptions{FiscalDrained: true}) {
+		t.Errorf("invariant %s", v)
+	}
+
+	wcancel()
+	api.CloseIdle()
+	stopped = true
+	if err := agent.Stop(15 * time.Second); err != nil {
+		t.Errorf("%v\n%s", err, logTail())
+	}
+
+	report := table(samples, warm)
+	summary := fmt.Sprintf("%d sales (%d purchases, %d refunds, %d fiscal records at the service) in %s, %.2f sales/s, seed %d\n",
+		n, len(st.Purchases), refunds, len(st.Fiscal), took.Round(time.Second), float64(n)/took.Seconds(), *seed)
+	t.Log("\n" + summary + report)
+	if err := writeCSV(filepath.Join(out, "soak.csv"), samples); err != nil {
+		t.Error(err)
+	}
+	if err := os.WriteFile(filepath.Join(out, "soak.txt"), []byte(summary+report), 0o644); err != nil {
+		t.Error(err)
+	}
+	t.Logf("wrote %s and %s", filepath.Join(out, "soak.csv"), filepath.Join(out, "soak.txt"))
+	for _, p := range flatness(samples, warm) {
+		t.Error(p)
+	}
+}
+
+// waitScanner waits until the agent reads the pty.
+func waitScanner(ctx context.Context, api *kiosktest.Client) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, err := api.Metrics(ctx)
+		if err == nil && m[`kioskd_scanner_up{scanner="scan"}`] == 1 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the pty scanner never came up (metrics error %v)", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// take samples the agent once it is quiet: goroutines that end with a call
+// or a request are given a moment, so the count is read twice alike.
+func take(ctx context.Context, api *kiosktest.Client, journal string, sales int, elapsed time.Duration) (sample, error) {
+	var prev sample
+	for try := 0; ; try++ {
+		m, err := api.Metrics(ctx)
+		if err != nil {
+			return sample{}, err
+		}
+		fi, err := os.Stat(journal)
+		if err != nil {
+			return sample{}, err
+		}
+		s := sample{Sales: sales, Elapsed: elapsed, RSS: m["process_resident_memory_bytes"], Heap: m["go_memstats_heap_inuse_bytes"],
+			Goroutines: int(m["go_goroutines"]), FDs: int(m["process_open_fds"]), JournalData: m["kioskd_journal_bytes"], JournalFile: fi.Size()}
+		if try > 0 && s.Goroutines == prev.Goroutines && s.FDs == prev.FDs || try == 10 {
+			return s, nil
+		}
+		prev = s
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// flatness checks the end of the run against the end of the warm-up:
+// goroutines and open files exactly flat, RSS within 10 % (plus 1 MiB for
+// the page-granular noise of a short run), the journal file within 10 %
+// (bbolt grows the file in steps and reuses the pages compaction frees).
+func flatness(s []sample, warm int) []string {
+	var w sample
+	for _, x := range s {
+		if x.Sales >= warm {
+			w = x
+			break
+		}
+	}
+	e := s[len(s)-1]
+	var p []string
+	if e.Goroutines != w.Goroutines {
+		p = append(p, fmt.Sprintf("goroutines %d after the warm-up, %d at the end", w.Goroutines, e.Goroutines))
+	}
+	if e.FDs != w.FDs {
+		p = append(p, fmt.Sprintf("open files %d after the warm-up, %d at the end", w.FDs, e.FDs))
+	}
+	if e.RSS > w.RSS*1.10+(1<<20) {
+		p = append(p, fmt.Sprintf("RSS %.1f MiB after the warm-up, %.1f MiB at the end (> +10%%)", w.RSS/(1<<20), e.RSS/(1<<20)))
+	}
+	if float64(e.JournalFile) > float64(w.JournalFile)*1.10 {
+		p = append(p, fmt.Sprintf("journal %d bytes after the warm-up, %d at the end (> +10%%): compaction does not bound it", w.JournalFile, e.JournalFile))
+	}
+	return p
+}
+
+// table prints the samples, the warm-up row marked, and the start/end
+// comparison.
+func table(s []sample, warm int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%7s %9s %9s %9s %10s %4s %12s %12s\n", "sales", "elapsed", "RSS MiB", "heap MiB", "goroutines", "fds", "journal B", "journal data")
+	for _, x := range s {
+		mark := ""
+		if x.Sales == warm {
+			mark = "  <- warm-up done"
+		}
+		fmt.Fprintf(&b, "%7d %9s %9.2f %9.2f %10d %4d %12d %12.0f%s\n", x.Sales, x.Elapsed.Round(time.Second), x.RSS/(1<<20), x.Heap/(1<<20),
+			x.Goroutines, x.FDs, x.JournalFile, x.JournalData, mark)
+	}
+	b.WriteString(chart(s))
+	return b.String()
+}
+
+// chart is RSS over the sales as a text plot from zero, one column per
+// sample: flat is a straight row.
+func chart(s []sample) string {
+	const rows = 10
+	lo, hi := 0.0, 1.0
+	for _, x := range s {
+		hi = max(hi, x.RSS)
+	}
+	var b strings.Builder
+	b.WriteString("RSS over the run (one column per sample):\n")
+	for r := rows; r >= 0; r-- {
+		level := lo + (hi-lo)*float64(r)/rows
+		fmt.Fprintf(&b, "%7.2f MiB |", level/(1<<20))
+		for _, x := range s {
+			if int((x.RSS-lo)/(hi-lo)*rows+0.5) == r {
+				b.WriteString(" *")
+			} else {
+				b.WriteString("  ")
+			}
+		}
+		b.WriteByte('\n')
+	}
+	fmt.Fprintf(&b, "%11s +%s\n%11s  sales %d .. %d\n", "", strings.Repeat("--", len(s)), "", s[0].Sales, s[len(s)-1].Sales)
+	return b.String()
+}
+
+func writeCSV(path string, s []sample) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := csv.NewWriter(f)
+	_ = w.Write([]string{"sales", "elapsed_s", "rss_bytes", "heap_inuse_bytes", "goroutines", "open_fds", "journal_file_bytes", "journal_data_bytes"})
+	for _, x := range s {
+		_ = w.Write([]string{strconv.Itoa(x.Sales), strconv.FormatFloat(x.Elapsed.Seconds(), 'f', 1, 64),
+			strconv.FormatFloat(x.RSS, 'f', 0, 64), strconv.FormatFloat(x.Heap, 'f', 0, 64), strconv.Itoa(x.Goroutines),
+			strconv.Itoa(x.FDs), strconv.FormatInt(x.JournalFile, 10), strconv.FormatFloat(x.JournalData, 'f', 0, 64)})
+	}
+	w.Flush()
+	if err := w.Error(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func tail(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	l := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return "kioskd log:\n  | " + strings.Join(l, "\n  | ")
+}
