@@ -76,7 +76,8 @@ func Settled(st sim.State, o CheckOptions) (bool, string) {
 //   - no QR committed twice, no purchase from a QR the host never scanned,
 //     no kassa_purchase_id used twice;
 //   - refunds never over the amount, one per host request id, each finished
-//     and confirmed; every fiscal record the API accepted delivered.
+//     and confirmed; every fiscal record the API accepted delivered;
+//   - and, about the test itself, that the host followed the sale of its QR.
 func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
 	var vs []Violation
 	add := func(rule, format string, a ...any) {
@@ -122,6 +123,12 @@ func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
 		var p *sim.Purchase
 		if len(ps) > 0 {
 			p = &ps[0]
+		}
+		if p != nil && s.SaleID != "" && p.KassaPurchaseID != s.SaleID {
+			// The host took another sale for its own: the ledger, not the
+			// agent, is wrong, and the rules below would mislead.
+			add("host-mismatch", "sale of %s: the host followed sale %s, the QR's purchase is sale %s", s.User, s.SaleID, p.KassaPurchaseID)
+			continue
 		}
 		kept := p != nil && p.Status == sp.Success && p.Confirmed && !p.Reversed
 		if s.SawCompleted || s.HandoverAcked {

@@ -22,6 +22,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 	add(Sale{User: "stuck"})
 	add(Sale{User: "unconfirmed"})
 	add(Sale{User: "orphan"})
+	add(Sale{User: "mixed-up", SaleID: "41", SawCompleted: true})
 	r := l.RefundRequest("rq1", "p-ok", 100)
 	r.IDs = []string{"k1", "k2"}
 	l.RefundRequest("rq2", "p-ok", 100).IDs = []string{"k3"}
@@ -42,6 +43,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 			{ID: "p-u", Kassa: "kassa-1", KassaPurchaseID: "8", IDLoyalty: "unconfirmed", Status: sp.Success},
 			{ID: "p-o", Kassa: "kassa-1", KassaPurchaseID: "9", IDLoyalty: "orphan", Status: sp.Committed},
 			{ID: "p-x", Kassa: "kassa-1", KassaPurchaseID: "10", IDLoyalty: "stranger", Status: sp.Cancelled},
+			{ID: "p-m", Kassa: "kassa-1", KassaPurchaseID: "42", IDLoyalty: "mixed-up", Status: sp.Cancelled},
 		},
 		Refunds: []sim.Refund{
 			{ID: "r1", KassaRefundID: "k1", PurchaseID: "p-ok", Amount: 600, Status: sp.RefundSuccess, Confirmed: true},
@@ -51,7 +53,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 	}
 	journaled := func(id string) bool { return id != "9" }
 	got := rules(Check(st, l, CheckOptions{Journaled: journaled, FiscalDrained: true}))
-	want := "charged-after-cancel completed-not-confirmed fiscal-lost kassa-id-twice paid-without-handover " +
+	want := "charged-after-cancel completed-not-confirmed fiscal-lost host-mismatch kassa-id-twice paid-without-handover " +
 		"processing qr-twice refund-over refund-twice refund-unfinished success-unconfirmed unknown-qr"
 	if got != want {
 		t.Errorf("rules\n got %s\nwant %s", got, want)

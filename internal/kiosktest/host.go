@@ -42,7 +42,7 @@ type Host struct {
 	Poll time.Duration // state poll interval [50ms]
 	Step time.Duration // bound of each wait for the agent [30s]
 
-	lastSale string // the last kassa_purchase_id seen, to tell the next sale apart
+	lastSale string // the kassa_purchase_id of the sale being made
 }
 
 func (h *Host) wait(ctx context.Context, ok func(payment.Status) bool) (payment.Status, error) {
@@ -64,10 +64,14 @@ func (h *Host) wait(ctx context.Context, ok func(payment.Status) bool) (payment.
 
 // Idle waits until no sale is running, so a scan starts a new one.
 func (h *Host) Idle(ctx context.Context) error {
-	_, err := h.wait(ctx, func(st payment.Status) bool {
+	_, err := h.idle(ctx)
+	return err
+}
+
+func (h *Host) idle(ctx context.Context) (payment.Status, error) {
+	return h.wait(ctx, func(st payment.Status) bool {
 		return st.Ready && (st.State == payment.Idle || st.State.Terminal())
 	})
-	return err
 }
 
 // Receipt is a valid fiscal receipt for amount kopecks.
@@ -96,7 +100,8 @@ func (h *Host) Sell(ctx context.Context, script, user string, amount int64) erro
 }
 
 func (h *Host) sell(ctx context.Context, s *Sale) error {
-	if err := h.Idle(ctx); err != nil {
+	st0, err := h.idle(ctx)
+	if err != nil {
 		return err
 	}
 	amountFirst := s.Script == ScriptPaid || s.Script == ScriptDeclined || s.Script == ScriptNotHandedOver
@@ -109,7 +114,7 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 	if err != nil {
 		return err
 	}
-	h.Ledger.Update(func() { s.Scanned = true })
+	h.Ledger.Update(func() { s.Scanned, s.Last = true, "scan sent" })
 	if h.Feed != nil {
 		err = h.Feed(ctx, qr)
 	} else {
@@ -118,7 +123,10 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 	if err != nil {
 		return h.gone(err)
 	}
-	prev := h.lastSale
+	// The scan is answered before its sale starts: the sale is the first
+	// one whose id differs from the one the state showed before the scan
+	// (a finished sale, perhaps one recovered after a restart).
+	prev := st0.SaleID
 	st, err := h.wait(ctx, func(st payment.Status) bool { return st.SaleID != "" && st.SaleID != prev })
 	if err != nil {
 		return err

@@ -10,7 +10,8 @@
 // run long enough to show growth. The short default (a few hundred sales)
 // runs with the suite; the full run is
 //
-//	go test -run Soak -soak.sales=10000 -timeout 6h -v ./payment/soaktest
+//	go test ./payment/soaktest -run Soak -timeout 6h -v -args -soak.sales=10000 -soak.out=DIR
 //
-// and writes soak.csv (and prints the RSS table) into -soak.out.
+// (about 2 h 15 min: the flow's status budget allows about one paid sale a
+// second) and writes soak.csv and soak.txt, the table, into DIR.
 package soaktest

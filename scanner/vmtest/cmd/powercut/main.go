@@ -32,10 +32,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
@@ -62,6 +64,7 @@ type options struct {
 	diskMode, cache     string
 	kind                string
 	probe, verbose      bool
+	control             bool
 }
 
 func run() error {
@@ -77,6 +80,7 @@ func run() error {
 	flag.StringVar(&o.diskMode, "disk", "nbd", "nbd: the volatile-cache disk; file: a raw image file (QEMU -drive cache=-cache)")
 	flag.StringVar(&o.cache, "cache", "writeback", "QEMU cache mode with -disk file")
 	flag.BoolVar(&o.probe, "probe", false, "run the cache probe instead: what a killed QEMU loses, per disk kind")
+	flag.BoolVar(&o.control, "control", true, "first check that a cut loses an unflushed write (one boot)")
 	flag.BoolVar(&o.verbose, "v", false, "echo the guest console")
 	flag.Parse()
 	if o.kernel == "" || o.initrd == "" {
@@ -89,6 +93,14 @@ func run() error {
 		}
 		defer os.RemoveAll(d)
 		o.dir = d
+		// Interrupted: QEMU dies with us (Pdeathsig); leave no folder.
+		sigs := make(chan os.Signal, 1)
+		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+		go func() { // owner: the process; ends it on a signal
+			<-sigs
+			os.RemoveAll(d)
+			os.Exit(130)
+		}()
 	}
 	if o.probe {
 		return probe(o)
@@ -358,6 +370,11 @@ func (b *bed) powerOff(why string) {
 func (b *bed) run() error {
 	t0 := time.Now()
 	fmt.Printf("powercut: seed %d, disk %s, %s\n", b.o.seed, b.o.diskMode, budget(b.o))
+	if b.o.control && b.o.diskMode == "nbd" {
+		if err := control(b.o); err != nil {
+			return err
+		}
+	}
 	var results []*cutResult
 	var prev *cutResult
 	for i := 1; ; i++ {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/kioskd/kioskd/scanner/vmtest"
@@ -58,6 +59,8 @@ func startVM(kernel, initrd string, d diskArg, mode string, simPort, apiPort int
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile=",
 	}
 	cmd := exec.Command("qemu-system-x86_64", args...)
+	// QEMU dies with this process, however it ends.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

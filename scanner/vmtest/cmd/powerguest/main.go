@@ -9,8 +9,8 @@
 // loopback and QEMU's user network, and runs kioskd until the power goes.
 //
 // vmtest.powercut=probe instead writes three markers to the raw disk (one
-// O_DIRECT without a flush, one flushed, one left in the page cache) for
-// the host to look for after killing QEMU.
+// flushed, one O_DIRECT with no flush after it, one left in the page cache)
+// for the host to look for after killing QEMU.
 package main
 
 import (
@@ -273,9 +273,9 @@ func relay(ctx context.Context, from, to string) {
 var probeHeld *os.File
 
 // probe writes the three markers of the cache-mode experiment to the raw
-// disk: A with O_DIRECT and no flush (it reached the virtual disk only), B
-// flushed (fsync), C buffered with the device held open (the guest's page
-// cache only).
+// disk: B flushed (fsync), then A with O_DIRECT and no flush after it (it
+// reached the virtual disk only), then C buffered with the device held
+// open (the guest's page cache only).
 func probe() error {
 	if err := modprobe("virtio_pci", "virtio_blk"); err != nil {
 		return err
@@ -299,6 +299,13 @@ func probe() error {
 		return err
 	}
 	probeHeld = held
+	// B first: its flush would make an earlier A durable too.
+	if _, err := held.WriteAt(block(vmtest.ProbeMarkers[1]), vmtest.ProbeOffsets[1]); err != nil {
+		return err
+	}
+	if err := held.Sync(); err != nil {
+		return err
+	}
 	d, err := os.OpenFile("/dev/vda", os.O_RDWR|unix.O_DIRECT, 0)
 	if err != nil {
 		return err
@@ -306,13 +313,7 @@ func probe() error {
 	if _, err := d.WriteAt(block(vmtest.ProbeMarkers[0]), vmtest.ProbeOffsets[0]); err != nil {
 		return err
 	}
-	d.Close()
-	if _, err := held.WriteAt(block(vmtest.ProbeMarkers[1]), vmtest.ProbeOffsets[1]); err != nil {
-		return err
-	}
-	if err := held.Sync(); err != nil {
-		return err
-	}
+	d.Close() // no flush on close of an O_DIRECT descriptor that is not the last
 	if _, err := held.WriteAt(block(vmtest.ProbeMarkers[2]), vmtest.ProbeOffsets[2]); err != nil {
 		return err
 	}
