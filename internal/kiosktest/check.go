@@ -74,7 +74,7 @@ func Settled(st sim.State, o CheckOptions) (bool, string) {
 //   - no money kept for goods not handed over; no charge for a sale the host
 //     saw declined or cancelled, or cancelled itself;
 //   - no QR committed twice, no purchase from a QR the host never scanned,
-//     no kassa_purchase_id used twice;
+//     no kassa_purchase_id used twice (nor refused as one used before);
 //   - refunds never over the amount, one per host request id, each finished
 //     and confirmed; every fiscal record the API accepted delivered;
 //   - and, about the test itself, that the host followed the sale of its QR.
@@ -129,6 +129,14 @@ func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
 			// agent, is wrong, and the rules below would mislead.
 			add("host-mismatch", "sale of %s: the host followed sale %s, the QR's purchase is sale %s", s.User, s.SaleID, p.KassaPurchaseID)
 			continue
+		}
+		switch s.Code {
+		case sp.CodeIdempotencyConflict:
+			// The kassa sent a kassa_purchase_id the service already had
+			// with another QR: an id issued twice (after a restart).
+			add("kassa-id-reused", "sale of %s (%s): the service refused the commit, its kassa_purchase_id belongs to another QR", s.User, s.SaleID)
+		case sp.CodeQRAlreadyCommitted:
+			add("qr-twice", "sale of %s (%s): the service refused the commit, the QR was committed before", s.User, s.SaleID)
 		}
 		kept := p != nil && p.Status == sp.Success && p.Confirmed && !p.Reversed
 		if s.SawCompleted || s.HandoverAcked {

@@ -23,6 +23,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 	add(Sale{User: "unconfirmed"})
 	add(Sale{User: "orphan"})
 	add(Sale{User: "mixed-up", SaleID: "41", SawCompleted: true})
+	add(Sale{User: "reused", SaleID: "1", SawDeclined: true, Code: sp.CodeIdempotencyConflict})
 	r := l.RefundRequest("rq1", "p-ok", 100)
 	r.IDs = []string{"k1", "k2"}
 	l.RefundRequest("rq2", "p-ok", 100).IDs = []string{"k3"}
@@ -53,7 +54,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 	}
 	journaled := func(id string) bool { return id != "9" }
 	got := rules(Check(st, l, CheckOptions{Journaled: journaled, FiscalDrained: true}))
-	want := "charged-after-cancel completed-not-confirmed fiscal-lost host-mismatch kassa-id-twice paid-without-handover " +
+	want := "charged-after-cancel completed-not-confirmed fiscal-lost host-mismatch kassa-id-reused kassa-id-twice paid-without-handover " +
 		"processing qr-twice refund-over refund-twice refund-unfinished success-unconfirmed unknown-qr"
 	if got != want {
 		t.Errorf("rules\n got %s\nwant %s", got, want)

@@ -215,6 +215,9 @@ func (h *Host) note(s *Sale, st payment.Status) {
 	}
 	h.Ledger.Update(func() {
 		s.SaleID, s.Last = st.SaleID, st.State.String()
+		if st.Code != 0 {
+			s.Code = st.Code
+		}
 		if st.PurchaseID != "" {
 			s.PurchaseID = st.PurchaseID
 		}
@@ -272,7 +275,7 @@ func (h *Host) Refund(ctx context.Context, requestID, purchaseID string, amount 
 			return h.gone(err)
 		}
 	}
-	h.Ledger.Update(func() { r.Done, r.Outcome = true, info.Outcome })
+	h.Ledger.Update(func() { r.Done, r.Outcome = true, string(info.Outcome) })
 	return nil
 }
 

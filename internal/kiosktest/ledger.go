@@ -24,6 +24,7 @@ type Sale struct {
 	SawCancelled  bool   // ...cancelled
 	FiscalAcked   bool   // its fiscal record was accepted by the API
 	Last          string // the last state the host saw this sale in
+	Code          int    // the service's code the state showed (a refusal, a decline)
 	Done          bool   // the script ran to its end
 	Stopped       string // why the script stopped early (the agent went away), if it did
 }

@@ -84,7 +84,7 @@ func ParseGuestLine(line string) (kind, rest string, r BootReport, err error) {
 func (r BootReport) Open() []JournalSale {
 	var out []JournalSale
 	for _, s := range r.Sales {
-		if s.Phase != string(journal.PhaseDone) {
+		if s.Phase != string(journal.SaleDone) {
 			out = append(out, s)
 		}
 	}

@@ -230,7 +230,7 @@ func inspect(path string, rep *vmtest.BootReport) {
 		return
 	}
 	for _, r := range refunds {
-		rep.Refunds = append(rep.Refunds, vmtest.JournalRefund{ID: r.ID, Phase: string(r.Phase), Outcome: r.Outcome})
+		rep.Refunds = append(rep.Refunds, vmtest.JournalRefund{ID: r.ID, Phase: string(r.Phase), Outcome: string(r.Outcome)})
 	}
 	fis, err := j.Fiscals(true)
 	if err != nil {
