@@ -32,31 +32,23 @@ func Build(ctx context.Context, dir string) (string, error) {
 // Config is the devices.yaml of a test agent: one serial scanner, the log
 // display, the API on a socket (and optionally loopback TCP with a token).
 type Config struct {
-	KassaID      string
-	ServiceURL   string // https://host:port of the simulator
-	CA, Cert     string // PEM files
-	Key          string
-	Journal      string
-	Socket       string
-	Listen       string // optional loopback API address; needs TokenFile
-	TokenFile    string
-	ScannerPort  string        // a serial port (a pty works)
-	FixedAmount  int64         // kopecks; 0: the host sends amounts
-	Handover     string        // host or auto; "" leaves the default
-	Retention    time.Duration // 0 leaves the default
-	CallTimeout  time.Duration // 0 leaves the default
-	PayTimeout   time.Duration // 0 leaves the default
-	LogLevel     string        // "" is info
-	MetricsExtra string        // optional metrics.listen address
+	KassaID     string
+	ServiceURL  string // https://host:port of the simulator
+	CA, Cert    string // PEM files
+	Key         string
+	Journal     string
+	Socket      string
+	Listen      string // optional loopback API address; needs TokenFile
+	TokenFile   string
+	ScannerPort string        // a serial port (a pty works)
+	Handover    string        // host or auto; "" leaves the default
+	Retention   time.Duration // 0 leaves the default
 }
 
 // YAML renders the configuration.
 func (c Config) YAML() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "kassa:\n  id: %s\n", c.KassaID)
-	if c.FixedAmount > 0 {
-		fmt.Fprintf(&b, "  fixed_amount: %d\n", c.FixedAmount)
-	}
 	if c.Handover != "" {
 		fmt.Fprintf(&b, "  handover: %s\n", c.Handover)
 	}
@@ -68,27 +60,11 @@ func (c Config) YAML() string {
 	}
 	fmt.Fprintf(&b, "scanners:\n  - name: scan\n    driver: serial\n    port: %s\n    baud: 9600\n", c.ScannerPort)
 	fmt.Fprintf(&b, "displays:\n  - name: log\n    driver: log\n")
-	level := c.LogLevel
-	if level == "" {
-		level = "info"
-	}
-	fmt.Fprintf(&b, "log:\n  level: %s\n  format: console\n", level)
-	if c.CallTimeout > 0 || c.PayTimeout > 0 {
-		b.WriteString("timeouts:\n")
-		if c.CallTimeout > 0 {
-			fmt.Fprintf(&b, "  call: %s\n", c.CallTimeout)
-		}
-		if c.PayTimeout > 0 {
-			fmt.Fprintf(&b, "  payment: %s\n", c.PayTimeout)
-		}
-	}
+	b.WriteString("log:\n  level: info\n  format: console\n")
 	if c.Retention > 0 {
 		fmt.Fprintf(&b, "retention: %s\n", c.Retention)
 	}
 	b.WriteString("metrics:\n  enabled: true\n")
-	if c.MetricsExtra != "" {
-		fmt.Fprintf(&b, "  listen: %s\n", c.MetricsExtra)
-	}
 	return b.String()
 }
 

@@ -107,7 +107,14 @@ func TestSoak(t *testing.T) {
 			agent.Kill()
 		}
 	}()
-	logTail := func() string { return tail(logPath, 30) }
+	logTail := func() string {
+		select {
+		case <-agent.Exited():
+			return fmt.Sprintf("kioskd exited: %v\n%s", agent.Err(), tail(logPath, 30))
+		default:
+			return tail(logPath, 30)
+		}
+	}
 
 	api := kiosktest.UnixClient(cfg.Socket)
 	defer api.CloseIdle()
