@@ -10,8 +10,8 @@
 // disk, reports the journal it finds, kioskd recovers, and the simulator's
 // state is checked against what the host saw (kiosktest.Check).
 //
-//	powercut -kernel vmlinux -initrd initrd.gz [-n N | -duration 3m] [-seed S] [-cut SEED]
-//	powercut -kernel vmlinux -initrd initrd.gz -probe
+//	powercut -kernel vmlinux -initrd initrd-powercut.cpio [-n N | -duration 3m] [-seed S] [-kind commit] [-cut SEED]
+//	powercut -kernel vmlinux -initrd initrd-powercut.cpio -probe
 //
 // scanner/vmtest/run.sh builds the initramfs and runs it (`run.sh powercut`;
 // KIOSKD_POWERCUT_N=300 for a long run).
@@ -19,6 +19,7 @@ package main
 
 import (
 	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,7 +94,7 @@ func run() error {
 	if o.seed == 0 {
 		var b [8]byte
 		_, _ = crand.Read(b[:])
-		o.seed = uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 | uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+		o.seed = binary.BigEndian.Uint64(b[:])
 	}
 	b, err := newBed(o)
 	if err != nil {
