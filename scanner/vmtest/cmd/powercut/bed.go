@@ -318,25 +318,34 @@ func budget(o options) string {
 // bootGuest boots on the disk and waits for the guest's journal report and
 // kioskd's API.
 func (b *bed) bootGuest() (*vm, vmtest.BootReport, error) {
-	if b.disk != nil {
-		b.disk.PowerOn()
-	}
-	v, err := startVM(b.o.kernel, b.o.initrd, b.drive, "run", simPort(b.sim.Addr), b.apiPort, b.o.verbose)
-	if err != nil {
-		return nil, vmtest.BootReport{}, err
-	}
-	b.mu.Lock()
-	b.vm = v
-	b.mu.Unlock()
-	select {
-	case rep := <-v.boot:
-		b.reports = append(b.reports, rep)
-		return v, rep, nil
-	case <-v.exited:
-		return nil, vmtest.BootReport{}, fmt.Errorf("qemu exited during boot\n%s", v.tail(40))
-	case <-time.After(90 * time.Second):
-		v.kill()
-		return nil, vmtest.BootReport{}, fmt.Errorf("no boot report in 90s\n%s", v.tail(40))
+	for try := 1; ; try++ {
+		if b.disk != nil {
+			b.disk.PowerOn()
+		}
+		v, err := startVM(b.o.kernel, b.o.initrd, b.drive, "run", simPort(b.sim.Addr), b.apiPort, b.o.verbose)
+		if err != nil {
+			return nil, vmtest.BootReport{}, err
+		}
+		b.mu.Lock()
+		b.vm = v
+		b.mu.Unlock()
+		select {
+		case rep := <-v.boot:
+			b.reports = append(b.reports, rep)
+			return v, rep, nil
+		case <-v.exited:
+			err = fmt.Errorf("qemu exited during boot\n%s", v.tail(40))
+		case <-time.After(90 * time.Second):
+			v.kill()
+			err = fmt.Errorf("no boot report in 90s\n%s", v.tail(40))
+		}
+		b.mu.Lock()
+		b.vm = nil
+		b.mu.Unlock()
+		if v.reachedGuest() || try == 3 {
+			return nil, vmtest.BootReport{}, err
+		}
+		fmt.Printf("powercut: the guest kernel died before the guest program started (try %d); booting again\n", try)
 	}
 }
 

@@ -23,8 +23,9 @@ type vm struct {
 	notes   chan string // other guest lines: "fatal …", "probe …", "kioskd …"
 	verbose bool
 
-	mu    sync.Mutex
-	lines []string // the console's last lines, for a failure's report
+	mu      sync.Mutex
+	lines   []string // the console's last lines, for a failure's report
+	reached bool     // the guest program said something: the kernel booted
 }
 
 // disk describes the guest's disk to QEMU.
@@ -53,7 +54,9 @@ func startVM(kernel, initrd string, d diskArg, mode string, simPort, apiPort int
 	}
 	args := []string{"-accel", vmtest.Accel(), "-m", "512", "-smp", "2", "-nodefaults", "-nographic", "-no-reboot",
 		"-kernel", kernel, "-initrd", initrd,
-		"-append", fmt.Sprintf("console=ttyS0 quiet panic=-1 vmtest.powercut=%s vmtest.simport=%d", mode, simPort),
+		// no_timer_check: on a loaded host the TCG vCPU can be too slow for
+		// the kernel's IO-APIC timer check, which then panics the boot.
+		"-append", fmt.Sprintf("console=ttyS0 quiet panic=-1 no_timer_check vmtest.powercut=%s vmtest.simport=%d", mode, simPort),
 		"-serial", "stdio",
 		"-drive", d.drive(),
 		"-netdev", netdev, "-device", "virtio-net-pci,netdev=n0,romfile=",
@@ -94,6 +97,11 @@ func (v *vm) read(r io.Reader) {
 			fmt.Printf("guest| %5.1fs %s\n", time.Since(v.started).Seconds(), line)
 		}
 		kind, rest, rep, err := vmtest.ParseGuestLine(line)
+		if kind != "" {
+			v.mu.Lock()
+			v.reached = true
+			v.mu.Unlock()
+		}
 		switch {
 		case err != nil:
 			v.note("fatal " + err.Error())
@@ -114,6 +122,15 @@ func (v *vm) note(s string) {
 	case v.notes <- s:
 	default: // nobody reads old notes; never block the console
 	}
+}
+
+// reachedGuest reports whether the guest program started: before it,
+// nothing touched the disk, so a boot that dies earlier (the kernel's timer
+// check panicking on a starved TCG vCPU) can simply be tried again.
+func (v *vm) reachedGuest() bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.reached
 }
 
 // kill is the power cut: SIGKILL, then wait until QEMU is gone.

@@ -38,6 +38,7 @@ import (
 
 func main() {
 	mode, simPort := cmdline("vmtest.powercut"), cmdline("vmtest.simport")
+	say("start", mode) // the kernel booted; nothing has touched the disk yet
 	var err error
 	switch mode {
 	case "probe":
