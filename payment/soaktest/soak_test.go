@@ -62,20 +62,19 @@ func TestSoak(t *testing.T) {
 		t.Skip("-soak.sales=0")
 	}
 	r := newRig(t, *retention)
-	dir, ctx, api, h, agent, logTail := r.dir, r.ctx, r.api, r.host, r.agent, r.logTail
+	ctx, api, h := r.ctx, r.api, r.host
 	out := *outDir
 	if out == "" {
-		out = dir
+		out = r.dir
 	}
-	s, cfg, logPath := r.sim, r.cfg, r.logPath
 
 	warm := min(max(60, n/10), n)
 	every := max(1, (n-warm)/max(*nSamples, 1))
 	rng := rand.New(rand.NewPCG(*seed, 0x50a4))
 	t.Logf("soak: %d sales, seed %d, warm-up %d sales, a sample every %d, retention %s; agent pid %d, log %s",
-		n, *seed, warm, every, *retention, agent.PID(), logPath)
+		n, *seed, warm, every, *retention, r.agent.PID(), r.logPath)
 	start := time.Now()
-	first, err := take(ctx, api, cfg.Journal, 0, 0)
+	first, err := take(ctx, api, r.cfg.Journal, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +84,7 @@ func TestSoak(t *testing.T) {
 		script, amount := kiosktest.DefaultMix.Pick(rng)
 		user := fmt.Sprintf("soak-%d-%d", *seed, i)
 		if err := h.Sell(ctx, script, user, amount); err != nil {
-			t.Fatalf("sale %d (%s): %v\n%s", i, script, err, logTail())
+			t.Fatalf("sale %d (%s): %v\n%s", i, script, err, r.logTail())
 		}
 		if sl, _ := h.Ledger.Sale(user); sl.SawCompleted && rng.IntN(100) < 6 {
 			// A partial refund, asked twice with one idempotency key: the
@@ -93,15 +92,15 @@ func TestSoak(t *testing.T) {
 			rq := fmt.Sprintf("rq-%d-%d", *seed, i)
 			for range 2 {
 				if err := h.Refund(ctx, rq, sl.PurchaseID, amount/2); err != nil {
-					t.Fatalf("refund after sale %d: %v\n%s", i, err, logTail())
+					t.Fatalf("refund after sale %d: %v\n%s", i, err, r.logTail())
 				}
 			}
 			refunds++
 		}
 		if i == warm || (i > warm && (i-warm)%every == 0) || i == n {
-			sm, err := take(ctx, api, cfg.Journal, i, time.Since(start))
+			sm, err := take(ctx, api, r.cfg.Journal, i, time.Since(start))
 			if err != nil {
-				t.Fatalf("sample after sale %d: %v\n%s", i, err, logTail())
+				t.Fatalf("sample after sale %d: %v\n%s", i, err, r.logTail())
 			}
 			samples = append(samples, sm)
 			if testing.Verbose() {
@@ -117,21 +116,21 @@ func TestSoak(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		st, err := api.State(ctx)
-		ok, why := kiosktest.Settled(s.State(), kiosktest.CheckOptions{})
+		ok, why := kiosktest.Settled(r.sim.State(), kiosktest.CheckOptions{})
 		if err == nil && ok && st.FiscalPending == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not settled a minute after the last sale: %s (state %v, err %v)\n%s", why, st, err, logTail())
+			t.Fatalf("not settled a minute after the last sale: %s (state %v, err %v)\n%s", why, st, err, r.logTail())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	end, err := take(ctx, api, cfg.Journal, n, time.Since(start))
+	end, err := take(ctx, api, r.cfg.Journal, n, time.Since(start))
 	if err != nil {
 		t.Fatal(err)
 	}
 	samples[len(samples)-1] = end
-	st := s.State()
+	st := r.sim.State()
 	for _, v := range kiosktest.Check(st, h.Ledger, kiosktest.CheckOptions{FiscalDrained: true}) {
 		t.Errorf("invariant %s", v)
 	}
