@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/kioskd/kioskd/internal/kiosktest"
-	"github.com/kioskd/kioskd/payment/journal"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 
@@ -302,12 +301,10 @@ func take(ctx context.Context, api *kiosktest.Client, journal string, sales int,
 }
 
 // journalSettle is how long the journal takes to reach its steady size:
-// the retention, then up to one pass of the flow's housekeeping, which
-// runs every journal.ReserveAhead/4 (2.5 min) and compacts at most that
-// often, whatever the retention (TestCompactionKeepsRetention), plus a
-// margin.
+// the retention, then up to one compaction pass (every quarter of the
+// retention, TestCompactionKeepsRetention), plus a margin.
 func journalSettle(retention time.Duration) time.Duration {
-	return retention + journal.ReserveAhead/4 + 30*time.Second
+	return retention + retention/4 + 30*time.Second
 }
 
 // flatness checks the end of the run against the end of the warm-up:
