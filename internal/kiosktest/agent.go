@@ -122,6 +122,18 @@ func (a *Agent) Stop(grace time.Duration) error {
 	}
 }
 
+// Dump sends SIGQUIT, so the Go runtime writes every goroutine's stack to
+// the agent's log and exits, and waits for that (SIGKILL after 5 s): the
+// state of an agent that stopped doing what it should.
+func (a *Agent) Dump() {
+	_ = a.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-a.exited:
+	case <-time.After(5 * time.Second):
+		a.Kill()
+	}
+}
+
 // Kill sends SIGKILL and waits for the process to end.
 func (a *Agent) Kill() {
 	_ = a.cmd.Process.Kill()

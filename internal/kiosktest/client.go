@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
@@ -23,6 +24,9 @@ type Client struct {
 	hc    *http.Client
 	tr    *http.Transport
 	token string
+
+	mu     sync.Mutex
+	recent []string // the last events Watch saw, for a failure's report
 }
 
 // UnixClient talks to the API on socket path sock.
@@ -270,8 +274,8 @@ func (c *Client) WaitState(ctx context.Context, poll time.Duration, wake <-chan 
 
 // Watch follows GET /v1/events and sends on the returned channel (cap 1,
 // coalesced) whenever an event arrives, so WaitState looks again at once
-// instead of at its next poll. The stream is reopened when it breaks; the
-// goroutine ends with ctx.
+// instead of at its next poll, and keeps the last events for Recent. The
+// stream is reopened when it breaks; the goroutine ends with ctx.
 func (c *Client) Watch(ctx context.Context) <-chan struct{} {
 	wake := make(chan struct{}, 1)
 	go func() { // owner: the caller's ctx
@@ -302,11 +306,32 @@ func (c *Client) stream(ctx context.Context, wake chan<- struct{}) {
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "data:") {
+		if data, ok := strings.CutPrefix(sc.Text(), "data:"); ok {
+			c.mu.Lock()
+			c.recent = append(c.recent, strings.TrimSpace(data))
+			if len(c.recent) > 2*recentEvents {
+				c.recent = append([]string(nil), c.recent[len(c.recent)-recentEvents:]...)
+			}
+			c.mu.Unlock()
 			select {
 			case wake <- struct{}{}:
 			default:
 			}
 		}
 	}
+}
+
+// recentEvents is how many events Recent keeps.
+const recentEvents = 40
+
+// Recent returns the last events (their JSON) the Watch stream delivered,
+// oldest first: what became of a scan shows there (busy, duplicate, fault…).
+func (c *Client) Recent() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r := c.recent
+	if len(r) > recentEvents {
+		r = r[len(r)-recentEvents:]
+	}
+	return append([]string(nil), r...)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,7 +84,7 @@ func TestSoak(t *testing.T) {
 		script, amount := kiosktest.DefaultMix.Pick(rng)
 		user := fmt.Sprintf("soak-%d-%d", *seed, i)
 		if err := h.Sell(ctx, script, user, amount); err != nil {
-			t.Fatalf("sale %d (%s): %v\n%s", i, script, err, r.logTail())
+			t.Fatalf("sale %d (%s): %v\n%s", i, script, err, r.failure(*outDir))
 		}
 		if sl, _ := h.Ledger.Sale(user); sl.SawCompleted && rng.IntN(100) < 6 {
 			// A partial refund, asked twice with one idempotency key: the
@@ -221,6 +222,44 @@ func newRig(t *testing.T, retention time.Duration) *rig {
 		t.Fatalf("%v\n%s", err, r.logTail())
 	}
 	return r
+}
+
+// failure gathers what the agent was doing when a sale failed: the last
+// events (what became of the scan), its state and scanner metrics, then
+// every goroutine's stack (SIGQUIT); the whole log is kept in dir.
+func (r *rig) failure(dir string) string {
+	var b strings.Builder
+	b.WriteString("last events:\n")
+	for _, e := range r.api.Recent() {
+		b.WriteString("  " + e + "\n")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if st, err := r.api.State(ctx); err == nil {
+		fmt.Fprintf(&b, "state: %+v\n", st)
+	}
+	if m, err := r.api.Metrics(ctx); err == nil {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			if strings.HasPrefix(k, "kioskd_scan") || strings.HasPrefix(k, "kioskd_ready") || strings.HasPrefix(k, "kioskd_journal") {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "metric %s %g\n", k, m[k])
+		}
+	}
+	r.stopped = true
+	r.agent.Dump()
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	kept := filepath.Join(dir, fmt.Sprintf("kioskd-failure-%d.log", r.agent.PID()))
+	if data, err := os.ReadFile(r.logPath); err == nil && os.WriteFile(kept, data, 0o644) == nil {
+		fmt.Fprintf(&b, "the agent's log, with its goroutines: %s\n", kept)
+	}
+	return b.String() + tail(r.logPath, 30)
 }
 
 // logTail is the end of the agent's log, and its exit if it exited.
