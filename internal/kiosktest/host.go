@@ -114,7 +114,7 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 	if err != nil {
 		return err
 	}
-	h.Ledger.Update(func() { s.Scanned, s.Last = true, "scan sent" })
+	h.Ledger.Update(func() { s.Scanned, s.Last, s.LastAt = true, "scan sent", time.Now() })
 	if h.Feed != nil {
 		err = h.Feed(ctx, qr)
 	} else {
@@ -214,7 +214,10 @@ func (h *Host) note(s *Sale, st payment.Status) {
 		return
 	}
 	h.Ledger.Update(func() {
-		s.SaleID, s.Last = st.SaleID, st.State.String()
+		if st.State.String() != s.Last {
+			s.Last, s.LastAt = st.State.String(), time.Now()
+		}
+		s.SaleID = st.SaleID
 		if st.Code != 0 {
 			s.Code = st.Code
 		}

@@ -3,6 +3,7 @@ package kiosktest
 import (
 	"sort"
 	"sync"
+	"time"
 )
 
 // Sale is one sale as the host application saw it. User is the QR's
@@ -15,18 +16,19 @@ type Sale struct {
 	SaleID     string // kassa_purchase_id, once the state showed it
 	PurchaseID string // the service's id, once the state showed it
 
-	Scanned       bool   // the scan was sent
-	HandedOver    bool   // the goods were given and hand-over ok sent (or the kiosk confirms on its own)
-	HandoverAcked bool   // ...and the API answered 200
-	Cancelled     bool   // the host cancelled (or refused the hand-over, or reported paid elsewhere), answered 200
-	SawCompleted  bool   // the state showed this sale completed
-	SawDeclined   bool   // ...declined
-	SawCancelled  bool   // ...cancelled
-	FiscalAcked   bool   // its fiscal record was accepted by the API
-	Last          string // the last state the host saw this sale in
-	Code          int    // the service's code the state showed (a refusal, a decline)
-	Done          bool   // the script ran to its end
-	Stopped       string // why the script stopped early (the agent went away), if it did
+	Scanned       bool      // the scan was sent
+	HandedOver    bool      // the goods were given and hand-over ok sent (or the kiosk confirms on its own)
+	HandoverAcked bool      // ...and the API answered 200
+	Cancelled     bool      // the host cancelled (or refused the hand-over, or reported paid elsewhere), answered 200
+	SawCompleted  bool      // the state showed this sale completed
+	SawDeclined   bool      // ...declined
+	SawCancelled  bool      // ...cancelled
+	FiscalAcked   bool      // its fiscal record was accepted by the API
+	Last          string    // the last state the host saw this sale in
+	LastAt        time.Time // when it first saw it there
+	Code          int       // the service's code the state showed (a refusal, a decline)
+	Done          bool      // the script ran to its end
+	Stopped       string    // why the script stopped early (the agent went away), if it did
 }
 
 // Refund is one refund request of the host, by its idempotency key.

@@ -65,6 +65,8 @@ type cutResult struct {
 	n       int
 	plan    vmtest.CutPlan
 	fired   string // what cut the power: the plan, or "fallback"
+	cutAt   time.Time
+	stopped string // why the host's sales ended before the cut, if they did
 	hit     string // the host's view of the sale in flight
 	disk    string // what the disk's cache lost
 	selling time.Duration
@@ -87,6 +89,10 @@ type cutResult struct {
 // cancels after a slow boot is cancelled, not expired, short enough that
 // orphans expire before the run ends.
 const commitTTL = 30 * time.Second
+
+// stall is how long a sale may show no progress before the cut before it
+// counts as stuck.
+const stall = 15 * time.Second
 
 func newBed(o options) (*bed, error) {
 	b := &bed{o: o, ledger: kiosktest.NewLedger(), reported: map[string]bool{}, orphans: map[string]bool{}}
@@ -260,7 +266,7 @@ func (b *bed) powerOff(why string) {
 		return
 	}
 	b.trig = nil
-	c.fired = why
+	c.fired, c.cutAt = why, time.Now()
 	b.mu.Unlock()
 	if b.disk != nil {
 		rep := b.disk.Cut(vmtest.RNG(t.plan.Seed, "disk"), t.plan.Keep)
@@ -478,9 +484,12 @@ func (b *bed) cutOnce(v *vm, n int, plan vmtest.CutPlan) *cutResult {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	sold := make(chan struct{})
+	var sellErr error
+	var sellEnd time.Time
 	go func() { // owner: cutOnce; ends when the agent is gone or ctx ends
 		defer close(sold)
-		b.sell(ctx, n, vmtest.RNG(seed, "sales"))
+		sellErr = b.sell(ctx, n, vmtest.RNG(seed, "sales"))
+		sellEnd = time.Now()
 	}()
 	start := time.Now()
 	fallback := 20 * time.Second
@@ -493,7 +502,7 @@ func (b *bed) cutOnce(v *vm, n int, plan vmtest.CutPlan) *cutResult {
 	case <-timer:
 		b.powerOff(plan.String())
 	case <-time.After(fallback):
-		b.powerOff("fallback after " + fallback.String())
+		b.powerOff(fmt.Sprintf("fallback after %s (planned %s)", fallback, plan))
 	}
 	<-v.exited
 	c.selling = time.Since(start)
@@ -504,6 +513,11 @@ func (b *bed) cutOnce(v *vm, n int, plan vmtest.CutPlan) *cutResult {
 	if c.fired == "" {
 		c.fired = "qemu exited on its own"
 		c.violations = append(c.violations, "guest: QEMU exited before the cut\n"+v.tail(40))
+	}
+	if sellErr != nil && sellEnd.Before(c.cutAt) {
+		// With the agent running, the host's sales end only at the cut.
+		c.stopped = sellErr.Error()
+		c.violations = append(c.violations, "host: the sales stopped before the cut: "+c.stopped+"\n"+v.tail(40))
 	}
 	b.mu.Unlock()
 	if sales := b.ledger.Sales(); len(sales) > 0 {
@@ -516,6 +530,13 @@ func (b *bed) cutOnce(v *vm, n int, plan vmtest.CutPlan) *cutResult {
 		default:
 			c.hit = s.Script + "@" + s.Last
 		}
+		// A sale stuck in one state (a scan that never started a sale, a
+		// payment never polled to its end) is the agent's fault, not TCG's:
+		// every step takes a second or two in the guest.
+		if !s.Done && !s.LastAt.IsZero() && c.cutAt.Sub(s.LastAt) > stall {
+			c.violations = append(c.violations, fmt.Sprintf("stall: sale %s (%s) showed no progress for %s before the cut, at %q\n%s",
+				s.User, s.Script, c.cutAt.Sub(s.LastAt).Round(time.Second), s.Last, v.tail(40)))
+		}
 	}
 	c.fsck = fsck(b.image, filepath.Join(b.o.dir, "fsck.img"))
 	if c.fsck != "" {
@@ -524,20 +545,22 @@ func (b *bed) cutOnce(v *vm, n int, plan vmtest.CutPlan) *cutResult {
 	return c
 }
 
-// sell runs sales (and now and then a refund) until the agent is gone.
-func (b *bed) sell(ctx context.Context, cut int, rr *rand.Rand) {
+// sell runs sales (and now and then a refund) until the agent is gone;
+// it returns what ended them.
+func (b *bed) sell(ctx context.Context, cut int, rr *rand.Rand) error {
 	for i := 1; ctx.Err() == nil; i++ {
 		script, amount := kiosktest.DefaultMix.Pick(rr)
 		user := fmt.Sprintf("cut%d-sale%d", cut, i)
 		if err := b.host.Sell(ctx, script, user, amount); err != nil {
-			return
+			return fmt.Errorf("sale %s (%s): %w", user, script, err)
 		}
 		if s, _ := b.ledger.Sale(user); s.SawCompleted && rr.IntN(100) < 15 {
 			if err := b.host.Refund(ctx, "rq-"+user, s.PurchaseID, amount/2); err != nil {
-				return
+				return fmt.Errorf("refund of %s: %w", user, err)
 			}
 		}
 	}
+	return ctx.Err()
 }
 
 // finish waits until any orphan commit has expired at the service, stops
