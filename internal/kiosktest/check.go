@@ -47,15 +47,11 @@ func Orphans(st sim.State, o CheckOptions) []sim.Purchase {
 // end the kassa has told the service about (orphans aside), with the reason
 // when not.
 func Settled(st sim.State, o CheckOptions) (bool, string) {
-	for _, p := range st.Purchases {
-		switch {
-		case p.Status == sp.Success && !p.Confirmed:
-			return false, "purchase " + p.ID + " success, not confirmed"
-		case p.Status == sp.Released || p.Status == sp.Processing:
-			return false, "purchase " + p.ID + " " + string(p.Status)
-		case p.Status == sp.Committed && (o.Journaled == nil || o.Journaled(p.KassaPurchaseID)):
-			return false, "purchase " + p.ID + " committed (journaled as " + p.KassaPurchaseID + ")"
+	for _, p := range st.Unsettled() {
+		if p.Status == sp.Committed && o.Journaled != nil && !o.Journaled(p.KassaPurchaseID) {
+			continue // an orphan: the service expires it
 		}
+		return false, fmt.Sprintf("purchase %s (sale %s) %s, confirmed=%v", p.ID, p.KassaPurchaseID, p.Status, p.Confirmed)
 	}
 	for _, r := range st.Refunds {
 		if r.Status == sp.RefundPending || (r.Status == sp.RefundSuccess && !r.Confirmed) {
