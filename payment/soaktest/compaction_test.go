@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kioskd/kioskd/internal/kiosktest"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 )
 
 // TestCompactionKeepsRetention: a finished sale stays in the journal for

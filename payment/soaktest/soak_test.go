@@ -18,7 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
-	"github.com/kioskd/kioskd/internal/kiosktest"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
 

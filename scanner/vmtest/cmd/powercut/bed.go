@@ -21,7 +21,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kioskd/kioskd/internal/kiosktest"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
