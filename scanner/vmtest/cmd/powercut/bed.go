@@ -21,8 +21,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/scanner/vmtest"

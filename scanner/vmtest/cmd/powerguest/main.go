@@ -30,8 +30,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
-	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 	"github.com/kioskd/kioskd/scanner/vmtest"
 )
