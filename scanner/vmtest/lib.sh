@@ -21,7 +21,7 @@ vm_cache_dir() {
 # vm_install_deps installs the host packages the test bed needs, skipping
 # those already present (apt-get only runs when something is missing).
 vm_install_deps() {
-	local pkgs="qemu-system-x86 busybox-static cpio xz-utils socat libusb-1.0-0-dev pkg-config gcc udev"
+	local pkgs="qemu-system-x86 busybox-static cpio xz-utils socat libusb-1.0-0-dev pkg-config gcc udev e2fsprogs"
 	local missing="" p
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -9,6 +9,14 @@
 # the systemd guest out; KIOSKD_VM_DEB uses that kioskd .deb instead of
 # building one; KIOSKD_VM_DEBUG=1 logs the drivers on the guest console;
 # KIOSKD_VM_KERNEL_PKG pins the kernel package.
+# Then power cuts (cmd/powercut: the busybox guest again, its journal on a
+# disk that loses what was not flushed), as many as fit in
+# KIOSKD_POWERCUT_DURATION (3m); `run.sh powercut` runs only them,
+# KIOSKD_VM_POWERCUT=0 leaves them out (as does a KIOSKD_VM_ONLY without
+# "powercut"); KIOSKD_POWERCUT_N=300 makes a long run of that many cuts,
+# KIOSKD_POWERCUT_SEED=S repeats a run, KIOSKD_POWERCUT_ARGS adds flags
+# (-cut SEED replays one cut, -kind commit, -probe measures what a killed
+# QEMU loses, -v).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -27,6 +35,13 @@ if [ -n "${KIOSKD_VM_ONLY:-}" ]; then
 		case $s in systemd-*) sd=1 ;; *) boot_busybox=1 ;; esac
 	done
 	[ "$sd" = 1 ] || boot_systemd=0
+fi
+boot_powercut=${KIOSKD_VM_POWERCUT:-1}
+if [ -n "${KIOSKD_VM_ONLY:-}" ] && [[ ",$KIOSKD_VM_ONLY," != *,powercut,* ]]; then
+	boot_powercut=0
+fi
+if [ "${1:-}" = powercut ]; then
+	boot_busybox=0 boot_systemd=0 boot_powercut=1
 fi
 
 t0=$(date +%s)
@@ -53,6 +68,8 @@ mkdir -p "$bin"
 	export CGO_ENABLED=1 CGO_CFLAGS="-O2 -g -DNO_ICONV"
 	go build -o "$bin/vmguest" ./scanner/vmtest/cmd/vmguest
 	go build -o "$bin/vmhost" ./scanner/vmtest/cmd/vmhost
+	CGO_ENABLED=0 go build -o "$bin/powerguest" ./scanner/vmtest/cmd/powerguest
+	go build -o "$work/powercut" ./scanner/vmtest/cmd/powercut
 	for c in kioskd smartpay-sim; do
 		if [ -f "cmd/$c/main.go" ]; then
 			go build -o "$bin/$c" "./cmd/$c" || vm_log "cmd/$c does not build; its scenarios will fail"
@@ -112,6 +129,7 @@ fi
 
 # Kernel modules and their dependencies, from the package's own tree.
 mods="virtio_pci virtio_blk crc32c_generic ext4 xhci-pci usbhid hid-generic ftdi_sio cdc-acm evdev uhid configfs libcomposite dummy_hcd usb_f_hid usb_f_acm usb_f_serial"
+mods="$mods virtio_net" # the power-cut guest reaches the simulator on the host
 kmods="$kdir/root/lib/modules/$kver"
 [ -f "$kmods/modules.dep" ] || busybox depmod -b "$kdir/root" "$kver"
 need=""
@@ -128,6 +146,10 @@ cp "$kmods"/modules.builtin* "$kmods/modules.order" "$root/lib/modules/$kver/" 2
 busybox depmod -b "$root" "$kver"
 
 (cd "$root" && find . -print0 | cpio --null -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
+# The power-cut guest boots once per cut: its archive leaves out what only
+# the other guests use and stays uncompressed (gunzip is slow under TCG).
+(cd "$root" && find . ! -name vmguest ! -name smartpay-sim ! -name kioskd.deb -print0 |
+	cpio --null -o -H newc 2>/dev/null) >"$work/initrd-powercut.cpio"
 vm_log "initramfs $(du -h "$work/initrd.gz" | cut -f1), prepared in $(($(date +%s) - t0)) s; booting"
 
 # Guest flags travel on the kernel command line, '+' for spaces.
@@ -155,6 +177,19 @@ if [ "$boot_systemd" = 1 ]; then
 	set -e
 	vm_log "systemd guest $(($(date +%s) - t1)) s"
 	[ "$rc" != 0 ] || rc=$sdrc
+fi
+if [ "$boot_powercut" = 1 ]; then
+	t1=$(date +%s)
+	pc=(-kernel "$kdir/vmlinux" -initrd "$work/initrd-powercut.cpio" -seed "${KIOSKD_POWERCUT_SEED:-0}")
+	if [ -n "${KIOSKD_POWERCUT_N:-}" ]; then pc+=(-n "$KIOSKD_POWERCUT_N"); else pc+=(-duration "${KIOSKD_POWERCUT_DURATION:-3m}"); fi
+	# shellcheck disable=SC2206
+	pc+=(${KIOSKD_POWERCUT_ARGS:-})
+	set +e
+	"$work/powercut" "${pc[@]}"
+	prc=$?
+	set -e
+	vm_log "power cuts $(($(date +%s) - t1)) s"
+	[ "$rc" != 0 ] || rc=$prc
 fi
 vm_log "whole run $(($(date +%s) - t0)) s"
 exit $rc
