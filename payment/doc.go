@@ -35,6 +35,11 @@
 //     same write; keeps the ККТ's shift. FiscalHealth says what waits and why.
 //   - Hub (events.go), no goroutine: hands every event to every subscriber
 //     (displays, SSE, metrics) without blocking the publisher.
+//   - diskGuard (diskguard.go), no goroutine: follows whether the journal
+//     can be written, from every write's outcome; while it cannot, new
+//     sales are refused (ErrJournal, a fault screen, a health reason) and
+//     what is in flight waits with its next call unmade. Housekeeping's
+//     probe says when the disk is back.
 //   - warmer (flow.go), goroutine "warm": renews the service session when a
 //     scanner starts receiving a frame. Flow.housekeep, goroutine
 //     "housekeep": keeps the journal's id reservation ahead of the clock and
