@@ -77,11 +77,11 @@ func TestRefundCopyGetsTheOriginalsAnswer(t *testing.T) {
 func TestHandoverCopyAnsweredWhileConfirming(t *testing.T) {
 	t.Parallel()
 	se := startSim(t, sim.Config{SuccessDelay: time.Nanosecond})
-	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: 500 * time.Millisecond}}, se.Client, nil)
+	h := run(t, payment.Config{Timeouts: payment.Timeouts{Call: 200 * time.Millisecond}}, se.Client, nil)
 	h.ready()
 	h.sell(se.Payload(t, "twice"), 900, "")
 	h.state(payment.Paid)
-	se.Fault(t, sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultDelay, Delay: 700 * time.Millisecond})
+	se.Fault(t, sim.Fault{Method: sim.MethodKassaStatus, Kind: sim.FaultDelay, Delay: 300 * time.Millisecond})
 	errs := make(chan error, 2)
 	for range 2 {
 		go func() { errs <- h.flow.Handover(context.Background(), true) }()
