@@ -150,7 +150,7 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 			return h.gone(err)
 		}
 		if s.Script != ScriptPaidLate {
-			h.Ledger.Update(func() { s.Cancelled = true })
+			h.Ledger.Update(func() { s.Cancelled, s.PaidElsewhere = true, s.Script == ScriptPaidElsewhere })
 			_, err := h.waitSale(ctx, s)
 			return err
 		}

@@ -20,6 +20,7 @@ type Sale struct {
 	HandedOver    bool      // the goods were given and hand-over ok sent (or the kiosk confirms on its own)
 	HandoverAcked bool      // ...and the API answered 200
 	Cancelled     bool      // the host cancelled (or refused the hand-over, or reported paid elsewhere), answered 200
+	PaidElsewhere bool      // ...reported paid elsewhere with a receipt, answered 200
 	SawCompleted  bool      // the state showed this sale completed
 	SawDeclined   bool      // ...declined
 	SawCancelled  bool      // ...cancelled
