@@ -1,6 +1,7 @@
 package chaostest
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -195,9 +196,10 @@ func (h *host) refundInfos() map[string]payment.RefundInfo {
 	out := map[string]payment.RefundInfo{}
 	for _, rr := range h.book.refunds {
 		for id := range rr.ids {
-			a := h.k.do(request{method: "GET", path: "/v1/refunds/" + url.PathEscape(id)}, nil)
-			var info payment.RefundInfo
-			if a.ok && a.code == http.StatusOK && json.Unmarshal(a.body, &info) == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+			info, err := h.k.unix.RefundInfo(ctx, url.PathEscape(id))
+			cancel()
+			if err == nil {
 				out[id] = info
 			}
 		}
