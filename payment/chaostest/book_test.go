@@ -122,8 +122,9 @@ func (b *book) count(n *int) {
 }
 
 // check compares the simulator's state with what the host was told: the
-// rules of kiosktest (the service's state, each sale, the refund requests)
-// and those about the API's answers that only this host keeps.
+// rules of kiosktest (the service's state, each sale with its fiscal
+// record, the refund requests) and those about the API's answers that only
+// this host keeps.
 // infos are the API's final word on every refund id it gave out.
 func (b *book) check(st sim.State, infos map[string]payment.RefundInfo) {
 	opts := kiosktest.CheckOptions{
@@ -166,6 +167,11 @@ func (b *book) ledgerSale(id string, p *sim.Purchase) kiosktest.Sale {
 		ks.HandedOver, ks.HandoverAcked = s.handover, s.handoverAcked
 		ks.Cancelled = s.handoverFalseAcked || s.paidElsewhere
 		ks.PaidElsewhere = s.paidElsewhere
+	}
+	for _, f := range b.fiscal {
+		if p != nil && f.purchaseID == p.ID && f.acked {
+			ks.FiscalAcked, ks.FiscalVersion = true, f.version
+		}
 	}
 	if o := b.obs[id]; o != nil {
 		ks.SawCompleted, ks.SawDeclined, ks.SawCancelled = o.ends[payment.Completed], o.ends[payment.Declined], o.ends[payment.Cancelled]
@@ -226,15 +232,16 @@ func fiscalKey(f sim.FiscalRecord) string {
 	return fmt.Sprintf("v%d/qr:%s", f.Version, f.IDLoyalty)
 }
 
+// checkFiscal finds the fiscal records the API accepted for a purchase the
+// service does not have (CheckSale checks those it has).
 func (b *book) checkFiscal(st sim.State) {
-	deliveries := map[string]int{}
-	for _, f := range st.Fiscal {
-		deliveries[fiscalKey(f)]++
+	purchases := map[string]bool{}
+	for _, p := range st.Purchases {
+		purchases[p.ID] = true
 	}
 	for _, f := range b.fiscal {
-		key := fiscalKey(sim.FiscalRecord{Version: f.version, PurchaseID: f.purchaseID})
-		if f.acked && deliveries[key] == 0 {
-			b.violation("fiscal %s accepted by the API but never delivered", key)
+		if f.acked && !purchases[f.purchaseID] {
+			b.violation("fiscal v%d accepted by the API for purchase %q, which the service does not have", f.version, f.purchaseID)
 		}
 	}
 }

@@ -22,9 +22,9 @@
 // CheckRefundRequests: no payment left unconfirmed or processing, every
 // sale reported completed confirmed and every one reported cancelled or
 // declined not charged, no QR committed twice, refunds within the amount
-// and one per host request id), and this host's own: copies of a request
-// sent at once answered alike, every refund's outcome as the API reported
-// it, every fiscal record the API accepted delivered.
+// and one per host request id, every fiscal record the API accepted
+// delivered), and this host's own: copies of a request sent at once
+// answered alike, every refund's outcome as the API reported it.
 //
 //	go test -race ./payment/chaostest              # short run (CI): 40 sales, 15 with -short
 //	go test -race ./payment/chaostest -run Chaos -v -timeout 60m -chaos.sales=1000

@@ -203,8 +203,9 @@ func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
 //   - confirmed only for goods handed over; not charged when seen declined
 //     or cancelled, or cancelled by the host (a hand-over refused, paid
 //     elsewhere); never seen ending two ways;
-//   - its fiscal record, and the receipt of a sale paid elsewhere,
-//     delivered once the agent has none pending (FiscalDrained).
+//   - its fiscal record (of the version sent), and the receipt of a sale
+//     paid elsewhere, delivered once the agent has none pending
+//     (FiscalDrained).
 func CheckSale(st sim.State, s Sale, p *sim.Purchase, o CheckOptions) []Violation {
 	var vs violations
 	kept := p != nil && p.Status == sp.Success && p.Confirmed && !p.Reversed
@@ -224,8 +225,8 @@ func CheckSale(st sim.State, s Sale, p *sim.Purchase, o CheckOptions) []Violatio
 		vs.add("two-ends", "sale of %s (%s): host saw completed=%v declined=%v cancelled=%v",
 			s.User, s.SaleID, s.SawCompleted, s.SawDeclined, s.SawCancelled)
 	}
-	if o.FiscalDrained && s.FiscalAcked && p != nil && !fiscalFor(st, p.ID) {
-		vs.add("fiscal-lost", "sale of %s: fiscal record accepted by the API, never delivered to purchase %s", s.User, p.ID)
+	if o.FiscalDrained && s.FiscalAcked && p != nil && !fiscalFor(st, p.ID, s.FiscalVersion) {
+		vs.add("fiscal-lost", "sale of %s: fiscal record (v%d) accepted by the API, never delivered to purchase %s", s.User, s.FiscalVersion, p.ID)
 	}
 	if o.FiscalDrained && s.PaidElsewhere && !receiptFor(st, s.User) {
 		vs.add("fiscal-lost", "sale of %s (%s) paid elsewhere: the receipt accepted by the API never delivered", s.User, s.SaleID)
@@ -295,9 +296,11 @@ func receiptFor(st sim.State, user string) bool {
 	return false
 }
 
-func fiscalFor(st sim.State, purchaseID string) bool {
+// fiscalFor reports whether a fiscal record of the purchase reached the
+// service, of the version when it is not 0.
+func fiscalFor(st sim.State, purchaseID string, version int) bool {
 	for _, f := range st.Fiscal {
-		if f.PurchaseID == purchaseID {
+		if f.PurchaseID == purchaseID && (version == 0 || f.Version == version) {
 			return true
 		}
 	}

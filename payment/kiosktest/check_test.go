@@ -99,7 +99,7 @@ func TestCheckPassesAConsistentState(t *testing.T) {
 func TestCheckFindsChaosRules(t *testing.T) {
 	base := func() (*Ledger, sim.State) {
 		l := NewLedger()
-		l.AddSale(&Sale{User: "a", SaleID: "1", HandedOver: true, HandoverAcked: true, SawCompleted: true})
+		l.AddSale(&Sale{User: "a", SaleID: "1", HandedOver: true, HandoverAcked: true, SawCompleted: true, FiscalAcked: true, FiscalVersion: 2})
 		l.AddSale(&Sale{User: "e", SaleID: "2", Cancelled: true, PaidElsewhere: true, SawCancelled: true})
 		l.RefundRequest("rq", "p-a", 500).IDs = []string{"k"}
 		return l, sim.State{
@@ -108,7 +108,7 @@ func TestCheckFindsChaosRules(t *testing.T) {
 				{ID: "p-e", Kassa: "kassa-1", KassaPurchaseID: "2", IDLoyalty: "e", Status: sp.Cancelled},
 			},
 			Refunds: []sim.Refund{{ID: "r", KassaRefundID: "k", PurchaseID: "p-a", Amount: 500, Status: sp.RefundSuccess, Confirmed: true}},
-			Fiscal:  []sim.FiscalRecord{{Version: 2, IDLoyalty: "e"}},
+			Fiscal:  []sim.FiscalRecord{{Version: 2, IDLoyalty: "e"}, {Version: 2, PurchaseID: "p-a"}},
 		}
 	}
 	cases := []struct {
@@ -130,7 +130,8 @@ func TestCheckFindsChaosRules(t *testing.T) {
 			st.Refunds = append(st.Refunds, sim.Refund{ID: "r2", KassaRefundID: "k2", PurchaseID: "p-a", Amount: 100, Status: sp.RefundFailed})
 		}},
 		{"two-ends", func(l *Ledger, _ *sim.State) { l.Update(func() { l.byUser["e"].SawDeclined = true }) }},
-		{"fiscal-lost", func(_ *Ledger, st *sim.State) { st.Fiscal = nil }},
+		{"fiscal-lost", func(_ *Ledger, st *sim.State) { st.Fiscal = st.Fiscal[1:] }}, // the receipt paid elsewhere
+		{"fiscal-lost", func(_ *Ledger, st *sim.State) { st.Fiscal[1].Version = 1 }},  // v2 accepted, only a v1 delivered
 		// Confirmed, then reversed: the kassa still told the service to
 		// keep money for goods never given, or after a cancel.
 		{"paid-without-handover", func(l *Ledger, st *sim.State) {

@@ -185,7 +185,12 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 	if err := h.API.SendFiscal(ctx, f); err != nil {
 		return h.gone(err)
 	}
-	h.Ledger.Update(func() { s.FiscalAcked = true })
+	h.Ledger.Update(func() {
+		s.FiscalAcked, s.FiscalVersion = true, 1
+		if f.Receipt != nil {
+			s.FiscalVersion = 2
+		}
+	})
 	return nil
 }
 

@@ -25,6 +25,7 @@ type Sale struct {
 	SawDeclined   bool      // ...declined
 	SawCancelled  bool      // ...cancelled
 	FiscalAcked   bool      // its fiscal record was accepted by the API
+	FiscalVersion int       // ...as v1 or v2 (a receipt); 0: either
 	Last          string    // the last state the host saw this sale in
 	LastAt        time.Time // when it first saw it there
 	Code          int       // the service's code the state showed (a refusal, a decline)
