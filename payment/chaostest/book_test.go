@@ -3,13 +3,16 @@ package chaostest
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/kioskd/kioskd/payment"
 	"github.com/kioskd/kioskd/payment/journal"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	sp "github.com/kioskd/kioskd/payment/smartpay"
 	"github.com/kioskd/kioskd/payment/smartpay/sim"
 )
@@ -118,101 +121,90 @@ func (b *book) count(n *int) {
 	*n++
 }
 
-// charged: the customer's money stays with the merchant (or is about to).
-func charged(p sim.Purchase) bool { return p.Confirmed || p.Status == sp.Success }
-
-// check compares the simulator's state with what the host was told.
+// check compares the simulator's state with what the host was told: the
+// rules of kiosktest (the service's state, each sale with its fiscal
+// record, the refund requests) and those about the API's answers that only
+// this host keeps.
 // infos are the API's final word on every refund id it gave out.
 func (b *book) check(st sim.State, infos map[string]payment.RefundInfo) {
-	byKassaID := map[string]sim.Purchase{}
-	qrUses := map[string]int{}
-	for _, p := range st.Purchases {
-		if _, dup := byKassaID[p.KassaPurchaseID]; dup {
-			b.violation("kassa_purchase_id %s committed twice", p.KassaPurchaseID)
-		}
-		byKassaID[p.KassaPurchaseID] = p
-		qrUses[p.IDLoyalty]++ // one QR per id_loyalty in this test
-		switch {
-		case p.Status == sp.Success && !p.Confirmed:
-			b.violation("purchase %s (sale %s) paid but neither confirmed nor cancelled", p.ID, p.KassaPurchaseID)
-		case p.Status == sp.Committed && b.unrecorded[p.KassaPurchaseID]:
-			// Allowed: never released, and the service expires it.
-		case p.Status == sp.Committed:
-			b.violation("purchase %s (sale %s) left committed although the journal has the sale", p.ID, p.KassaPurchaseID)
-		case p.Status == sp.Released || p.Status == sp.Processing:
-			b.violation("purchase %s (sale %s) left %s", p.ID, p.KassaPurchaseID, p.Status)
-		}
-		s := b.sales[p.KassaPurchaseID]
-		switch {
-		case p.Confirmed && (s == nil || !s.handover):
-			b.violation("purchase %s (sale %s): money kept although the host never handed the goods over", p.ID, p.KassaPurchaseID)
-		case s != nil && s.handoverAcked && !p.Confirmed:
-			b.violation("purchase %s (sale %s): hand-over answered 200 but the payment is %s, not confirmed", p.ID, p.KassaPurchaseID, p.Status)
-		case s != nil && s.handoverFalseAcked && charged(p):
-			b.violation("purchase %s (sale %s): hand-over refused (200) but the customer is charged", p.ID, p.KassaPurchaseID)
-		case s != nil && s.paidElsewhere && charged(p):
-			b.violation("purchase %s (sale %s): paid elsewhere (200) but charged by QR too", p.ID, p.KassaPurchaseID)
-		}
-		if o := b.obs[p.KassaPurchaseID]; o != nil {
-			if o.ends[payment.Completed] && !p.Confirmed {
-				b.violation("sale %s reported completed but purchase %s is %s confirmed=%v", p.KassaPurchaseID, p.ID, p.Status, p.Confirmed)
-			}
-			if (o.ends[payment.Cancelled] || o.ends[payment.Declined]) && charged(p) {
-				b.violation("sale %s reported %v but purchase %s is charged (%s confirmed=%v)", p.KassaPurchaseID, states(o.ends), p.ID, p.Status, p.Confirmed)
-			}
-		}
-		if p.Refunded > p.Amount {
-			b.violation("purchase %s: %d refunded of %d", p.ID, p.Refunded, p.Amount)
-		}
+	opts := kiosktest.CheckOptions{
+		Journaled:     func(kassaPurchaseID string) bool { return !b.unrecorded[kassaPurchaseID] },
+		FiscalDrained: true, // settle waited for no fiscal record pending
 	}
-	for id, n := range qrUses {
-		if n > 1 {
-			b.violation("the QR of %s committed %d times", id, n)
-		}
+	vs := kiosktest.CheckService(st, opts)
+	byKassaID := map[string]*sim.Purchase{}
+	ids := map[string]bool{}
+	for i, p := range st.Purchases {
+		byKassaID[p.KassaPurchaseID] = &st.Purchases[i]
+		ids[p.KassaPurchaseID] = true
 	}
-	for id, o := range b.obs {
-		if len(o.ends) > 1 {
-			b.violation("sale %s reported as %v", id, states(o.ends))
-		}
-		if _, ok := byKassaID[id]; o.ends[payment.Completed] && !ok {
-			b.violation("sale %s reported completed but the service has no such purchase", id)
-		}
+	for id := range b.sales {
+		ids[id] = true
+	}
+	for id := range b.obs {
+		ids[id] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
+		vs = append(vs, kiosktest.CheckSale(st, b.ledgerSale(id, byKassaID[id]), byKassaID[id], opts)...)
+	}
+	vs = append(vs, kiosktest.CheckRefundRequests(st, b.refundRequests())...)
+	for _, v := range vs {
+		b.violation("%s", v)
 	}
 	b.checkRefunds(st, infos)
 	b.checkFiscal(st)
 }
 
-func (b *book) checkRefunds(st sim.State, infos map[string]payment.RefundInfo) {
-	simRefunds := map[string]sim.Refund{} // by kassa_refund_id
-	perPurchase := map[string]int{}
-	succeeded := map[string]int64{}
-	for _, r := range st.Refunds {
-		simRefunds[r.KassaRefundID] = r
-		perPurchase[r.PurchaseID]++
-		switch {
-		case r.Status == sp.RefundPending:
-			b.violation("refund %s left pending", r.ID)
-		case r.Status == sp.RefundSuccess && !r.Confirmed:
-			b.violation("refund %s succeeded but was never confirmed", r.ID)
-		case r.Status == sp.RefundSuccess:
-			succeeded[r.PurchaseID] += r.Amount
+// ledgerSale is the sale with kassa_purchase_id id as kiosktest's ledger
+// would hold it: what the host did, and the ends the API reported.
+func (b *book) ledgerSale(id string, p *sim.Purchase) kiosktest.Sale {
+	ks := kiosktest.Sale{SaleID: id}
+	if p != nil {
+		ks.User, ks.PurchaseID = p.IDLoyalty, p.ID
+	}
+	if s := b.sales[id]; s != nil {
+		ks.User, ks.Script = s.user, s.kind.String()
+		ks.HandedOver, ks.HandoverAcked = s.handover, s.handoverAcked
+		ks.Cancelled = s.handoverFalseAcked || s.paidElsewhere
+		ks.PaidElsewhere = s.paidElsewhere
+	}
+	for _, f := range b.fiscal {
+		if p != nil && f.purchaseID == p.ID && f.acked {
+			ks.FiscalAcked, ks.FiscalVersion = true, f.version
 		}
 	}
-	for _, p := range st.Purchases {
-		if succeeded[p.ID] > p.Amount {
-			b.violation("purchase %s: refunds of %d succeeded, amount %d", p.ID, succeeded[p.ID], p.Amount)
-		}
+	if o := b.obs[id]; o != nil {
+		ks.SawCompleted, ks.SawDeclined, ks.SawCancelled = o.ends[payment.Completed], o.ends[payment.Declined], o.ends[payment.Cancelled]
 	}
-	requests := map[string]int{}
+	return ks
+}
+
+// refundRequests are the host's refund requests as kiosktest counts them:
+// one per key, one per send of a request without a key.
+func (b *book) refundRequests() []kiosktest.Refund {
+	var out []kiosktest.Refund
 	for _, rr := range b.refunds {
 		if rr.requestID == "" {
-			requests[rr.purchaseID] += rr.sends
-		} else {
-			requests[rr.purchaseID]++
+			for range rr.sends {
+				out = append(out, kiosktest.Refund{PurchaseID: rr.purchaseID, Amount: rr.amount})
+			}
+			continue
 		}
-		if rr.requestID != "" && len(rr.ids) > 1 {
-			b.violation("refund request %q answered with %d different refunds %v", rr.requestID, len(rr.ids), rr.ids)
-		}
+		out = append(out, kiosktest.Refund{RequestID: rr.requestID, PurchaseID: rr.purchaseID, Amount: rr.amount,
+			IDs: slices.Sorted(maps.Keys(rr.ids))})
+	}
+	return out
+}
+
+// checkRefunds holds the API's answers to the refund requests against the
+// service: no answer but 202, 422 or 503, and every refund id it gave out
+// done, its outcome the service's.
+func (b *book) checkRefunds(st sim.State, infos map[string]payment.RefundInfo) {
+	simRefunds := map[string]sim.Refund{} // by kassa_refund_id
+	for _, r := range st.Refunds {
+		simRefunds[r.KassaRefundID] = r
+	}
+	for _, rr := range b.refunds {
 		if len(rr.odd) > 0 {
 			b.violation("refund request %q (purchase %s, %d): answers %v", rr.requestID, rr.purchaseID, rr.amount, rr.odd)
 		}
@@ -229,11 +221,6 @@ func (b *book) checkRefunds(st sim.State, infos map[string]payment.RefundInfo) {
 			}
 		}
 	}
-	for pid, n := range perPurchase {
-		if n > requests[pid] {
-			b.violation("purchase %s: %d refunds at the service for %d host requests", pid, n, requests[pid])
-		}
-	}
 }
 
 // fiscalKey names one fiscal record: a purchase's v1 or v2, or a
@@ -245,21 +232,16 @@ func fiscalKey(f sim.FiscalRecord) string {
 	return fmt.Sprintf("v%d/qr:%s", f.Version, f.IDLoyalty)
 }
 
+// checkFiscal finds the fiscal records the API accepted for a purchase the
+// service does not have (CheckSale checks those it has).
 func (b *book) checkFiscal(st sim.State) {
-	deliveries := map[string]int{}
-	for _, f := range st.Fiscal {
-		deliveries[fiscalKey(f)]++
+	purchases := map[string]bool{}
+	for _, p := range st.Purchases {
+		purchases[p.ID] = true
 	}
 	for _, f := range b.fiscal {
-		key := fiscalKey(sim.FiscalRecord{Version: f.version, PurchaseID: f.purchaseID})
-		if f.acked && deliveries[key] == 0 {
-			b.violation("fiscal %s accepted by the API but never delivered", key)
-		}
-	}
-	for _, s := range b.sales {
-		key := fiscalKey(sim.FiscalRecord{Version: 2, IDLoyalty: s.user})
-		if s.paidElsewhere && deliveries[key] == 0 {
-			b.violation("paid elsewhere (sale %s): the receipt was never delivered", s.id)
+		if f.acked && !purchases[f.purchaseID] {
+			b.violation("fiscal v%d accepted by the API for purchase %q, which the service does not have", f.version, f.purchaseID)
 		}
 	}
 }

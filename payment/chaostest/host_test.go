@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment/proctest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 	"github.com/kioskd/kioskd/scanner/serial/serialtest"
@@ -482,28 +483,14 @@ func (h *host) retry() {
 
 // waitSale waits until the current sale is in one of want or has ended.
 func (h *host) waitSale(cur *sale, what string, want ...payment.State) (payment.Status, error) {
-	return h.wait(what, func(st payment.Status) bool {
-		if st.SaleID != cur.id {
-			return st.SaleID != "" // another sale: ours ended (replaced, or lingering is over)
-		}
-		if st.State.Terminal() {
-			return true
-		}
-		for _, w := range want {
-			if st.State == w {
-				return true
-			}
-		}
-		return false
-	})
+	return h.wait(what, kiosktest.SaleReached(cur.id, want...))
 }
 
 // waitQuiet waits until kioskd takes a new sale.
 func (h *host) waitQuiet() (payment.Status, error) {
-	quiet := func(st payment.Status) bool { return st.Ready && (st.State == payment.Idle || st.State.Terminal()) }
-	st, err := h.wait("kioskd to be quiet", quiet)
+	st, err := h.wait("kioskd to be quiet", kiosktest.Quiet)
 	for errors.Is(err, errKilled) { // an armed kill landed: wait for the new process
-		st, err = h.wait("kioskd to be quiet", quiet)
+		st, err = h.wait("kioskd to be quiet", kiosktest.Quiet)
 	}
 	if err == nil && st.SaleID != "" {
 		h.lastSale = st.SaleID // perhaps a sale recovered after a kill, never adopted

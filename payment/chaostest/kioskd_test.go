@@ -5,22 +5,18 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/http/httptrace"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
-	"github.com/kioskd/kioskd/payment/proctest"
+	"github.com/kioskd/kioskd/payment/kiosktest"
 	"github.com/kioskd/kioskd/payment/smartpay/sim/simtest"
 )
 
@@ -39,14 +35,10 @@ type kioskd struct {
 	dir     string
 	config  string
 	logPath string
-	sock    string
-	tcpAddr string
-	token   string
-	unixTr  *http.Transport
-	tcpTr   *http.Transport
-	hc      map[bool]*http.Client // by "over TCP"
-	proc    proctest.Process
-	starts  int // by start, on the host's goroutine
+	unix    *kiosktest.Client               // the API on the socket
+	tcp     *kiosktest.Client               // ...and on loopback TCP with the token
+	agent   atomic.Pointer[kiosktest.Agent] // the process last started
+	starts  int                             // by start, on the host's goroutine
 }
 
 // newKioskd writes the configuration: the simulator srv with kassa 1's
@@ -54,57 +46,28 @@ type kioskd struct {
 // log display.
 func newKioskd(t testing.TB, dir string, srv *simtest.Server, port string) *kioskd {
 	t.Helper()
-	k := &kioskd{t: t, dir: dir, config: filepath.Join(dir, "devices.yaml"), logPath: filepath.Join(dir, "kioskd.log"),
-		sock: filepath.Join(dir, "api.sock"), tcpAddr: simtest.FreeAddr(t)}
+	k := &kioskd{t: t, dir: dir, config: filepath.Join(dir, "devices.yaml"), logPath: filepath.Join(dir, "kioskd.log")}
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
-	k.token = hex.EncodeToString(tok[:])
-	tokenFile := filepath.Join(dir, "api.token")
-	if err := os.WriteFile(tokenFile, []byte(k.token+"\n"), 0o600); err != nil {
+	token := hex.EncodeToString(tok[:])
+	ca, cert, key := srv.KassaFiles(1)
+	cfg := kiosktest.Config{KassaID: "chaos", ServiceURL: srv.URL, CA: ca, Cert: cert, Key: key,
+		Journal: k.journalPath(), Socket: filepath.Join(dir, "api.sock"),
+		Listen: simtest.FreeAddr(t), TokenFile: filepath.Join(dir, "api.token"),
+		ScannerPort: port, Framing: "auto", Handover: "host", LogFormat: "json",
+		Timeouts:        kiosktest.Timeouts{Amount: saleTimeouts, Payment: saleTimeouts, Handover: saleTimeouts, Call: callTimeout},
+		DuplicateWindow: dupWindow}
+	if err := os.WriteFile(cfg.TokenFile, []byte(token+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := fmt.Sprintf(`kassa:
-  id: chaos
-  handover: host
-%sjournal: %q
-api:
-  socket: %q
-  listen: %q
-  token_file: %q
-scanners:
-  - name: pty
-    driver: serial
-    port: %q
-    framing: auto
-displays:
-  - name: log
-    driver: log
-log:
-  level: info
-  format: json
-timeouts:
-  amount: %s
-  payment: %s
-  handover: %s
-  call: %s
-duplicate_window: %s
-`, srv.ServiceYAML(), k.journalPath(), k.sock, k.tcpAddr, tokenFile, port,
-		saleTimeouts, saleTimeouts, saleTimeouts, callTimeout, dupWindow)
-	if err := os.WriteFile(k.config, []byte(cfg), 0o600); err != nil {
+	if err := os.WriteFile(k.config, []byte(cfg.YAML()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	k.unixTr = &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", k.sock)
-	}}
-	k.tcpTr = &http.Transport{}
-	k.hc = map[bool]*http.Client{
-		false: {Transport: k.unixTr, Timeout: 15 * time.Second},
-		true:  {Transport: k.tcpTr, Timeout: 15 * time.Second},
-	}
+	k.unix, k.tcp = kiosktest.UnixClient(cfg.Socket), kiosktest.TCPClient(cfg.Listen, token)
 	t.Cleanup(func() {
 		k.kill()
-		k.unixTr.CloseIdleConnections()
-		k.tcpTr.CloseIdleConnections()
+		k.unix.CloseIdle()
+		k.tcp.CloseIdle()
 	})
 	return k
 }
@@ -117,23 +80,21 @@ func (k *kioskd) start() error {
 		return err
 	}
 	fmt.Fprintf(logf, "=== chaostest: start %d\n", k.starts+1)
-	cmd := exec.Command(kioskdBin, "run", "-config", k.config)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	err = k.proc.Start(cmd)
-	logf.Close() // the child has its own descriptor
+	logf.Close()
+	a, err := kiosktest.Start(kioskdBin, k.config, k.logPath)
 	if err != nil {
 		return err
 	}
+	k.agent.Store(a)
 	k.starts++
-	exited := k.proc.Exited()
 	deadline := time.Now().Add(60 * time.Second) // recovery may wait out a payment timeout
 	for {
 		if st, err := k.state(); err == nil && st.Ready {
 			return nil
 		}
 		select {
-		case <-exited:
-			return fmt.Errorf("kioskd exited at start: %s", cmd.ProcessState)
+		case <-a.Exited():
+			return fmt.Errorf("kioskd exited at start: %v", a.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -144,22 +105,26 @@ func (k *kioskd) start() error {
 
 // kill SIGKILLs kioskd, if it runs, and waits until it is gone. Safe to
 // call from any goroutine, more than once.
-func (k *kioskd) kill() { k.proc.Kill() }
+func (k *kioskd) kill() {
+	if a := k.agent.Load(); a != nil {
+		a.Kill()
+	}
+}
 
 // stop ends kioskd with SIGTERM and reports how it exited.
-func (k *kioskd) stop() error { return k.proc.Stop(15 * time.Second) }
+func (k *kioskd) stop() error { return k.agent.Load().Stop(15 * time.Second) }
 
 // down reports whether the process has ended, and whether the test killed
 // it. A kill the test has begun counts as ended: the host sees its
 // connections fail before the process is reaped.
 func (k *kioskd) down() (ended, byTest bool) {
-	exited := k.proc.Exited()
-	if k.proc.Killed() {
-		<-exited
+	a := k.agent.Load()
+	if a.Killed() {
+		<-a.Exited()
 		return true, true
 	}
 	select {
-	case <-exited:
+	case <-a.Exited():
 		return true, false
 	default:
 		return false, false
@@ -199,54 +164,41 @@ type request struct {
 	idempotent         bool              // a copy sent at the same time must get the same answer
 }
 
+// requestTimeout bounds one host request.
+const requestTimeout = 15 * time.Second
+
 // do sends r. wrote, when set, is called once the request is written: the
 // kill "right after a request was sent" hangs on it.
 func (k *kioskd) do(r request, wrote func()) answer {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
 	if wrote != nil {
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { wrote() }})
 	}
-	host := "http://kioskd"
+	c := k.unix
 	if r.tcp {
-		host = "http://" + k.tcpAddr
+		c = k.tcp
 	}
-	req, err := http.NewRequestWithContext(ctx, r.method, host+r.path, strings.NewReader(r.body))
-	if err != nil {
-		k.t.Fatal(err)
-	}
-	if r.tcp {
-		req.Header.Set("Authorization", "Bearer "+k.token)
-	}
+	header := http.Header{}
 	for h, v := range r.header {
-		req.Header.Set(h, v)
+		header.Set(h, v)
 	}
-	resp, err := k.hc[r.tcp].Do(req)
+	a, err := c.Send(ctx, r.method, r.path, []byte(r.body), header)
 	if err != nil {
 		return answer{}
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return answer{code: resp.StatusCode, body: b, ok: err == nil}
+	return answer{code: a.Status, body: a.Body, ok: true}
 }
 
 func (k *kioskd) state() (payment.Status, error) {
-	a := k.do(request{method: "GET", path: "/v1/state"}, nil)
-	if !a.ok || a.code != http.StatusOK {
-		return payment.Status{}, fmt.Errorf("state: %s", a)
-	}
-	var st payment.Status
-	return st, json.Unmarshal(a.body, &st)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	return k.unix.State(ctx)
 }
 
 // health is GET /healthz: whether kioskd is ready and why not.
 func (k *kioskd) health() (ready bool, reasons []string, err error) {
-	a := k.do(request{method: "GET", path: "/healthz"}, nil)
-	if !a.ok {
-		return false, nil, errors.New("healthz: no answer")
-	}
-	var h struct {
-		Ready   bool     `json:"ready"`
-		Reasons []string `json:"reasons"`
-	}
-	return h.Ready, h.Reasons, json.Unmarshal(a.body, &h)
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	return k.unix.Health(ctx)
 }

@@ -1,15 +1,15 @@
 package chaostest
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/kioskd/kioskd/payment/kiosktest"
 )
 
 var (
@@ -33,14 +33,12 @@ func runTests(m *testing.M) int {
 		return 2
 	}
 	defer os.RemoveAll(dir)
-	kioskdBin = filepath.Join(dir, "kioskd")
-	args := []string{"build", "-o", kioskdBin}
+	var flags []string
 	if raceEnabled {
-		args = append(args, "-race") // races in kioskd under chaos fail the run too
+		flags = append(flags, "-race") // races in kioskd under chaos fail the run too
 	}
-	build := exec.Command(goTool(), append(args, "github.com/kioskd/kioskd/cmd/kioskd")...)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "chaostest: building kioskd: %v\n%s", err, out)
+	if kioskdBin, err = kiosktest.Build(context.Background(), dir, flags...); err != nil {
+		fmt.Fprintln(os.Stderr, "chaostest:", err)
 		return 2
 	}
 	code := m.Run()
@@ -51,12 +49,4 @@ func runTests(m *testing.M) int {
 		}
 	}
 	return code
-}
-
-// goTool is the go command of the toolchain running the test.
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // only a fallback when go is not on PATH
 }

@@ -9,20 +9,23 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
 
-// Build compiles cmd/kioskd into dir and returns the binary's path. It needs
+// Build compiles cmd/kioskd into dir and returns the binary's path; flags
+// go to go build as they are (-race for a test that runs with it). It needs
 // the go command (PATH, else GOROOT/bin) and cgo's libusb headers, as the
 // README's build does.
-func Build(ctx context.Context, dir string) (string, error) {
+func Build(ctx context.Context, dir string, flags ...string) (string, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
 		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
 	out := filepath.Join(dir, "kioskd")
-	cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, "github.com/kioskd/kioskd/cmd/kioskd")
+	args := append(append([]string{"build", "-o", out}, flags...), "github.com/kioskd/kioskd/cmd/kioskd")
+	cmd := exec.CommandContext(ctx, gobin, args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("kiosktest: go build ./cmd/kioskd: %w\n%s", err, b)
 	}
@@ -41,8 +44,19 @@ type Config struct {
 	Listen      string // optional loopback API address; needs TokenFile
 	TokenFile   string
 	ScannerPort string        // a serial port (a pty works)
+	Framing     string        // the scanner's framing; "" leaves the default
 	Handover    string        // host or auto; "" leaves the default
 	Retention   time.Duration // 0 leaves the default
+	LogFormat   string        // console or json; "" is console
+	// Timeouts of the flow and of each call; zero ones leave the default.
+	Timeouts        Timeouts
+	DuplicateWindow time.Duration // 0 leaves the default
+}
+
+// Timeouts are the agent's timeouts: short ones make a sale the host
+// abandoned end on its own within seconds.
+type Timeouts struct {
+	Amount, Payment, Handover, Call time.Duration
 }
 
 // YAML renders the configuration.
@@ -59,10 +73,31 @@ func (c Config) YAML() string {
 		fmt.Fprintf(&b, "  listen: %s\n  token_file: %s\n", c.Listen, c.TokenFile)
 	}
 	fmt.Fprintf(&b, "scanners:\n  - name: scan\n    driver: serial\n    port: %s\n    baud: 9600\n", c.ScannerPort)
+	if c.Framing != "" {
+		fmt.Fprintf(&b, "    framing: %s\n", c.Framing)
+	}
 	fmt.Fprintf(&b, "displays:\n  - name: log\n    driver: log\n")
-	b.WriteString("log:\n  level: info\n  format: console\n")
+	format := c.LogFormat
+	if format == "" {
+		format = "console"
+	}
+	fmt.Fprintf(&b, "log:\n  level: info\n  format: %s\n", format)
 	if c.Retention > 0 {
 		fmt.Fprintf(&b, "retention: %s\n", c.Retention)
+	}
+	if t := c.Timeouts; t != (Timeouts{}) {
+		b.WriteString("timeouts:\n")
+		for _, x := range []struct {
+			name string
+			d    time.Duration
+		}{{"amount", t.Amount}, {"payment", t.Payment}, {"handover", t.Handover}, {"call", t.Call}} {
+			if x.d > 0 {
+				fmt.Fprintf(&b, "  %s: %s\n", x.name, x.d)
+			}
+		}
+	}
+	if c.DuplicateWindow > 0 {
+		fmt.Fprintf(&b, "duplicate_window: %s\n", c.DuplicateWindow)
 	}
 	b.WriteString("metrics:\n  enabled: true\n")
 	return b.String()
@@ -73,7 +108,8 @@ type Agent struct {
 	cmd    *exec.Cmd
 	log    *os.File
 	exited chan struct{}
-	err    error // Wait's result; read after exited is closed
+	err    error       // Wait's result; read after exited is closed
+	killed atomic.Bool // Kill was called
 }
 
 // Start runs `bin run -config config`, its output appended to logPath.
@@ -134,8 +170,14 @@ func (a *Agent) Dump() {
 	}
 }
 
-// Kill sends SIGKILL and waits for the process to end.
+// Killed reports whether Kill was called. A kill that has begun counts: the
+// process may not be reaped yet.
+func (a *Agent) Killed() bool { return a.killed.Load() }
+
+// Kill sends SIGKILL and waits for the process to end. It is safe to call
+// from any goroutine, more than once.
 func (a *Agent) Kill() {
+	a.killed.Store(true)
 	_ = a.cmd.Process.Kill()
 	<-a.exited
 }

@@ -61,57 +61,97 @@ func Settled(st sim.State, o CheckOptions) (bool, string) {
 	return true, ""
 }
 
-// Check compares the service's state with what the host saw and returns
-// every broken invariant:
+// Charged reports whether the customer's money stays with the merchant, or
+// is about to: the payment succeeded, or the kassa confirmed it (a
+// confirmation reversed later still told the service to keep the money).
+func Charged(p sim.Purchase) bool { return p.Confirmed || p.Status == sp.Success }
+
+// CheckService returns the broken invariants the service's state shows on
+// its own, whatever the host did (Check includes them):
 //   - nothing left success unconfirmed, released or processing; nothing
 //     committed that the journal knows (or, when Final, at all);
-//   - every sale the host saw completed, or whose hand-over the API
-//     acknowledged, is paid and confirmed;
-//   - no money kept for goods not handed over; no charge for a sale the host
-//     saw declined or cancelled, or cancelled itself;
-//   - no QR committed twice, no purchase from a QR the host never scanned,
-//     no kassa_purchase_id used twice (nor refused as one used before);
-//   - refunds never over the amount, one per host request id, each finished
-//     and confirmed; every fiscal record the API accepted delivered;
-//   - and, about the test itself, that the host followed the sale of its QR.
-func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
-	var vs []Violation
-	add := func(rule, format string, a ...any) {
-		vs = append(vs, Violation{Rule: rule, Detail: fmt.Sprintf(format, a...)})
-	}
-	byUser := map[string][]sim.Purchase{}
+//   - no kassa_purchase_id used twice, no QR (id_loyalty: one per QR the
+//     host makes) committed twice;
+//   - refunds never over the amount, none left pending or succeeded
+//     unconfirmed.
+func CheckService(st sim.State, o CheckOptions) []Violation {
+	var vs violations
+	byUser := map[string]int{}
 	byKassaID := map[string]int{}
 	for _, p := range st.Purchases {
-		byUser[p.IDLoyalty] = append(byUser[p.IDLoyalty], p)
+		byUser[p.IDLoyalty]++
 		byKassaID[p.Kassa+"/"+p.KassaPurchaseID]++
 		switch {
 		case p.Status == sp.Success && !p.Confirmed:
-			add("success-unconfirmed", "purchase %s (sale %s) paid, never confirmed", p.ID, p.KassaPurchaseID)
+			vs.add("success-unconfirmed", "purchase %s (sale %s) paid, never confirmed", p.ID, p.KassaPurchaseID)
 		case p.Status == sp.Released || p.Status == sp.Processing:
-			add("processing", "purchase %s (sale %s) still %s", p.ID, p.KassaPurchaseID, p.Status)
+			vs.add("processing", "purchase %s (sale %s) still %s", p.ID, p.KassaPurchaseID, p.Status)
 		case p.Status == sp.Committed && o.Final:
-			add("committed", "purchase %s (sale %s) still committed past the commit TTL", p.ID, p.KassaPurchaseID)
+			vs.add("committed", "purchase %s (sale %s) still committed past the commit TTL", p.ID, p.KassaPurchaseID)
 		case p.Status == sp.Committed && (o.Journaled == nil || o.Journaled(p.KassaPurchaseID)):
-			add("committed", "purchase %s (sale %s) committed, in the journal, neither released nor cancelled", p.ID, p.KassaPurchaseID)
+			vs.add("committed", "purchase %s (sale %s) committed, in the journal, neither released nor cancelled", p.ID, p.KassaPurchaseID)
+		}
+		if p.Refunded > p.Amount {
+			vs.add("refund-over", "purchase %s: the service counts %d refunded of %d", p.ID, p.Refunded, p.Amount)
 		}
 	}
-	for k, n := range byKassaID {
-		if n > 1 {
-			add("kassa-id-twice", "kassa_purchase_id %s used by %d purchases", k, n)
+	for _, k := range sortedKeys(byKassaID) {
+		if n := byKassaID[k]; n > 1 {
+			vs.add("kassa-id-twice", "kassa_purchase_id %s used by %d purchases", k, n)
 		}
 	}
-	users := make([]string, 0, len(byUser))
-	for u := range byUser {
-		users = append(users, u)
-	}
-	sort.Strings(users)
-	for _, u := range users {
-		ps := byUser[u]
-		if len(ps) > 1 {
-			add("qr-twice", "QR of %s committed %d times", u, len(ps))
+	for _, u := range sortedKeys(byUser) {
+		if n := byUser[u]; n > 1 {
+			vs.add("qr-twice", "QR of %s committed %d times", u, n)
 		}
+	}
+	refunded := map[string]int64{}
+	amounts := map[string]int64{}
+	for _, p := range st.Purchases {
+		amounts[p.ID] = p.Amount
+	}
+	for _, r := range st.Refunds {
+		switch {
+		case r.Status == sp.RefundPending:
+			vs.add("refund-unsettled", "refund %s (purchase %s) left pending", r.ID, r.PurchaseID)
+		case r.Status == sp.RefundSuccess && !r.Confirmed:
+			vs.add("refund-unsettled", "refund %s (purchase %s) succeeded, never confirmed", r.ID, r.PurchaseID)
+		}
+		if r.Status != sp.RefundCancelled && r.Status != sp.RefundFailed {
+			refunded[r.PurchaseID] += r.Amount
+		}
+	}
+	for _, pid := range sortedKeys(refunded) {
+		if sum := refunded[pid]; sum > amounts[pid] {
+			vs.add("refund-over", "purchase %s: refunds %d over the amount %d", pid, sum, amounts[pid])
+		}
+	}
+	return vs
+}
+
+// Check compares the service's state with what the host saw and returns
+// every broken invariant: those of CheckService, and
+//   - every sale the host saw completed, or whose hand-over the API
+//     acknowledged, is paid and confirmed;
+//   - no confirmation for goods not handed over; no charge for a sale the
+//     host saw declined or cancelled, or cancelled itself (a hand-over
+//     refused, paid elsewhere); no sale seen ending two ways;
+//   - no purchase from a QR the host never scanned, no commit refused as a
+//     QR or a kassa_purchase_id used before;
+//   - one refund per host request id, each finished and confirmed, and no
+//     more refunds of a purchase than the host asked for; every fiscal
+//     record the API accepted delivered, and the receipt of every sale
+//     paid elsewhere;
+//   - and, about the test itself, that the host followed the sale of its QR.
+func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
+	vs := violations(CheckService(st, o))
+	byUser := map[string][]sim.Purchase{}
+	for _, p := range st.Purchases {
+		byUser[p.IDLoyalty] = append(byUser[p.IDLoyalty], p)
+	}
+	for _, u := range sortedKeys(byUser) {
 		if _, ok := l.Sale(u); !ok {
-			add("unknown-qr", "purchase %s from a QR (%s) the host never scanned", ps[0].ID, u)
+			vs.add("unknown-qr", "purchase %s from a QR (%s) the host never scanned", byUser[u][0].ID, u)
 		}
 	}
 	for _, s := range l.Sales() {
@@ -123,56 +163,25 @@ func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
 		if p != nil && s.SaleID != "" && p.KassaPurchaseID != s.SaleID {
 			// The host took another sale for its own: the ledger, not the
 			// agent, is wrong, and the rules below would mislead.
-			add("host-mismatch", "sale of %s: the host followed sale %s, the QR's purchase is sale %s", s.User, s.SaleID, p.KassaPurchaseID)
+			vs.add("host-mismatch", "sale of %s: the host followed sale %s, the QR's purchase is sale %s", s.User, s.SaleID, p.KassaPurchaseID)
 			continue
 		}
 		switch s.Code {
 		case sp.CodeIdempotencyConflict:
 			// The kassa sent a kassa_purchase_id the service already had
 			// with another QR: an id issued twice (after a restart).
-			add("kassa-id-reused", "sale of %s (%s): the service refused the commit, its kassa_purchase_id belongs to another QR", s.User, s.SaleID)
+			vs.add("kassa-id-reused", "sale of %s (%s): the service refused the commit, its kassa_purchase_id belongs to another QR", s.User, s.SaleID)
 		case sp.CodeQRAlreadyCommitted:
-			add("qr-twice", "sale of %s (%s): the service refused the commit, the QR was committed before", s.User, s.SaleID)
+			vs.add("qr-twice", "sale of %s (%s): the service refused the commit, the QR was committed before", s.User, s.SaleID)
 		}
-		kept := p != nil && p.Status == sp.Success && p.Confirmed && !p.Reversed
-		if s.SawCompleted || s.HandoverAcked {
-			if !kept {
-				add("completed-not-confirmed", "sale of %s (%s): host saw completed=%v handover acked=%v; service: %s",
-					s.User, s.Script, s.SawCompleted, s.HandoverAcked, describe(p))
-			}
-		}
-		if kept && !s.HandedOver {
-			add("paid-without-handover", "sale of %s (%s): money kept, goods never handed over", s.User, s.Script)
-		}
-		if (s.SawDeclined || s.SawCancelled || s.Cancelled) && p != nil && p.Status == sp.Success {
-			add("charged-after-cancel", "sale of %s (%s): host saw declined=%v cancelled=%v, cancel acked=%v; service: %s",
-				s.User, s.Script, s.SawDeclined, s.SawCancelled, s.Cancelled, describe(p))
-		}
-		if o.FiscalDrained && s.FiscalAcked && p != nil && !fiscalFor(st, p.ID) {
-			add("fiscal-lost", "sale of %s: fiscal record accepted by the API, never delivered to purchase %s", s.User, p.ID)
-		}
+		vs = append(vs, CheckSale(st, s, p, o)...)
 	}
-	refunded := map[string]int64{}
-	amounts := map[string]int64{}
-	for _, p := range st.Purchases {
-		amounts[p.ID] = p.Amount
-	}
+	vs = append(vs, CheckRefundRequests(st, l.Refunds())...)
 	simRefund := map[string]sim.Refund{}
 	for _, r := range st.Refunds {
 		simRefund[r.KassaRefundID] = r
-		if r.Status != sp.RefundCancelled && r.Status != sp.RefundFailed {
-			refunded[r.PurchaseID] += r.Amount
-		}
-	}
-	for pid, sum := range refunded {
-		if sum > amounts[pid] {
-			add("refund-over", "purchase %s: refunds %d over the amount %d", pid, sum, amounts[pid])
-		}
 	}
 	for _, r := range l.Refunds() {
-		if len(r.IDs) > 1 {
-			add("refund-twice", "request %s answered with refunds %v", r.RequestID, r.IDs)
-		}
 		if len(r.IDs) == 0 {
 			continue
 		}
@@ -180,17 +189,118 @@ func Check(st sim.State, l *Ledger, o CheckOptions) []Violation {
 		switch {
 		case !ok:
 			// Accepted by the agent, not yet sent: only wrong once settled.
-			add("refund-lost", "request %s (refund %s) never reached the service", r.RequestID, r.IDs[0])
+			vs.add("refund-lost", "request %s (refund %s) never reached the service", r.RequestID, r.IDs[0])
 		case sr.Status != sp.RefundSuccess || !sr.Confirmed:
-			add("refund-unfinished", "request %s: refund %s is %s, confirmed=%v", r.RequestID, sr.ID, sr.Status, sr.Confirmed)
+			vs.add("refund-unfinished", "request %s: refund %s is %s, confirmed=%v", r.RequestID, sr.ID, sr.Status, sr.Confirmed)
 		}
 	}
 	return vs
 }
 
-func fiscalFor(st sim.State, purchaseID string) bool {
+// CheckSale returns the broken invariants of one sale the host made; p is
+// the purchase of its QR at the service, nil when there is none:
+//   - seen completed, or its hand-over acknowledged: paid and confirmed;
+//   - confirmed only for goods handed over; not charged when seen declined
+//     or cancelled, or cancelled by the host (a hand-over refused, paid
+//     elsewhere); never seen ending two ways;
+//   - its fiscal record (of the version sent), and the receipt of a sale
+//     paid elsewhere, delivered once the agent has none pending
+//     (FiscalDrained).
+func CheckSale(st sim.State, s Sale, p *sim.Purchase, o CheckOptions) []Violation {
+	var vs violations
+	kept := p != nil && p.Status == sp.Success && p.Confirmed && !p.Reversed
+	if (s.SawCompleted || s.HandoverAcked) && !kept {
+		vs.add("completed-not-confirmed", "sale of %s (%s %s): host saw completed=%v handover acked=%v; service: %s",
+			s.User, s.SaleID, s.Script, s.SawCompleted, s.HandoverAcked, describe(p))
+	}
+	if p != nil && p.Confirmed && !s.HandedOver {
+		vs.add("paid-without-handover", "sale of %s (%s %s): payment confirmed, goods never handed over; service: %s",
+			s.User, s.SaleID, s.Script, describe(p))
+	}
+	if (s.SawDeclined || s.SawCancelled || s.Cancelled) && p != nil && Charged(*p) {
+		vs.add("charged-after-cancel", "sale of %s (%s %s): host saw declined=%v cancelled=%v, cancel acked=%v; service: %s",
+			s.User, s.SaleID, s.Script, s.SawDeclined, s.SawCancelled, s.Cancelled, describe(p))
+	}
+	if count(s.SawCompleted, s.SawDeclined, s.SawCancelled) > 1 {
+		vs.add("two-ends", "sale of %s (%s): host saw completed=%v declined=%v cancelled=%v",
+			s.User, s.SaleID, s.SawCompleted, s.SawDeclined, s.SawCancelled)
+	}
+	if o.FiscalDrained && s.FiscalAcked && p != nil && !fiscalFor(st, p.ID, s.FiscalVersion) {
+		vs.add("fiscal-lost", "sale of %s: fiscal record (v%d) accepted by the API, never delivered to purchase %s", s.User, s.FiscalVersion, p.ID)
+	}
+	if o.FiscalDrained && s.PaidElsewhere && !receiptFor(st, s.User) {
+		vs.add("fiscal-lost", "sale of %s (%s) paid elsewhere: the receipt accepted by the API never delivered", s.User, s.SaleID)
+	}
+	return vs
+}
+
+// CheckRefundRequests returns the broken invariants of the host's refund
+// requests rs (one with no RequestID per request sent without a key): one
+// refund per request id, and no more refunds of a purchase at the service
+// than the host asked for.
+func CheckRefundRequests(st sim.State, rs []Refund) []Violation {
+	var vs violations
+	asked := map[string]int{}
+	for _, r := range rs {
+		asked[r.PurchaseID]++
+		if r.RequestID != "" && len(r.IDs) > 1 {
+			vs.add("refund-twice", "request %s answered with refunds %v", r.RequestID, r.IDs)
+		}
+	}
+	perPurchase := map[string]int{}
+	for _, r := range st.Refunds {
+		perPurchase[r.PurchaseID]++
+	}
+	for _, pid := range sortedKeys(perPurchase) {
+		if n := perPurchase[pid]; n > asked[pid] {
+			vs.add("refund-unrequested", "purchase %s: %d refunds at the service for %d host requests", pid, n, asked[pid])
+		}
+	}
+	return vs
+}
+
+// violations collects broken invariants.
+type violations []Violation
+
+func (vs *violations) add(rule, format string, a ...any) {
+	*vs = append(*vs, Violation{Rule: rule, Detail: fmt.Sprintf(format, a...)})
+}
+
+func count(bs ...bool) int {
+	n := 0
+	for _, b := range bs {
+		if b {
+			n++
+		}
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// receiptFor reports whether a v2 receipt of the QR user's sale paid
+// elsewhere reached the service.
+func receiptFor(st sim.State, user string) bool {
 	for _, f := range st.Fiscal {
-		if f.PurchaseID == purchaseID {
+		if f.Version == 2 && f.PurchaseID == "" && f.IDLoyalty == user {
+			return true
+		}
+	}
+	return false
+}
+
+// fiscalFor reports whether a fiscal record of the purchase reached the
+// service, of the version when it is not 0.
+func fiscalFor(st sim.State, purchaseID string, version int) bool {
+	for _, f := range st.Fiscal {
+		if f.PurchaseID == purchaseID && (version == 0 || f.Version == version) {
 			return true
 		}
 	}

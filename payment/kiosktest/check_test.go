@@ -55,7 +55,7 @@ func TestCheckFindsEachViolation(t *testing.T) {
 	journaled := func(id string) bool { return id != "9" }
 	got := rules(Check(st, l, CheckOptions{Journaled: journaled, FiscalDrained: true}))
 	want := "charged-after-cancel completed-not-confirmed fiscal-lost host-mismatch kassa-id-reused kassa-id-twice paid-without-handover " +
-		"processing qr-twice refund-over refund-twice refund-unfinished success-unconfirmed unknown-qr"
+		"processing qr-twice refund-over refund-twice refund-unfinished refund-unsettled success-unconfirmed unknown-qr"
 	if got != want {
 		t.Errorf("rules\n got %s\nwant %s", got, want)
 	}
@@ -91,6 +91,69 @@ func TestCheckPassesAConsistentState(t *testing.T) {
 	}
 	if ok, why := Settled(st, CheckOptions{}); !ok {
 		t.Errorf("not settled: %s", why)
+	}
+}
+
+// The rules the chaos test brought in: each case breaks one invariant of a
+// consistent state, and exactly that rule fires.
+func TestCheckFindsChaosRules(t *testing.T) {
+	base := func() (*Ledger, sim.State) {
+		l := NewLedger()
+		l.AddSale(&Sale{User: "a", SaleID: "1", HandedOver: true, HandoverAcked: true, SawCompleted: true, FiscalAcked: true, FiscalVersion: 2})
+		l.AddSale(&Sale{User: "e", SaleID: "2", Cancelled: true, PaidElsewhere: true, SawCancelled: true})
+		l.RefundRequest("rq", "p-a", 500).IDs = []string{"k"}
+		return l, sim.State{
+			Purchases: []sim.Purchase{
+				{ID: "p-a", Kassa: "kassa-1", KassaPurchaseID: "1", IDLoyalty: "a", Status: sp.Success, Amount: 1000, Confirmed: true, Refunded: 500},
+				{ID: "p-e", Kassa: "kassa-1", KassaPurchaseID: "2", IDLoyalty: "e", Status: sp.Cancelled},
+			},
+			Refunds: []sim.Refund{{ID: "r", KassaRefundID: "k", PurchaseID: "p-a", Amount: 500, Status: sp.RefundSuccess, Confirmed: true}},
+			Fiscal:  []sim.FiscalRecord{{Version: 2, IDLoyalty: "e"}, {Version: 2, PurchaseID: "p-a"}},
+		}
+	}
+	cases := []struct {
+		rules string // the rules that fire, sorted
+		spoil func(l *Ledger, st *sim.State)
+	}{
+		// A refund the host never learnt the id of (its answer was lost)
+		// is still to be finished.
+		{"refund-unsettled", func(l *Ledger, st *sim.State) {
+			l.RefundRequest("rq2", "p-a", 100)
+			st.Refunds = append(st.Refunds, sim.Refund{ID: "r2", KassaRefundID: "k2", PurchaseID: "p-a", Amount: 100, Status: sp.RefundPending})
+		}},
+		{"refund-unsettled", func(l *Ledger, st *sim.State) {
+			l.RefundRequest("rq2", "p-a", 100)
+			st.Refunds = append(st.Refunds, sim.Refund{ID: "r2", KassaRefundID: "k2", PurchaseID: "p-a", Amount: 100, Status: sp.RefundSuccess})
+		}},
+		{"refund-over", func(_ *Ledger, st *sim.State) { st.Purchases[0].Refunded = 1001 }},
+		{"refund-unrequested", func(_ *Ledger, st *sim.State) {
+			st.Refunds = append(st.Refunds, sim.Refund{ID: "r2", KassaRefundID: "k2", PurchaseID: "p-a", Amount: 100, Status: sp.RefundFailed})
+		}},
+		{"two-ends", func(l *Ledger, _ *sim.State) { l.Update(func() { l.byUser["e"].SawDeclined = true }) }},
+		{"fiscal-lost", func(_ *Ledger, st *sim.State) { st.Fiscal = st.Fiscal[1:] }}, // the receipt paid elsewhere
+		{"fiscal-lost", func(_ *Ledger, st *sim.State) { st.Fiscal[1].Version = 1 }},  // v2 accepted, only a v1 delivered
+		// Confirmed, then reversed: the kassa still told the service to
+		// keep money for goods never given, or after a cancel.
+		{"paid-without-handover", func(l *Ledger, st *sim.State) {
+			st.Purchases = append(st.Purchases, sim.Purchase{ID: "p-n", Kassa: "kassa-1", KassaPurchaseID: "3", IDLoyalty: "n",
+				Status: sp.Cancelled, Amount: 1000, Confirmed: true, Reversed: true})
+			l.AddSale(&Sale{User: "n", SaleID: "3"})
+		}},
+		{"charged-after-cancel paid-without-handover", func(_ *Ledger, st *sim.State) {
+			st.Purchases[1].Confirmed = true
+			st.Purchases[1].Reversed = true
+		}},
+	}
+	l, st := base()
+	if vs := Check(st, l, CheckOptions{FiscalDrained: true, Final: true}); len(vs) != 0 {
+		t.Fatalf("violations on the consistent state: %v", vs)
+	}
+	for _, c := range cases {
+		l, st := base()
+		c.spoil(l, &st)
+		if got := rules(Check(st, l, CheckOptions{FiscalDrained: true, Final: true})); got != c.rules {
+			t.Errorf("%s: rules %q", c.rules, got)
+		}
 	}
 }
 

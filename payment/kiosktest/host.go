@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/kioskd/kioskd/payment"
@@ -69,9 +70,13 @@ func (h *Host) Idle(ctx context.Context) error {
 }
 
 func (h *Host) idle(ctx context.Context) (payment.Status, error) {
-	return h.wait(ctx, func(st payment.Status) bool {
-		return st.Ready && (st.State == payment.Idle || st.State.Terminal())
-	})
+	return h.wait(ctx, Quiet)
+}
+
+// Quiet is a wait's condition: the agent is ready and no sale is running,
+// so a scan starts a new one.
+func Quiet(st payment.Status) bool {
+	return st.Ready && (st.State == payment.Idle || st.State.Terminal())
 }
 
 // Receipt is a valid fiscal receipt for amount kopecks.
@@ -150,7 +155,7 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 			return h.gone(err)
 		}
 		if s.Script != ScriptPaidLate {
-			h.Ledger.Update(func() { s.Cancelled = true })
+			h.Ledger.Update(func() { s.Cancelled, s.PaidElsewhere = true, s.Script == ScriptPaidElsewhere })
 			_, err := h.waitSale(ctx, s)
 			return err
 		}
@@ -180,32 +185,35 @@ func (h *Host) sell(ctx context.Context, s *Sale) error {
 	if err := h.API.SendFiscal(ctx, f); err != nil {
 		return h.gone(err)
 	}
-	h.Ledger.Update(func() { s.FiscalAcked = true })
+	h.Ledger.Update(func() {
+		s.FiscalAcked, s.FiscalVersion = true, 1
+		if f.Receipt != nil {
+			s.FiscalVersion = 2
+		}
+	})
 	return nil
 }
 
 // waitSale waits until the sale is in one of want or over, notes what the
 // state showed, and returns it.
 func (h *Host) waitSale(ctx context.Context, s *Sale, want ...payment.State) (payment.Status, error) {
-	id := h.lastSale
-	st, err := h.wait(ctx, func(st payment.Status) bool {
-		if st.SaleID != id {
-			return st.State == payment.Idle // lingered out: the sale is over
-		}
-		if st.State.Terminal() {
-			return true
-		}
-		for _, w := range want {
-			if st.State == w {
-				return true
-			}
-		}
-		return false
-	})
+	st, err := h.wait(ctx, SaleReached(h.lastSale, want...))
 	if err == nil {
 		h.note(s, st)
 	}
 	return st, err
+}
+
+// SaleReached is a wait's condition: sale id is in one of want, or over
+// (ended, or the state shows another sale or none: ours lingered out, was
+// replaced, or was recovered to its end after a restart).
+func SaleReached(id string, want ...payment.State) func(payment.Status) bool {
+	return func(st payment.Status) bool {
+		if st.SaleID != id {
+			return st.SaleID != "" || st.State == payment.Idle
+		}
+		return st.State.Terminal() || slices.Contains(want, st.State)
+	}
 }
 
 // note records what a state shows about s.

@@ -20,10 +20,12 @@ type Sale struct {
 	HandedOver    bool      // the goods were given and hand-over ok sent (or the kiosk confirms on its own)
 	HandoverAcked bool      // ...and the API answered 200
 	Cancelled     bool      // the host cancelled (or refused the hand-over, or reported paid elsewhere), answered 200
+	PaidElsewhere bool      // ...reported paid elsewhere with a receipt, answered 200
 	SawCompleted  bool      // the state showed this sale completed
 	SawDeclined   bool      // ...declined
 	SawCancelled  bool      // ...cancelled
 	FiscalAcked   bool      // its fiscal record was accepted by the API
+	FiscalVersion int       // ...as v1 or v2 (a receipt); 0: either
 	Last          string    // the last state the host saw this sale in
 	LastAt        time.Time // when it first saw it there
 	Code          int       // the service's code the state showed (a refusal, a decline)
