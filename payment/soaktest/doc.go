@@ -12,6 +12,6 @@
 //
 //	go test ./payment/soaktest -run Soak -timeout 6h -v -args -soak.sales=10000 -soak.out=DIR
 //
-// (about 3 h on a 2-core machine: the status budget allows about one paid sale a
+// (about 2 h 15 min on a 2-core machine: the status budget allows about one paid sale a
 // second) and writes soak.csv and soak.txt, the table, into DIR.
 package soaktest
