@@ -401,8 +401,11 @@ func (b *bed) recover(v *vm, rep vmtest.BootReport, c *cutResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b.api.CloseIdle()
-	if err := b.host.Idle(ctx); err != nil {
-		fail("agent-up", fmt.Sprintf("kioskd not ready after the boot: %v\n%s", err, v.tail(40)))
+	// Bounded by ctx, not by the host's per-step wait: a boot whose first
+	// login fails (the guest is slow to come up under emulation) is ready
+	// one keep-warm period (30 s) later, and must be given that long.
+	if _, err := b.api.WaitState(ctx, 50*time.Millisecond, nil, kiosktest.Quiet); err != nil {
+		fail("agent-up", fmt.Sprintf("kioskd not ready %s after the boot: %v\n%s", time.Since(t0).Round(time.Second), err, v.tail(40)))
 		return
 	}
 	// The host asks again for the refunds whose end it did not see.
