@@ -37,7 +37,10 @@ type book struct {
 	// unrecorded are commits left at the service with no journal record
 	// (a kill between the commit and its record), by kassa_purchase_id.
 	unrecorded map[string]bool
-	forCalls   int // ...for this many calls in all
+	// givenUp are the fiscal records kioskd's journal shows given up as
+	// unconfirmed after its bound of lost answers, by fiscalKey.
+	givenUp  map[string]bool
+	forCalls int // ...for this many calls in all
 }
 
 func newBook() *book {
@@ -130,6 +133,9 @@ func (b *book) check(st sim.State, infos map[string]payment.RefundInfo) {
 	opts := kiosktest.CheckOptions{
 		Journaled:     func(kassaPurchaseID string) bool { return !b.unrecorded[kassaPurchaseID] },
 		FiscalDrained: true, // settle waited for no fiscal record pending
+		GivenUp: func(purchaseID, user string, version int) bool {
+			return b.givenUp[fiscalKey(sim.FiscalRecord{Version: version, PurchaseID: purchaseID, IDLoyalty: user})]
+		},
 	}
 	vs := kiosktest.CheckService(st, opts)
 	byKassaID := map[string]*sim.Purchase{}
@@ -350,8 +356,8 @@ func (b *book) summary(seed uint64, n int, st sim.State) string {
 	for n, c := range fiscalRepeats(st) {
 		reps[fmt.Sprintf("%d×", n)] = c
 	}
-	fmt.Fprintf(&w, "  fiscal: %d records sent by the host (%d accepted), %d deliveries at the service; records delivered %s\n",
-		len(b.fiscal), acked, len(st.Fiscal), joinCounts(reps))
+	fmt.Fprintf(&w, "  fiscal: %d records sent by the host (%d accepted), %d deliveries at the service; records delivered %s; given up unconfirmed after %d lost answers: %d\n",
+		len(b.fiscal), acked, len(st.Fiscal), joinCounts(reps), payment.MaxFiscalLostAnswers, len(b.givenUp))
 	fmt.Fprintf(&w, "  violations: %d", len(b.violations))
 	return w.String()
 }

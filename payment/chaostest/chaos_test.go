@@ -58,7 +58,7 @@ func TestChaos(t *testing.T) {
 	if err := k.stop(); err != nil {
 		b.violation("%v", err)
 	}
-	b.unrecorded = unrecordedCommits(t, k, st)
+	b.unrecorded, b.givenUp = readJournal(t, k, st)
 	b.check(st, infos)
 	t.Logf("%s\n  ran %s, settled in %s", b.summary(seed, sales, st), ran.Round(time.Millisecond), (time.Since(started) - ran).Round(time.Millisecond))
 	if len(b.violations) > 0 {
@@ -166,29 +166,53 @@ func (h *host) unsettled() string {
 	return ""
 }
 
-// unrecordedCommits are the purchases left committed at the service whose
-// sale the journal has no record of: kioskd writes a sale's first record
-// alongside its commit (a commit moves no money), so a kill between the
-// two leaves a commit for the service to expire. A commit left although
-// the journal has the sale is a violation, reported by check.
-func unrecordedCommits(t *testing.T, k *kioskd, st sim.State) map[string]bool {
+// readJournal reads two facts from kioskd's journal after the stop.
+//
+// unrecorded are the purchases left committed at the service whose sale
+// the journal has no record of: kioskd writes a sale's first record
+// alongside its commit (a commit moves no money), so a kill between the two
+// leaves a commit for the service to expire. A commit left although the
+// journal has the sale is a violation, reported by check.
+//
+// givenUp are the fiscal records kioskd gave up as unconfirmed after
+// payment.MaxFiscalLostAnswers sends without an answer, by fiscalKey.
+func readJournal(t *testing.T, k *kioskd, st sim.State) (unrecorded, givenUp map[string]bool) {
 	j, err := journal.Open(k.journalPath())
 	if err != nil {
 		t.Fatalf("reading kioskd's journal after the stop: %v", err)
 	}
 	defer j.Close()
-	out := map[string]bool{}
+	unrecorded = map[string]bool{}
 	for _, p := range st.Purchases {
 		if p.Status != sp.Committed {
 			continue
 		}
 		if _, err := j.Sale(p.KassaPurchaseID); errors.Is(err, journal.ErrNotFound) {
-			out[p.KassaPurchaseID] = true
+			unrecorded[p.KassaPurchaseID] = true
 		} else if err != nil {
 			t.Fatalf("journal: %v", err)
 		}
 	}
-	return out
+	recs, err := j.Fiscals(false)
+	if err != nil {
+		t.Fatalf("journal: %v", err)
+	}
+	givenUp = map[string]bool{}
+	for _, f := range recs {
+		if !f.Unconfirmed {
+			continue
+		}
+		key := sim.FiscalRecord{Version: f.Version, PurchaseID: f.PurchaseID}
+		if f.PurchaseID == "" { // a sale paid elsewhere: known by its QR
+			q, err := sp.ParseQR(f.Code)
+			if err != nil {
+				t.Fatalf("journal: fiscal record %d: %v", f.Seq, err)
+			}
+			key.IDLoyalty = q.IDLoyalty
+		}
+		givenUp[fiscalKey(key)] = true
+	}
+	return unrecorded, givenUp
 }
 
 // refundInfos asks kioskd about every refund id it gave the host.

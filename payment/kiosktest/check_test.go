@@ -157,6 +157,40 @@ func TestCheckFindsChaosRules(t *testing.T) {
 	}
 }
 
+// A fiscal record the agent gave up after its bound of lost answers is not
+// lost; only that record (purchase or QR user, and version) is excused.
+func TestCheckExcusesOnlyGivenUpFiscalRecords(t *testing.T) {
+	l := NewLedger()
+	l.AddSale(&Sale{User: "a", SaleID: "1", HandedOver: true, HandoverAcked: true, SawCompleted: true, FiscalAcked: true, FiscalVersion: 2})
+	l.AddSale(&Sale{User: "e", SaleID: "2", Cancelled: true, PaidElsewhere: true, SawCancelled: true})
+	st := sim.State{Purchases: []sim.Purchase{
+		{ID: "p-a", Kassa: "kassa-1", KassaPurchaseID: "1", IDLoyalty: "a", Status: sp.Success, Amount: 1000, Confirmed: true},
+		{ID: "p-e", Kassa: "kassa-1", KassaPurchaseID: "2", IDLoyalty: "e", Status: sp.Cancelled},
+	}} // neither record reached the service
+	for _, c := range []struct {
+		name    string
+		givenUp func(purchaseID, user string, version int) bool
+		want    int // fiscal-lost violations
+	}{
+		{"none given up", nil, 2},
+		{"the sale's v2", func(p, _ string, v int) bool { return p == "p-a" && v == 2 }, 1},
+		{"the sale's v1 only", func(p, _ string, v int) bool { return p == "p-a" && v == 1 }, 2},
+		{"the receipt paid elsewhere", func(_, u string, v int) bool { return u == "e" && v == 2 }, 1},
+		{"both", func(p, u string, v int) bool { return v == 2 && (p == "p-a" || u == "e") }, 0},
+	} {
+		n := 0
+		for _, v := range Check(st, l, CheckOptions{FiscalDrained: true, Final: true, GivenUp: c.givenUp}) {
+			if v.Rule != "fiscal-lost" {
+				t.Errorf("%s: unexpected %s", c.name, v)
+			}
+			n++
+		}
+		if n != c.want {
+			t.Errorf("%s: %d fiscal-lost, want %d", c.name, n, c.want)
+		}
+	}
+}
+
 func rules(vs []Violation) string {
 	seen := map[string]bool{}
 	var out []string
