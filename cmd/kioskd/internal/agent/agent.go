@@ -255,11 +255,12 @@ func watchdog(ctx context.Context, flow *payment.Flow, log *zap.Logger) error {
 }
 
 // startSession makes the first login. When it fails the client's keep-warm
-// loop logs in again every period until the service answers; the client's
-// observer keeps health up to date either way.
+// loop logs in again, from 1 s doubling up to the keep-warm period, until
+// the service answers; the client's observer keeps health up to date
+// either way.
 func startSession(ctx context.Context, client *smartpay.Client, log *zap.Logger) {
 	if err := client.Start(ctx); err != nil && ctx.Err() == nil {
-		log.Warn("no session with the service yet; trying again every keep-warm period", zap.Error(err))
+		log.Warn("no session with the service yet; trying again from 1 s, doubling up to the keep-warm period", zap.Error(err))
 	}
 }
 

@@ -401,9 +401,9 @@ func (b *bed) recover(v *vm, rep vmtest.BootReport, c *cutResult) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	b.api.CloseIdle()
-	// Bounded by ctx, not by the host's per-step wait: a boot whose first
-	// login fails (the guest is slow to come up under emulation) is ready
-	// one keep-warm period (30 s) later, and must be given that long.
+	// Bounded by ctx, not by the host's per-step wait: a guest slow under
+	// emulation may fail its first logins, retried with a growing pause,
+	// and must be given that long.
 	if _, err := b.api.WaitState(ctx, 50*time.Millisecond, nil, kiosktest.Quiet); err != nil {
 		fail("agent-up", fmt.Sprintf("kioskd not ready %s after the boot: %v\n%s", time.Since(t0).Round(time.Second), err, v.tail(40)))
 		return
